@@ -1,0 +1,150 @@
+"""Money. Amounts are integer micros (millionths of the platform currency), never floats."""
+
+import uuid
+
+from django.db import models
+
+
+class Wallet(models.Model):
+    """An account's prepaid balance. balance == sum(ledger); held == sum(open holds)."""
+
+    account = models.OneToOneField("accounts.Account", on_delete=models.PROTECT, related_name="wallet")
+    balance_micros = models.BigIntegerField(default=0)
+    held_micros = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(held_micros__gte=0), name="wallet_held_nonneg")]
+
+    def __str__(self) -> str:
+        return f"wallet of account {self.account_id}"
+
+    @property
+    def available_micros(self) -> int:
+        return self.balance_micros - self.held_micros
+
+
+class Price(models.Model):
+    """A price version for a public model ID, per one million tokens. Never edited: add a newer one."""
+
+    model_id = models.CharField(max_length=128, db_index=True)
+    input_micros = models.BigIntegerField(help_text="Per 1M input tokens.")
+    cached_input_micros = models.BigIntegerField(help_text="Per 1M cached input tokens.")
+    output_micros = models.BigIntegerField(help_text="Per 1M output tokens (reasoning included).")
+    effective_from = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["model_id", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["model_id", "effective_from"], name="uniq_price_version"),
+            models.CheckConstraint(
+                condition=models.Q(input_micros__gte=0, cached_input_micros__gte=0, output_micros__gte=0),
+                name="price_nonneg",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_id} from {self.effective_from:%Y-%m-%d %H:%M}"
+
+
+class Hold(models.Model):
+    """Funds reserved for one request until it settles. Not money moved: the ledger is."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        SETTLED = "settled"
+        RELEASED = "released"
+        EXPIRED = "expired"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="holds")
+    request_id = models.CharField(max_length=64, unique=True)
+    amount_micros = models.BigIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "expires_at"], name="hold_open_expiry")]
+        constraints = [models.CheckConstraint(condition=models.Q(amount_micros__gte=0), name="hold_amount_nonneg")]
+
+    def __str__(self) -> str:
+        return f"hold {self.request_id} {self.amount_micros}µ {self.status}"
+
+
+class ImmutableRowError(Exception):
+    """Raised when code tries to edit or delete a ledger row."""
+
+
+class LedgerEntry(models.Model):
+    """Append-only: every balance change is one row; mistakes are fixed with a new row."""
+
+    class Kind(models.TextChoices):
+        CHARGE = "charge"
+        CREDIT = "credit"
+        TOPUP = "topup"
+        REDEEM = "redeem"
+        ADJUST = "adjust"
+        REFUND = "refund"
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="ledger")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    amount_micros = models.BigIntegerField(help_text="Signed: charges are negative.")
+    balance_after_micros = models.BigIntegerField()
+    idempotency_key = models.CharField(max_length=128, unique=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    note = models.CharField(max_length=500, blank=True)
+    actor = models.CharField(max_length=150, blank=True, help_text="Operator or system that wrote it.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "ledger entries"
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount_micros}µ ({self.idempotency_key})"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise ImmutableRowError("ledger entries are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableRowError("ledger entries are append-only")
+
+
+class UsageRecord(models.Model):
+    """One row per request that reached admission: what it used, cost and how it went."""
+
+    request_id = models.CharField(max_length=64, unique=True)
+    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="usage_records")
+    api_key = models.ForeignKey("gateway.ApiKey", null=True, on_delete=models.SET_NULL, related_name="+")
+    channel = models.ForeignKey("gateway.Channel", null=True, on_delete=models.SET_NULL, related_name="+")
+    price = models.ForeignKey(Price, null=True, on_delete=models.PROTECT, related_name="+")
+    model_id = models.CharField(max_length=128)
+    upstream_model = models.CharField(max_length=200, blank=True)
+    stream = models.BooleanField(default=False)
+    status = models.PositiveSmallIntegerField(help_text="HTTP status the client got.")
+    error_code = models.CharField(max_length=64, blank=True)
+    input_tokens = models.BigIntegerField(default=0)
+    cached_input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    reasoning_tokens = models.BigIntegerField(default=0)
+    cost_micros = models.BigIntegerField(default=0)
+    usage_estimated = models.BooleanField(default=False)
+    latency_ms = models.PositiveIntegerField(default=0)
+    first_byte_ms = models.PositiveIntegerField(null=True, blank=True)
+    attempts = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["account", "-created_at"], name="usage_account_time"),
+            models.Index(fields=["api_key", "-created_at"], name="usage_key_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} {self.model_id} {self.status}"

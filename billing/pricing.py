@@ -1,0 +1,54 @@
+"""Pure pricing: usage × price → micros. No database, no floats."""
+
+from dataclasses import dataclass
+
+from .money import TOKENS_PER_PRICE_UNIT, ceil_div
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int = 0
+    cached_input_tokens: int = 0  # a subset of input_tokens
+    output_tokens: int = 0  # reasoning included
+    reasoning_tokens: int = 0  # a subset of output_tokens
+
+    def __post_init__(self) -> None:
+        for name in ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} is negative")
+
+
+@dataclass(frozen=True, slots=True)
+class PriceSnapshot:
+    """The price version a request was admitted with; settlement charges exactly this."""
+
+    id: int | None
+    input_micros: int
+    cached_input_micros: int
+    output_micros: int
+
+
+def charge_micros(usage: Usage, price: PriceSnapshot) -> int:
+    cached = min(usage.cached_input_tokens, usage.input_tokens)
+    total = (
+        (usage.input_tokens - cached) * price.input_micros
+        + cached * price.cached_input_micros
+        + usage.output_tokens * price.output_micros
+    )
+    return ceil_div(total, TOKENS_PER_PRICE_UNIT)
+
+
+def estimate_micros(input_tokens: int, max_output_tokens: int, price: PriceSnapshot) -> int:
+    """Worst case for a request: all input uncached, every allowed output token generated."""
+    return charge_micros(Usage(input_tokens=input_tokens, output_tokens=max_output_tokens), price)
+
+
+def affordable_output_tokens(available_micros: int, input_tokens: int, price: PriceSnapshot) -> int:
+    """How many output tokens `available_micros` pays for once the input is paid. 0 if not even that."""
+    input_cost = input_tokens * price.input_micros
+    budget = available_micros * TOKENS_PER_PRICE_UNIT - input_cost
+    if budget <= 0:
+        return 0
+    if price.output_micros == 0:
+        return 1 << 31
+    return budget // price.output_micros

@@ -1,0 +1,223 @@
+"""Every write that moves money. Sync, atomic, keyword-only; async callers cross over once."""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .locks import lock_wallet
+from .models import Hold, LedgerEntry, Price, UsageRecord, Wallet
+from .pricing import PriceSnapshot, Usage, affordable_output_tokens, charge_micros, estimate_micros
+
+
+class InsufficientBalance(Exception):
+    """The wallet cannot pay for even the input of this request."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    hold_id: str
+    amount_micros: int
+    output_cap: int  # the max output tokens the hold pays for; the upstream is told this cap
+
+
+@dataclass(slots=True)
+class RequestFacts:
+    """What the gateway knows about a request when it settles: written to its UsageRecord."""
+
+    account_id: int
+    model_id: str
+    api_key_id: int | None = None
+    channel_id: int | None = None
+    upstream_model: str = ""
+    stream: bool = False
+    status: int = 200
+    error_code: str = ""
+    latency_ms: int = 0
+    first_byte_ms: int | None = None
+    attempts: list = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    cost_micros: int
+    balance_micros: int
+    replayed: bool  # True when this request had already been settled: nothing was charged again
+
+
+def wallet_open(*, account_id: int) -> Wallet:
+    wallet, _ = Wallet.objects.get_or_create(account_id=account_id)
+    return wallet
+
+
+@transaction.atomic
+def hold_reserve(
+    *,
+    account_id: int,
+    request_id: str,
+    input_tokens: int,
+    max_output_tokens: int,
+    price: PriceSnapshot,
+    ttl_seconds: int,
+) -> Reservation:
+    """Reserve the worst case of a request. When the wallet has less, reserve what it has and cap
+    the output to what that pays for, rather than refusing an agent that asks for 128k tokens."""
+    wallet = lock_wallet(account_id=account_id)
+    available = wallet.balance_micros - wallet.held_micros
+    cap = max_output_tokens
+    amount = estimate_micros(input_tokens, max_output_tokens, price)
+    if amount > available:
+        cap = min(max_output_tokens, affordable_output_tokens(available, input_tokens, price))
+        if available <= 0 or cap < 1:
+            raise InsufficientBalance
+        amount = estimate_micros(input_tokens, cap, price)
+    Wallet.objects.filter(pk=wallet.pk).update(held_micros=wallet.held_micros + amount)
+    hold = Hold.objects.create(
+        wallet=wallet,
+        request_id=request_id,
+        amount_micros=amount,
+        expires_at=timezone.now() + timedelta(seconds=ttl_seconds),
+    )
+    return Reservation(hold_id=str(hold.pk), amount_micros=amount, output_cap=cap)
+
+
+@transaction.atomic
+def hold_settle(
+    *, request_id: str, usage: Usage | None, price: PriceSnapshot, facts: RequestFacts, usage_estimated: bool = False
+) -> Settlement:
+    """Charge what the request used, release the rest of its hold, write its usage record.
+
+    Idempotent per request: a second call finds the hold closed and charges nothing.
+    `usage=None` means nothing billable happened (the upstream failed before any output).
+    """
+    wallet_id = Hold.objects.filter(request_id=request_id).values_list("wallet_id", flat=True).get()
+    wallet = lock_wallet(wallet_id=wallet_id)
+    hold = Hold.objects.get(request_id=request_id)  # re-read under the wallet lock
+    if hold.status != Hold.Status.OPEN:
+        charged = LedgerEntry.objects.filter(idempotency_key=f"charge:{request_id}").first()
+        cost = -charged.amount_micros if charged else 0
+        return Settlement(cost_micros=cost, balance_micros=wallet.balance_micros, replayed=True)
+
+    cost = charge_micros(usage, price) if usage is not None else 0
+    balance = wallet.balance_micros - cost
+    if cost:
+        LedgerEntry.objects.create(
+            wallet=wallet,
+            kind=LedgerEntry.Kind.CHARGE,
+            amount_micros=-cost,
+            balance_after_micros=balance,
+            idempotency_key=f"charge:{request_id}",
+            request_id=request_id,
+            note=facts.model_id,
+            actor="gateway",
+        )
+    Wallet.objects.filter(pk=wallet.pk).update(
+        balance_micros=balance, held_micros=wallet.held_micros - hold.amount_micros, updated_at=timezone.now()
+    )
+    Hold.objects.filter(pk=hold.pk).update(
+        status=Hold.Status.SETTLED if usage is not None else Hold.Status.RELEASED, closed_at=timezone.now()
+    )
+    usage = usage or Usage()
+    UsageRecord.objects.create(
+        request_id=request_id,
+        account_id=facts.account_id,
+        api_key_id=facts.api_key_id,
+        channel_id=facts.channel_id,
+        price_id=price.id,
+        model_id=facts.model_id,
+        upstream_model=facts.upstream_model,
+        stream=facts.stream,
+        status=facts.status,
+        error_code=facts.error_code,
+        input_tokens=usage.input_tokens,
+        cached_input_tokens=usage.cached_input_tokens,
+        output_tokens=usage.output_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        cost_micros=cost,
+        usage_estimated=usage_estimated,
+        latency_ms=facts.latency_ms,
+        first_byte_ms=facts.first_byte_ms,
+        attempts=facts.attempts,
+    )
+    return Settlement(cost_micros=cost, balance_micros=balance, replayed=False)
+
+
+def holds_expire(*, now=None, limit: int = 500) -> int:
+    """Release holds whose request died with its worker (past expiry, still open). Returns count.
+
+    Nothing is charged: a crashed request has no trustworthy usage. Each hold is handled in its
+    own transaction under its wallet's lock, so a live settle racing the sweeper wins or loses whole.
+    """
+    now = now or timezone.now()
+    expired = list(
+        Hold.objects.filter(status=Hold.Status.OPEN, expires_at__lt=now).values_list("pk", "wallet_id")[:limit]
+    )
+    done = 0
+    for hold_id, wallet_id in expired:
+        with transaction.atomic():
+            wallet = lock_wallet(wallet_id=wallet_id)
+            hold = Hold.objects.get(pk=hold_id)
+            if hold.status != Hold.Status.OPEN:
+                continue
+            Wallet.objects.filter(pk=wallet.pk).update(held_micros=wallet.held_micros - hold.amount_micros)
+            Hold.objects.filter(pk=hold.pk).update(status=Hold.Status.EXPIRED, closed_at=now)
+            done += 1
+    return done
+
+
+@transaction.atomic
+def wallet_credit(
+    *,
+    account_id: int,
+    amount_micros: int,
+    idempotency_key: str,
+    kind: str = LedgerEntry.Kind.CREDIT,
+    note: str = "",
+    actor: str = "",
+) -> LedgerEntry:
+    """Add (or, for adjustments, remove) money. Idempotent per key: a repeat returns the first row."""
+    if not amount_micros:
+        raise ValueError("amount must not be zero")
+    wallet = lock_wallet(account_id=account_id)
+    existing = LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return existing
+    balance = wallet.balance_micros + amount_micros
+    if amount_micros < 0 and balance - wallet.held_micros < 0:
+        raise InsufficientBalance
+    try:
+        with transaction.atomic():
+            entry = LedgerEntry.objects.create(
+                wallet=wallet,
+                kind=kind,
+                amount_micros=amount_micros,
+                balance_after_micros=balance,
+                idempotency_key=idempotency_key,
+                note=note,
+                actor=actor,
+            )
+    except IntegrityError:  # same key written by a concurrent caller of another wallet
+        return LedgerEntry.objects.get(idempotency_key=idempotency_key)
+    Wallet.objects.filter(pk=wallet.pk).update(balance_micros=balance, updated_at=timezone.now())
+    return entry
+
+
+def price_publish(
+    *, model_id: str, input_micros: int, cached_input_micros: int, output_micros: int, effective_from=None
+) -> tuple[Price, bool]:
+    """Add a price version unless the current one already says the same. Returns (price, created)."""
+    from .selectors import price_current
+
+    current = price_current(model_id=model_id)
+    wanted = (input_micros, cached_input_micros, output_micros)
+    if current and (current.input_micros, current.cached_input_micros, current.output_micros) == wanted:
+        return current, False
+    price = Price.objects.create(
+        model_id=model_id,
+        input_micros=input_micros,
+        cached_input_micros=cached_input_micros,
+        output_micros=output_micros,
+        effective_from=effective_from or timezone.now(),
+    )
+    return price, True

@@ -1,0 +1,82 @@
+"""The gateway's catalog: public models, upstream channels and the API keys that call us."""
+
+from django.db import models
+
+
+class CatalogModel(models.Model):
+    """A public model ID customers call (`gpt-4o`); prices live in billing.Price by this ID."""
+
+    public_id = models.CharField(max_length=128, unique=True)
+    display_name = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    # Caps output when the request names no max_output_tokens: the hold must cover the worst case.
+    default_max_output_tokens = models.PositiveIntegerField(default=4096)
+    context_window = models.PositiveIntegerField(default=128_000)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["public_id"]
+        verbose_name = "model"
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class Channel(models.Model):
+    """An upstream account: one provider protocol, one base URL, one (encrypted) credential."""
+
+    name = models.CharField(max_length=128, unique=True)
+    provider = models.CharField(max_length=32, help_text="Protocol adapter, see gateway/providers.")
+    base_url = models.CharField(max_length=500, blank=True, help_text="Including /v1 where the API has it.")
+    secret_encrypted = models.TextField(blank=True, editable=False)
+    secret_hint = models.CharField(max_length=16, blank=True, editable=False)
+    priority = models.IntegerField(default=0, help_text="Higher is tried first.")
+    weight = models.PositiveIntegerField(default=1, help_text="Share inside a priority tier.")
+    enabled = models.BooleanField(default=True)
+    options = models.JSONField(default=dict, blank=True, help_text="Adapter options (e.g. simulator latency).")
+    catalog_models = models.ManyToManyField(CatalogModel, through="ChannelModel", related_name="channels")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-priority", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.provider})"
+
+
+class ChannelModel(models.Model):
+    """Which public models a channel serves, and under which name upstream."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="model_maps")
+    model = models.ForeignKey(CatalogModel, on_delete=models.CASCADE, related_name="channel_maps")
+    upstream_name = models.CharField(max_length=200, blank=True, help_text="Empty: same as the public ID.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["channel", "model"], name="uniq_channel_model")]
+
+    def __str__(self) -> str:
+        return f"{self.channel.name}: {self.model.public_id} → {self.upstream_name or self.model.public_id}"
+
+
+class ApiKey(models.Model):
+    """A credential that calls the gateway. Only an HMAC of the secret is stored."""
+
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=16, help_text="Shown to humans to tell keys apart.")
+    secret_hash = models.CharField(max_length=64, unique=True, editable=False)
+    allowed_models = models.JSONField(default=list, blank=True, help_text="Public model IDs; empty = all.")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name or 'unnamed'})"

@@ -1,0 +1,98 @@
+"""POST /v1/responses: authenticate → validate → authorize → hold, then hand over to the relay.
+
+Everything before the hold is cheap and touches no upstream; every error here is a clean
+OpenAI-shaped answer and, apart from the hold itself, no database write.
+"""
+
+import secrets
+import time
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponseBase
+
+from billing import services as billing
+
+from . import catalog
+from .crypto import hash_api_key
+from .db import run_db
+from .errors import (
+    ApiError,
+    InsufficientBalance,
+    InvalidAuth,
+    InvalidRequest,
+    ModelNotAllowed,
+    ModelNotAvailable,
+    ModelNotFound,
+    error_response,
+)
+from .relay import Admission, RelayJob
+from .schema import parse_request
+from .tokens import count_request_tokens
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(16)
+
+
+async def authenticate(header: str | None) -> catalog.KeyInfo:
+    if not header:
+        raise InvalidAuth("Missing Authorization header. Send 'Authorization: Bearer sk-...'.")
+    scheme, _, secret = header.partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret.startswith("sk-") or len(secret) > 200:
+        raise InvalidAuth("Malformed Authorization header. Send 'Authorization: Bearer sk-...'.")
+    info = await catalog.key_info(hash_api_key(secret))
+    if info is None:
+        raise InvalidAuth("Incorrect API key provided.")
+    if not info.usable(catalog.now()):
+        raise InvalidAuth("This API key is revoked, expired or belongs to a disabled account.")
+    return info
+
+
+async def admit(request: HttpRequest, request_id: str) -> Admission:
+    if request.method != "POST":
+        raise InvalidRequest("Use POST for /v1/responses.", status=405, code="method_not_allowed")
+    key = await authenticate(request.headers.get("authorization"))
+    if len(request.body) > settings.HARNMODEL_MAX_BODY_BYTES:
+        raise InvalidRequest("The request body is too large.", status=413, code="request_too_large")
+    parsed = parse_request(request.body)
+    model_id = parsed.typed.model
+    route = await catalog.model_route(model_id)
+    if route is None:
+        raise ModelNotFound(f"The model '{model_id}' does not exist.", param="model")
+    if key.allowed_models and model_id not in key.allowed_models:
+        raise ModelNotAllowed(f"This API key may not use the model '{model_id}'.", param="model")
+    if route.price is None or not route.channels:
+        raise ModelNotAvailable(f"The model '{model_id}' has no available route right now.", param="model")
+    input_tokens = count_request_tokens(parsed.typed)
+    wanted_output = parsed.typed.max_output_tokens or route.default_max_output_tokens
+    try:
+        reservation = await run_db(
+            billing.hold_reserve,
+            account_id=key.account_id,
+            request_id=request_id,
+            input_tokens=input_tokens,
+            max_output_tokens=wanted_output,
+            price=route.price,
+            ttl_seconds=settings.HARNMODEL_HOLD_TTL_SECONDS,
+        )
+    except billing.InsufficientBalance:
+        raise InsufficientBalance("Your balance is too low for this request. Top up to continue.") from None
+    return Admission(
+        request_id=request_id,
+        key=key,
+        parsed=parsed,
+        route=route,
+        reservation=reservation,
+        input_tokens=input_tokens,
+        started=time.perf_counter(),
+    )
+
+
+async def handle_responses(request: HttpRequest) -> HttpResponseBase:
+    request_id = new_request_id()
+    try:
+        admission = await admit(request, request_id)
+    except ApiError as error:
+        return error_response(error, request_id=request_id)
+    return await RelayJob(admission).respond()

@@ -1,0 +1,174 @@
+"""OpenAI Responses API upstream: passthrough. The body goes up as sent (model renamed, output
+capped); events come back untouched except the few lifecycle events, where the public model name
+is restored and usage is read."""
+
+from typing import Any
+
+import httpx
+import msgspec
+
+from billing.pricing import Usage
+
+from ..responses import usage_from_responses
+from ..schema import ParsedRequest
+from ..sse import SSEDecoder, encode_event
+from .base import Adapter, CallContext, JsonResult, StreamTranslator, UpstreamError, UpstreamRequest
+from .errors import map_http_error
+
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+_LIFECYCLE = frozenset(
+    {
+        "response.created",
+        "response.in_progress",
+        "response.completed",
+        "response.incomplete",
+        "response.failed",
+        "response.queued",
+    }
+)
+_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+_TEXT_DELTAS = frozenset(
+    {
+        "response.output_text.delta",
+        "response.function_call_arguments.delta",
+        "response.refusal.delta",
+        "response.reasoning_summary_text.delta",
+        "response.reasoning_text.delta",
+    }
+)
+
+
+def auth_headers(ctx: CallContext) -> dict[str, str]:
+    headers = {"content-type": "application/json", "accept": "application/json"}
+    if ctx.secret:
+        headers["authorization"] = f"Bearer {ctx.secret}"
+    return headers
+
+
+class OpenAIResponsesAdapter(Adapter):
+    kind = "openai_responses"
+    label = "OpenAI Responses API (passthrough)"
+
+    def build_request(self, request: ParsedRequest, ctx: CallContext) -> UpstreamRequest:
+        body = dict(request.raw)
+        body["model"] = ctx.upstream_model
+        body["stream"] = ctx.stream
+        if ctx.max_output_tokens is not None:
+            body["max_output_tokens"] = ctx.max_output_tokens
+        headers = auth_headers(ctx)
+        if ctx.stream:
+            headers["accept"] = "text/event-stream"
+        return UpstreamRequest(url=ctx.base_url.rstrip("/") + "/responses", headers=headers, body=_encode(body))
+
+    def parse_response(self, body: bytes, request: ParsedRequest, ctx: CallContext) -> JsonResult:
+        try:
+            data = _decode(body)
+        except msgspec.DecodeError:
+            data = None
+        if not isinstance(data, dict) or data.get("object") != "response":
+            raise UpstreamError(
+                status=502, code="upstream_error", message="The upstream sent an unreadable response.", retryable=True
+            )
+        data["model"] = ctx.public_model
+        return JsonResult(body=data, usage=usage_from_responses(data.get("usage")))
+
+    def stream_translator(self, request: ParsedRequest, ctx: CallContext) -> StreamTranslator:
+        return PassthroughTranslator(ctx)
+
+    def map_error(self, status: int, body: bytes, headers: httpx.Headers) -> UpstreamError:
+        return map_http_error(status, body, headers)
+
+
+class PassthroughTranslator(StreamTranslator):
+    """Forwards events byte for byte; decodes only lifecycle events (a handful per stream)."""
+
+    def __init__(self, ctx: CallContext) -> None:
+        self.ctx = ctx
+        self.decoder = SSEDecoder()
+        self.usage: Usage | None = None
+        self.finished = False
+        self.sequence = 0
+        self.response_id = ctx.response_id
+        self._deltas: list[bytes] = []
+        self._last: dict[str, Any] | None = None  # latest response snapshot, for a synthetic failure
+
+    @property
+    def emitted_text(self) -> str:
+        # Deltas are kept undecoded: decoding is only needed when usage never arrives.
+        parts = []
+        for data in self._deltas:
+            try:
+                parts.append(_decode(data).get("delta") or "")
+            except (msgspec.DecodeError, AttributeError):
+                continue
+        return "".join(parts)
+
+    def feed(self, chunk: bytes) -> bytes:
+        return self._forward(self.decoder.feed(chunk))
+
+    def _forward(self, events: list) -> bytes:
+        out = []
+        for event in events:
+            if event.data == b"[DONE]":
+                continue
+            kind = event.event
+            data = None
+            if kind is None:
+                try:
+                    data = _decode(event.data)
+                except msgspec.DecodeError:
+                    continue
+                if not isinstance(data, dict):
+                    continue
+                kind = data.get("type") or "message"
+            if kind in _LIFECYCLE:
+                data = data if data is not None else _decode(event.data)
+                response = data.get("response") or {}
+                response["model"] = self.ctx.public_model
+                self.response_id = response.get("id", self.response_id)
+                self._last = response
+                if kind in _TERMINAL:
+                    self.finished = True
+                    self.usage = usage_from_responses(response.get("usage"))
+                out.append(encode_event(kind, data))
+            else:
+                if kind in _TEXT_DELTAS:
+                    self._deltas.append(event.data)
+                elif kind == "error":
+                    self.finished = True
+                out.append(event.raw if data is None else encode_event(kind, data))
+            self.sequence += 1
+        return b"".join(out)
+
+    def close(self) -> bytes:
+        out = self._forward(self.decoder.flush())
+        if not self.finished:
+            out += self.fail("The upstream ended the stream without a final event.")
+        return out
+
+    def fail(self, message: str) -> bytes:
+        if self.finished:
+            return b""
+        self.finished = True
+        error = {"type": "server_error", "code": "server_error", "message": message, "param": None}
+        out = encode_event(
+            "error",
+            {
+                "type": "error",
+                "sequence_number": self.sequence,
+                "code": "server_error",
+                "message": message,
+                "param": None,
+                "error": error,
+            },
+        )
+        response = dict(self._last or {"id": self.response_id, "object": "response", "output": []})
+        response.update(
+            status="failed", model=self.ctx.public_model, error={"code": "server_error", "message": message}
+        )
+        out += encode_event(
+            "response.failed", {"type": "response.failed", "sequence_number": self.sequence + 1, "response": response}
+        )
+        self.sequence += 2
+        return out

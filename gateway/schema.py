@@ -1,0 +1,224 @@
+"""The typed request: parsed once, validated once, read by every later step.
+
+Field policy (documented in README): the core fields and `max_output_tokens`, `metadata`,
+`parallel_tool_calls`, `text`, `user`, `reasoning`, `store`, `include`, `truncation`,
+`safety_identifier`, `prompt_cache_key`, `service_tier`, `top_logprobs`, `previous_response_id`
+are validated here. Any other field is ignored by translating channels and forwarded untouched
+by Responses passthrough channels; fields a translating channel cannot honour are rejected there.
+"""
+
+import re
+from typing import Any
+
+import msgspec
+
+from .errors import InvalidRequest
+
+_decode = msgspec.json.Decoder()
+
+MESSAGE_ROLES = frozenset({"user", "assistant", "system", "developer"})
+CONTENT_TYPES = frozenset({"input_text", "input_image", "input_file", "input_audio", "output_text", "refusal"})
+ITEM_TYPES = frozenset({"message", "function_call", "function_call_output", "reasoning", "item_reference"})
+TOOL_CHOICE_STRINGS = frozenset({"auto", "none", "required"})
+TEXT_FORMATS = frozenset({"text", "json_object", "json_schema"})
+_TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class ResponsesRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
+    model: str
+    input: str | list[dict[str, Any]]
+    instructions: str | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    stream: bool = False
+    temperature: float | None = None
+    top_p: float | None = None
+    max_output_tokens: int | None = None
+    metadata: dict[str, str] | None = None
+    parallel_tool_calls: bool | None = None
+    text: dict[str, Any] | None = None
+    user: str | None = None
+    reasoning: dict[str, Any] | None = None
+    store: bool | None = None
+    include: list[str] | None = None
+    truncation: str | None = None
+    previous_response_id: str | None = None
+    safety_identifier: str | None = None
+    prompt_cache_key: str | None = None
+    service_tier: str | None = None
+    top_logprobs: int | None = None
+
+
+class ParsedRequest(msgspec.Struct):
+    typed: ResponsesRequest
+    raw: dict[str, Any]  # the body as sent, for passthrough channels
+
+
+def parse_request(body: bytes) -> ParsedRequest:
+    if not body:
+        raise InvalidRequest("The request body is empty; send a JSON object.")
+    try:
+        raw = _decode.decode(body)
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    for name in ("model", "input"):
+        if raw.get(name) is None:
+            raise InvalidRequest(
+                f"Missing required parameter: '{name}'.", param=name, code="missing_required_parameter"
+            )
+    try:
+        typed = msgspec.convert(raw, ResponsesRequest)
+    except msgspec.ValidationError as exc:
+        message, _, path = str(exc).partition(" - at `$.")
+        param = path.rstrip("`") or None
+        raise InvalidRequest(f"Invalid type for '{param}': {message}." if param else message, param=param) from None
+    _validate(typed)
+    if typed.tool_choice is not None:
+        typed.tool_choice = raw["tool_choice"] = normalize_tool_choice(typed.tool_choice)
+    return ParsedRequest(typed=typed, raw=raw)
+
+
+def normalize_tool_choice(choice: str | dict[str, Any]) -> str | dict[str, Any]:
+    """Our doc page's object forms (`{"type": "auto"}`, `{"type": "required", "name": "f"}`) →
+    the OpenAI forms every upstream understands."""
+    if isinstance(choice, dict) and choice.get("type") in TOOL_CHOICE_STRINGS:
+        if choice.get("name") and choice["type"] != "none":
+            return {"type": "function", "name": choice["name"]}
+        return choice["type"]
+    return choice
+
+
+def _validate(req: ResponsesRequest) -> None:
+    if not req.model.strip():
+        raise InvalidRequest("'model' must not be empty.", param="model")
+    if isinstance(req.input, str):
+        if not req.input:
+            raise InvalidRequest("'input' must not be empty.", param="input")
+    else:
+        if not req.input:
+            raise InvalidRequest("'input' must not be an empty array.", param="input")
+        for index, item in enumerate(req.input):
+            _validate_item(item, f"input[{index}]")
+    if req.temperature is not None and not 0 <= req.temperature <= 2:
+        raise InvalidRequest("'temperature' must be between 0 and 2.", param="temperature", code="invalid_value")
+    if req.top_p is not None and not 0 <= req.top_p <= 1:
+        raise InvalidRequest("'top_p' must be between 0 and 1.", param="top_p", code="invalid_value")
+    if req.max_output_tokens is not None and req.max_output_tokens < 1:
+        raise InvalidRequest("'max_output_tokens' must be at least 1.", param="max_output_tokens", code="invalid_value")
+    if req.top_logprobs is not None and not 0 <= req.top_logprobs <= 20:
+        raise InvalidRequest("'top_logprobs' must be between 0 and 20.", param="top_logprobs", code="invalid_value")
+    if req.metadata is not None:
+        if len(req.metadata) > 16:
+            raise InvalidRequest("'metadata' takes at most 16 pairs.", param="metadata", code="invalid_value")
+        for key, value in req.metadata.items():
+            if len(key) > 64 or len(value) > 512:
+                raise InvalidRequest(
+                    "'metadata' keys are at most 64 and values at most 512 characters.", param=f"metadata.{key}"
+                )
+    for index, tool in enumerate(req.tools or ()):
+        _validate_tool(tool, f"tools[{index}]")
+    if req.tool_choice is not None:
+        _validate_tool_choice(req.tool_choice, req.tools or [])
+    if req.text is not None:
+        fmt = req.text.get("format")
+        if fmt is not None:
+            if not isinstance(fmt, dict) or fmt.get("type") not in TEXT_FORMATS:
+                raise InvalidRequest(
+                    "'text.format.type' must be text, json_object or json_schema.", param="text.format"
+                )
+            if fmt["type"] == "json_schema" and (
+                not isinstance(fmt.get("name"), str) or not isinstance(fmt.get("schema"), dict)
+            ):
+                raise InvalidRequest("A json_schema format needs a 'name' and a 'schema' object.", param="text.format")
+
+
+def _validate_item(item: dict[str, Any], where: str) -> None:
+    kind = item.get("type", "message" if "role" in item else None)
+    if kind not in ITEM_TYPES:
+        raise InvalidRequest(f"Unsupported input item type {kind!r}.", param=f"{where}.type", code="invalid_value")
+    if kind == "message":
+        if item.get("role") not in MESSAGE_ROLES:
+            raise InvalidRequest(
+                "A message 'role' must be user, assistant, system or developer.",
+                param=f"{where}.role",
+                code="invalid_value",
+            )
+        content = item.get("content")
+        if isinstance(content, str):
+            return
+        if not isinstance(content, list):
+            raise InvalidRequest("A message 'content' must be a string or an array of parts.", param=f"{where}.content")
+        for index, part in enumerate(content):
+            _validate_part(part, f"{where}.content[{index}]")
+    elif kind == "function_call":
+        for name in ("call_id", "name", "arguments"):
+            if not isinstance(item.get(name), str):
+                raise InvalidRequest(f"A function_call item needs a string '{name}'.", param=f"{where}.{name}")
+    elif kind == "function_call_output":
+        if not isinstance(item.get("call_id"), str):
+            raise InvalidRequest("A function_call_output item needs a string 'call_id'.", param=f"{where}.call_id")
+        if not isinstance(item.get("output"), (str, list)):
+            raise InvalidRequest("'output' must be a string or an array of parts.", param=f"{where}.output")
+    elif kind == "item_reference" and not isinstance(item.get("id"), str):
+        raise InvalidRequest("An item_reference needs a string 'id'.", param=f"{where}.id")
+
+
+def _validate_part(part: Any, where: str) -> None:
+    if not isinstance(part, dict) or part.get("type") not in CONTENT_TYPES:
+        raise InvalidRequest(
+            "Each content part needs a 'type' of input_text, input_image, input_file, output_text or refusal.",
+            param=f"{where}.type",
+            code="invalid_value",
+        )
+    kind = part["type"]
+    if kind in ("input_text", "output_text") and not isinstance(part.get("text"), str):
+        raise InvalidRequest(f"An {kind} part needs a string 'text'.", param=f"{where}.text")
+    if (
+        kind == "input_image"
+        and not isinstance(part.get("image_url"), str)
+        and not isinstance(part.get("file_id"), str)
+    ):
+        raise InvalidRequest("An input_image part needs 'image_url' or 'file_id'.", param=f"{where}.image_url")
+
+
+def _validate_tool(tool: Any, where: str) -> None:
+    if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
+        raise InvalidRequest("Each tool needs a 'type'.", param=f"{where}.type")
+    if tool["type"] != "function":
+        return  # hosted tools: a passthrough upstream may run them; translating channels refuse
+    name = tool.get("name")
+    if not isinstance(name, str) or not _TOOL_NAME.match(name):
+        raise InvalidRequest(
+            "A function tool 'name' must be 1-64 letters, digits, '_' or '-'.",
+            param=f"{where}.name",
+            code="invalid_value",
+        )
+    if tool.get("parameters") is not None and not isinstance(tool["parameters"], dict):
+        raise InvalidRequest(
+            "A function tool's 'parameters' must be a JSON Schema object.", param=f"{where}.parameters"
+        )
+
+
+def _validate_tool_choice(choice: str | dict[str, Any], tools: list[dict[str, Any]]) -> None:
+    if isinstance(choice, str):
+        if choice not in TOOL_CHOICE_STRINGS:
+            raise InvalidRequest("'tool_choice' must be auto, none, required or an object.", param="tool_choice")
+        return
+    kind = choice.get("type")
+    names = {t.get("name") for t in tools if t.get("type") == "function"}
+    if kind in TOOL_CHOICE_STRINGS and not choice.get("name"):
+        return  # the doc page's object form: {"type": "auto"}
+    if kind == "function" or kind in TOOL_CHOICE_STRINGS:
+        if choice.get("name") not in names:
+            raise InvalidRequest(
+                "'tool_choice.name' must name one of the function tools sent.",
+                param="tool_choice.name",
+                code="invalid_value",
+            )
+    elif kind == "allowed_tools":
+        if choice.get("mode") not in ("auto", "required") or not isinstance(choice.get("tools"), list):
+            raise InvalidRequest("allowed_tools needs 'mode' (auto|required) and a 'tools' array.", param="tool_choice")
+    elif not isinstance(kind, str):
+        raise InvalidRequest("'tool_choice.type' is required.", param="tool_choice.type")

@@ -1,0 +1,11 @@
+"""HTTP in, HTTP out: every request goes straight to the pipeline."""
+
+from django.http import HttpRequest, HttpResponseBase
+from django.views.decorators.csrf import csrf_exempt
+
+from . import pipeline
+
+
+@csrf_exempt
+async def responses(request: HttpRequest) -> HttpResponseBase:
+    return await pipeline.handle_responses(request)

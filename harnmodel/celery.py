@@ -1,0 +1,11 @@
+"""The Celery app. Broker: REDIS_URL in production, the filesystem in the embedded demo."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "harnmodel.settings")
+
+app = Celery("harnmodel")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

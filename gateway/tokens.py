@@ -2,7 +2,7 @@
 upstream count exists (holds before the call; output already sent when usage never arrived).
 
 Rules of thumb of BPE tokenizers (o200k/cl100k): one token per CJK character, ~4 Latin letters
-per token, digits in groups of up to three, each punctuation mark its own token, whitespace
+per token beyond the common short words, digits in groups of up to three, each punctuation mark its own token, whitespace
 folded into the next word.
 """
 
@@ -26,7 +26,7 @@ def count_tokens(text: str) -> int:
     for match in _PIECES.finditer(text):
         piece = match.group()
         if len(piece) > 1 and piece[0].isalpha() and piece.isascii():
-            count += (len(piece) + 3) // 4
+            count += 1 if len(piece) <= 7 else 1 + (len(piece) - 3) // 5  # common words are one token
         elif len(piece) > 1 and piece[0].isalpha():
             count += (len(piece) + 1) // 2  # non-Latin alphabets split finer than English
         else:

@@ -1,11 +1,14 @@
 """Shared upstream-error mapping for OpenAI-shaped error bodies (used by several adapters)."""
 
+import re
+
 import httpx
 import msgspec
 
 from .base import UpstreamError
 
 _MAX_MESSAGE = 500
+_URL = re.compile(r"https?://\S+")  # upstream messages link their docs: never reveal who the upstream is
 
 
 def retry_after_seconds(headers: httpx.Headers) -> float | None:
@@ -19,12 +22,15 @@ def retry_after_seconds(headers: httpx.Headers) -> float | None:
     return None
 
 
-def upstream_message(body: bytes) -> str:
+def upstream_message(body: bytes | dict) -> str:
     """The upstream's own error message, if it gave one, trimmed. Never the body verbatim."""
-    try:
-        data = msgspec.json.decode(body)
-    except msgspec.DecodeError:
-        return ""
+    if isinstance(body, dict):
+        data = body
+    else:
+        try:
+            data = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            return ""
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict):
         message = error.get("message")
@@ -32,7 +38,7 @@ def upstream_message(body: bytes) -> str:
         message = error
     else:
         message = data.get("message") if isinstance(data, dict) else None
-    return str(message)[:_MAX_MESSAGE] if message else ""
+    return _URL.sub("[url]", str(message).strip())[:_MAX_MESSAGE] if message else ""
 
 
 def map_http_error(status: int, body: bytes, headers: httpx.Headers) -> UpstreamError:

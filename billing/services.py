@@ -100,6 +100,12 @@ def hold_settle(
         return Settlement(cost_micros=cost, balance_micros=wallet.balance_micros, replayed=True)
 
     cost = charge_micros(usage, price) if usage is not None else 0
+    # Never charge into money other requests hold, nor below zero: an upstream that used more
+    # than our estimate is charged up to what is free, and the record says it was capped.
+    free = wallet.balance_micros - (wallet.held_micros - hold.amount_micros)
+    if cost > max(free, hold.amount_micros):
+        cost = max(0, max(free, hold.amount_micros))
+        facts.error_code = facts.error_code or "charge_capped"
     balance = wallet.balance_micros - cost
     if cost:
         LedgerEntry.objects.create(

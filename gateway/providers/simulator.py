@@ -17,7 +17,7 @@ from billing.pricing import Usage
 
 from ..responses import ResponseStreamBuilder
 from ..schema import ResponsesRequest
-from ..tokens import count_request_tokens, count_tokens
+from ..tokens import count_request_tokens
 from .base import CallContext, UpstreamRequest
 from .openai_responses import OpenAIResponsesAdapter
 
@@ -133,8 +133,9 @@ def _pieces(text: str, cap: int | None) -> tuple[list[str], bool]:
     return pieces, False
 
 
-def _usage(request: ResponsesRequest, sent: str) -> Usage:
-    return Usage(input_tokens=count_request_tokens(request), output_tokens=count_tokens(sent))
+def _usage(request: ResponsesRequest, pieces: int) -> Usage:
+    # One streamed piece is one token: the simulator never reports more output than it was allowed.
+    return Usage(input_tokens=count_request_tokens(request), output_tokens=pieces)
 
 
 def _play_all(script: _Script, request: ResponsesRequest, ctx: CallContext) -> ResponseStreamBuilder:
@@ -150,15 +151,16 @@ def _steps(builder: ResponseStreamBuilder, script: _Script, request: ResponsesRe
     if script.tool is not None:
         call_id = "call_" + ctx_suffix(builder.response_id)
         yield builder.tool_call_start(call_id=call_id, name=script.tool["name"])
-        for piece in _TOKEN.findall(script.tool["arguments"]):
+        pieces, _ = _pieces(script.tool["arguments"], None)
+        for piece in pieces:
             yield builder.tool_call_arguments(piece)
-        yield builder.finish(usage=_usage(request, builder.emitted_text))
+        yield builder.finish(usage=_usage(request, len(pieces) + 1))
         return
     pieces, truncated = _pieces(script.text, request.max_output_tokens)
     for piece in pieces:
         yield builder.text_delta(piece)
     yield builder.finish(
-        usage=_usage(request, builder.emitted_text), incomplete_reason="max_output_tokens" if truncated else None
+        usage=_usage(request, len(pieces)), incomplete_reason="max_output_tokens" if truncated else None
     )
 
 

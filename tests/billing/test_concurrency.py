@@ -12,9 +12,9 @@ from django.test import AsyncClient
 
 from billing.models import Hold, LedgerEntry, UsageRecord, Wallet
 from billing.selectors import wallet_summary
-from tests.factories import make_customer
 from gateway.db import run_db
 from gateway.services import api_key_create
+from tests.factories import make_customer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -56,3 +56,14 @@ def _fresh_caches():
     clear_caches()
     yield
     clear_caches()
+
+
+async def relay_settled() -> None:
+    """Wait for the relay's background tasks (settlements) of this event loop to finish."""
+    import asyncio
+
+    from gateway import relay
+
+    pending = [task for task in list(relay._background) if task.get_loop() is asyncio.get_running_loop()]
+    if pending:
+        await asyncio.wait(pending, timeout=30)

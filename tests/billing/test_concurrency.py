@@ -14,6 +14,7 @@ from billing.models import Hold, LedgerEntry, UsageRecord, Wallet
 from billing.selectors import wallet_summary
 from gateway.db import run_db
 from gateway.services import api_key_create
+from tests.conftest import relay_settled
 from tests.factories import make_customer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -35,6 +36,7 @@ async def test_concurrent_requests_never_overdraw(catalog):
     keys = [key] + [(await run_db(api_key_create, account_id=account.pk)).secret for _ in range(3)]
     client = AsyncClient()
     statuses = await asyncio.gather(*[_send(client, keys[i % 4], stream=i % 2 == 1) for i in range(50)])
+    await relay_settled()  # a stream's last byte can reach the client just before its settlement commits
 
     def state():
         return (wallet_summary(account_id=account.pk), list(LedgerEntry.objects.filter(kind="charge")),

@@ -62,3 +62,9 @@ def decimal_string(micros: int) -> str:
     value = micros_to_decimal(micros).normalize()
     text = format(value, "f")
     return text
+
+
+def format_exact(micros: int) -> str:
+    """format_amount at full precision: a ¥0.075 price or a ¥0.000123 charge must not display as ¥0.08 / ¥0.00."""
+    fraction = decimal_string(micros).partition(".")[2]
+    return format_amount(micros, places=len(fraction) if len(fraction) > 2 else None)

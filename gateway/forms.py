@@ -1,0 +1,76 @@
+"""Admin forms for channels and API keys: secrets go in, never come back out."""
+
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+
+from .models import ApiKey, CatalogModel, Channel
+from .providers.registry import get_adapter, provider_choices
+from .services import channel_set_secret
+
+
+class ChannelAdminForm(forms.ModelForm):
+    provider = forms.ChoiceField(choices=provider_choices, help_text="Protocol adapter that speaks to this upstream.")
+    new_secret = forms.CharField(
+        label="Secret",
+        required=False,
+        # autocomplete=new-password: otherwise browsers offer the operator's own admin password here.
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Upstream API key. Leave blank to keep the current one; it is stored encrypted and never shown.",
+    )
+
+    class Meta:
+        model = Channel
+        fields = ["name", "provider", "base_url", "priority", "weight", "enabled", "options"]
+
+    def clean_base_url(self) -> str:
+        base_url = self.cleaned_data.get("base_url", "").strip()
+        if base_url and not base_url.startswith(("http://", "https://")):
+            raise forms.ValidationError("Must be an http:// or https:// URL.")
+        return base_url
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        provider = cleaned.get("provider")
+        if provider and "base_url" in cleaned and not cleaned["base_url"] and get_adapter(provider).needs_base_url:
+            self.add_error("base_url", f"The {provider} provider needs a base URL.")
+        return cleaned
+
+    def save(self, commit: bool = True) -> Channel:
+        secret = self.cleaned_data.get("new_secret")
+        if secret:
+            channel_set_secret(channel=self.instance, secret=secret)
+        return super().save(commit=commit)
+
+
+def _model_id_choices(keep: list[str]) -> list[tuple[str, str]]:
+    # Keep IDs the key already allows even if they left the catalog, so editing its name still validates.
+    ids = set(CatalogModel.objects.values_list("public_id", flat=True)) | set(keep)
+    return [(public_id, public_id) for public_id in sorted(ids)]
+
+
+class ApiKeyAdminForm(forms.ModelForm):
+    allowed_models = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Public model IDs this key may call. None ticked: every model.",
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ["account", "name", "allowed_models", "expires_at"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        current = list(self.instance.allowed_models or []) if self.instance.pk else []
+        self.fields["allowed_models"].choices = _model_id_choices(current)
+
+    def clean_allowed_models(self) -> list[str]:
+        return sorted(set(self.cleaned_data.get("allowed_models") or []))
+
+    def clean_expires_at(self) -> Any:
+        expires_at = self.cleaned_data.get("expires_at")
+        if expires_at and "expires_at" in self.changed_data and expires_at <= timezone.now():
+            raise forms.ValidationError("Already in the past; use “Revoke selected keys” to stop a key now.")
+        return expires_at

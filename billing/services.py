@@ -6,6 +6,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from . import fastpath
 from .locks import lock_wallet
 from .models import Hold, LedgerEntry, Price, UsageRecord, Wallet
 from .pricing import PriceSnapshot, Usage, affordable_output_tokens, charge_micros, estimate_micros
@@ -51,7 +52,6 @@ def wallet_open(*, account_id: int) -> Wallet:
     return wallet
 
 
-@transaction.atomic
 def hold_reserve(
     *,
     account_id: int,
@@ -63,6 +63,31 @@ def hold_reserve(
 ) -> Reservation:
     """Reserve the worst case of a request. When the wallet has less, reserve what it has and cap
     the output to what that pays for, rather than refusing an agent that asks for 128k tokens."""
+    if fastpath.available():
+        amount = estimate_micros(input_tokens, max_output_tokens, price)
+        hold_id = fastpath.reserve(account_id=account_id, request_id=request_id, amount=amount, ttl_seconds=ttl_seconds)
+        if hold_id is not None:
+            return Reservation(hold_id=hold_id, amount_micros=amount, output_cap=max_output_tokens)
+    return _hold_reserve_locked(
+        account_id=account_id,
+        request_id=request_id,
+        input_tokens=input_tokens,
+        max_output_tokens=max_output_tokens,
+        price=price,
+        ttl_seconds=ttl_seconds,
+    )
+
+
+@transaction.atomic
+def _hold_reserve_locked(
+    *,
+    account_id: int,
+    request_id: str,
+    input_tokens: int,
+    max_output_tokens: int,
+    price: PriceSnapshot,
+    ttl_seconds: int,
+) -> Reservation:
     wallet = lock_wallet(account_id=account_id)
     available = wallet.balance_micros - wallet.held_micros
     cap = max_output_tokens
@@ -82,7 +107,6 @@ def hold_reserve(
     return Reservation(hold_id=str(hold.pk), amount_micros=amount, output_cap=cap)
 
 
-@transaction.atomic
 def hold_settle(
     *, request_id: str, usage: Usage | None, price: PriceSnapshot, facts: RequestFacts, usage_estimated: bool = False
 ) -> Settlement:
@@ -91,6 +115,22 @@ def hold_settle(
     Idempotent per request: a second call finds the hold closed and charges nothing.
     `usage=None` means nothing billable happened (the upstream failed before any output).
     """
+    if fastpath.available():
+        cost = charge_micros(usage, price) if usage is not None else 0
+        balance = fastpath.settle(
+            request_id=request_id, cost=cost, usage=usage, price_id=price.id, facts=facts, estimated=usage_estimated
+        )
+        if balance is not None:
+            return Settlement(cost_micros=cost, balance_micros=balance, replayed=False)
+    return _hold_settle_locked(
+        request_id=request_id, usage=usage, price=price, facts=facts, usage_estimated=usage_estimated
+    )
+
+
+@transaction.atomic
+def _hold_settle_locked(
+    *, request_id: str, usage: Usage | None, price: PriceSnapshot, facts: RequestFacts, usage_estimated: bool
+) -> Settlement:
     wallet_id = Hold.objects.filter(request_id=request_id).values_list("wallet_id", flat=True).get()
     wallet = lock_wallet(wallet_id=wallet_id)
     hold = Hold.objects.get(request_id=request_id)  # re-read under the wallet lock

@@ -49,7 +49,7 @@ async def authenticate(header: str | None) -> catalog.KeyInfo:
     return info
 
 
-async def admit(request: HttpRequest, request_id: str) -> Admission:
+async def admit(request: HttpRequest, request_id: str, started: float) -> Admission:
     if request.method != "POST":
         raise InvalidRequest("Use POST for /v1/responses.", status=405, code="method_not_allowed")
     key = await authenticate(request.headers.get("authorization"))
@@ -85,14 +85,15 @@ async def admit(request: HttpRequest, request_id: str) -> Admission:
         route=route,
         reservation=reservation,
         input_tokens=input_tokens,
-        started=time.perf_counter(),
+        started=started,
     )
 
 
 async def handle_responses(request: HttpRequest) -> HttpResponseBase:
+    started = time.perf_counter()
     request_id = new_request_id()
     try:
-        admission = await admit(request, request_id)
+        admission = await admit(request, request_id, started)
     except ApiError as error:
         return error_response(error, request_id=request_id)
     return await RelayJob(admission).respond()

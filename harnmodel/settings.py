@@ -120,7 +120,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"httpx": {"level": "WARNING"}},
+    # django.request logs every 4xx as a warning: for an API whose clients send bad keys all day,
+    # that is noise on the hot path.
+    "loggers": {"httpx": {"level": "WARNING"}, "django.request": {"level": "ERROR"}},
 }
 
 # --- the gateway -------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Settings, all from the environment (django-environ). Embedded defaults need no external server."""
 
+import os
 import secrets
 from pathlib import Path
 
@@ -83,7 +84,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-harnmodel.sqlite3")}
+    # A file, not memory, so an end-to-end test's server process can open it; one per test process,
+    # so two test runs on one machine never share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-harnmodel-{os.getpid()}.sqlite3")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=300)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -9,6 +9,10 @@ class Account(models.Model):
     email = models.EmailField(unique=True, help_text="Billing contact; also how operators find the account.")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Account-wide rate limits (every key together); empty = none.
+    rpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Requests per minute.")
+    tpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Tokens per minute.")
+    concurrency_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Requests in flight.")
 
     class Meta:
         ordering = ["name"]

@@ -36,6 +36,16 @@ class Channel(models.Model):
     weight = models.PositiveIntegerField(default=1, help_text="Share inside a priority tier.")
     enabled = models.BooleanField(default=True)
     options = models.JSONField(default=dict, blank=True, help_text="Adapter options (e.g. simulator latency).")
+    disabled_reason = models.CharField(
+        max_length=300, blank=True, help_text="Why the channel is off (set by health checks or an operator)."
+    )
+    connect_timeout = models.FloatField(null=True, blank=True, help_text="Seconds; empty = platform default.")
+    first_byte_timeout = models.FloatField(null=True, blank=True, help_text="Seconds until the first byte.")
+    idle_timeout = models.FloatField(null=True, blank=True, help_text="Longest silence between chunks, seconds.")
+    last_probe_at = models.DateTimeField(null=True, blank=True)
+    last_probe_ok = models.BooleanField(null=True, blank=True)
+    last_probe_latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    last_probe_error = models.CharField(max_length=300, blank=True)
     catalog_models = models.ManyToManyField(CatalogModel, through="ChannelModel", related_name="channels")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -73,6 +83,13 @@ class ApiKey(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Limits: empty = none. Rate limits are per minute; spend caps in micros of the platform currency.
+    rpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Requests per minute.")
+    tpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Tokens per minute.")
+    concurrency_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Requests in flight.")
+    spend_limit_total_micros = models.BigIntegerField(null=True, blank=True)
+    spend_limit_daily_micros = models.BigIntegerField(null=True, blank=True)
+    spend_limit_monthly_micros = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -80,3 +97,45 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.name or 'unnamed'})"
+
+
+class ChannelProbe(models.Model):
+    """One health probe of a channel for one model: the history operators read."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="probes")
+    model_id = models.CharField(max_length=128)
+    ok = models.BooleanField()
+    status = models.PositiveSmallIntegerField(default=0)
+    latency_ms = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["channel", "-created_at"], name="probe_channel_time")]
+
+    def __str__(self) -> str:
+        return f"{self.channel_id}/{self.model_id} {'ok' if self.ok else 'fail'}"
+
+
+class IdempotencyRecord(models.Model):
+    """A client's `Idempotency-Key`: the first outcome is stored and replayed for 24 h."""
+
+    class State(models.TextChoices):
+        IN_FLIGHT = "in_flight"
+        DONE = "done"
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    body_hash = models.CharField(max_length=64)
+    request_id = models.CharField(max_length=64)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.IN_FLIGHT)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    response_body = models.BinaryField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["api_key", "key"], name="uniq_idempotency_key")]

@@ -96,9 +96,9 @@ class GatewayApp:
         if self._handler is None:
             from django.conf import settings
 
-            from .pipeline import handle_responses
+            from .idempotency import handle
 
-            self._handler, self._limit = handle_responses, settings.HARNMODEL_MAX_BODY_BYTES
+            self._handler, self._limit = handle, settings.HARNMODEL_MAX_BODY_BYTES
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
         try:
             body = await _read_body(receive, self._limit)

@@ -3,9 +3,9 @@
 from django.http import HttpRequest, HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from . import pipeline
+from . import idempotency
 
 
 @csrf_exempt
 async def responses(request: HttpRequest) -> HttpResponseBase:
-    return await pipeline.handle_responses(request)
+    return await idempotency.handle(request)

@@ -90,7 +90,7 @@ class GatewayApp:
         self._handler: Callable[[Any], Awaitable[HttpResponseBase]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != "/v1/responses":
+        if scope["type"] != "http" or scope["path"] not in ("/v1/responses", "/v1/responses/"):
             await self.fallback(scope, receive, send)
             return
         if self._handler is None:

@@ -7,6 +7,7 @@ measurements, so the relay uses `httpx-aiohttp`; the httpx API stays the same fo
 import asyncio
 import weakref
 
+import aiohttp
 import httpx
 from django.conf import settings
 from httpx_aiohttp import AiohttpTransport
@@ -23,6 +24,20 @@ def upstream_timeout() -> httpx.Timeout:
     )
 
 
+class Transport(AiohttpTransport):
+    """httpx-aiohttp reports every connection failure (refused, reset) as a ConnectTimeout; a refused
+    connection is not a timeout, and the client deserves to know which it was."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await super().handle_async_request(request)
+        except httpx.ConnectTimeout as exc:
+            cause = exc.__cause__
+            if isinstance(cause, aiohttp.ClientError) and not isinstance(cause, TimeoutError):
+                raise httpx.ConnectError(str(exc), request=request) from cause
+            raise
+
+
 def get_client() -> httpx.AsyncClient:
     """The client of the running loop (aiohttp sessions are bound to the loop that made them)."""
     loop = asyncio.get_running_loop()
@@ -30,7 +45,7 @@ def get_client() -> httpx.AsyncClient:
     if client is None or client.is_closed:
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=60)
         client = httpx.AsyncClient(
-            transport=AiohttpTransport(limits=limits, trust_env=False),
+            transport=Transport(limits=limits, trust_env=False),
             timeout=upstream_timeout(),
             headers={"accept-encoding": "identity", "user-agent": "harnmodel"},
             follow_redirects=False,

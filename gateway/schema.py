@@ -59,14 +59,14 @@ def parse_request(body: bytes) -> ParsedRequest:
         raise InvalidRequest("The request body is empty; send a JSON object.")
     try:
         raw = _decode.decode(body)
-    except msgspec.DecodeError as exc:
-        raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise InvalidRequest(f"The request body is not valid UTF-8 JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     for name in ("model", "input"):
         if raw.get(name) is None:
             raise InvalidRequest(
-                f"Missing required parameter: '{name}'.", param=name, code="missing_required_parameter"
+                f"Missing required parameter: '{name}'.", param=name
             )
     try:
         typed = msgspec.convert(raw, ResponsesRequest)
@@ -102,16 +102,16 @@ def _validate(req: ResponsesRequest) -> None:
         for index, item in enumerate(req.input):
             _validate_item(item, f"input[{index}]")
     if req.temperature is not None and not 0 <= req.temperature <= 2:
-        raise InvalidRequest("'temperature' must be between 0 and 2.", param="temperature", code="invalid_value")
+        raise InvalidRequest("'temperature' must be between 0 and 2.", param="temperature")
     if req.top_p is not None and not 0 <= req.top_p <= 1:
-        raise InvalidRequest("'top_p' must be between 0 and 1.", param="top_p", code="invalid_value")
+        raise InvalidRequest("'top_p' must be between 0 and 1.", param="top_p")
     if req.max_output_tokens is not None and req.max_output_tokens < 1:
-        raise InvalidRequest("'max_output_tokens' must be at least 1.", param="max_output_tokens", code="invalid_value")
+        raise InvalidRequest("'max_output_tokens' must be at least 1.", param="max_output_tokens")
     if req.top_logprobs is not None and not 0 <= req.top_logprobs <= 20:
-        raise InvalidRequest("'top_logprobs' must be between 0 and 20.", param="top_logprobs", code="invalid_value")
+        raise InvalidRequest("'top_logprobs' must be between 0 and 20.", param="top_logprobs")
     if req.metadata is not None:
         if len(req.metadata) > 16:
-            raise InvalidRequest("'metadata' takes at most 16 pairs.", param="metadata", code="invalid_value")
+            raise InvalidRequest("'metadata' takes at most 16 pairs.", param="metadata")
         for key, value in req.metadata.items():
             if len(key) > 64 or len(value) > 512:
                 raise InvalidRequest(
@@ -137,13 +137,12 @@ def _validate(req: ResponsesRequest) -> None:
 def _validate_item(item: dict[str, Any], where: str) -> None:
     kind = item.get("type", "message" if "role" in item else None)
     if kind not in ITEM_TYPES:
-        raise InvalidRequest(f"Unsupported input item type {kind!r}.", param=f"{where}.type", code="invalid_value")
+        raise InvalidRequest(f"Unsupported input item type {kind!r}.", param=f"{where}.type")
     if kind == "message":
         if item.get("role") not in MESSAGE_ROLES:
             raise InvalidRequest(
                 "A message 'role' must be user, assistant, system or developer.",
                 param=f"{where}.role",
-                code="invalid_value",
             )
         content = item.get("content")
         if isinstance(content, str):
@@ -170,7 +169,6 @@ def _validate_part(part: Any, where: str) -> None:
         raise InvalidRequest(
             "Each content part needs a 'type' of input_text, input_image, input_file, output_text or refusal.",
             param=f"{where}.type",
-            code="invalid_value",
         )
     kind = part["type"]
     if kind in ("input_text", "output_text") and not isinstance(part.get("text"), str):
@@ -193,7 +191,6 @@ def _validate_tool(tool: Any, where: str) -> None:
         raise InvalidRequest(
             "A function tool 'name' must be 1-64 letters, digits, '_' or '-'.",
             param=f"{where}.name",
-            code="invalid_value",
         )
     if tool.get("parameters") is not None and not isinstance(tool["parameters"], dict):
         raise InvalidRequest(
@@ -215,7 +212,6 @@ def _validate_tool_choice(choice: str | dict[str, Any], tools: list[dict[str, An
             raise InvalidRequest(
                 "'tool_choice.name' must name one of the function tools sent.",
                 param="tool_choice.name",
-                code="invalid_value",
             )
     elif kind == "allowed_tools":
         if choice.get("mode") not in ("auto", "required") or not isinstance(choice.get("tools"), list):

@@ -1,0 +1,254 @@
+"""End-to-end fixtures: real parts only.
+
+* `gateway` — uvicorn running `harnmodel.asgi:application` in a subprocess, on the test database that
+  pytest-django created (SQLite file or PostgreSQL), started once per session;
+* `upstream` — the aiohttp test upstream (tests/upstream/server.py) in a background thread, started once per
+  session and reset before every test;
+* `gateway.client(key)` — the official `openai` SDK pointed at the gateway.
+
+Tests must be `django_db(transaction=True)`: their rows are committed, so the server process sees them.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+import openai
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from tests.factories import make_channel, make_model
+from tests.upstream.server import UpstreamServer
+
+REPO = Path(__file__).resolve().parents[2]
+UPSTREAM_SECRET = "upstream-secret"
+UPSTREAM_MODEL = "upstream-model-x"
+START_TIMEOUT = 20.0
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url() -> str:
+    """The test database (already created by pytest-django) as a DATABASE_URL for the server process."""
+    db = connection.settings_dict
+    engine = db["ENGINE"]
+    if engine.endswith("sqlite3"):
+        name = str(db["NAME"])
+        if name == ":memory:" or name.startswith("file:"):
+            pytest.fail("e2e tests need a file-based SQLite test database (see DATABASES TEST NAME in settings)")
+        return "sqlite:///" + str(Path(name).resolve())  # sqlite:////abs/path
+    if "postgresql" in engine:
+        auth = quote(db.get("USER") or "", safe="")
+        if db.get("PASSWORD"):
+            auth += ":" + quote(db["PASSWORD"], safe="")
+        host = db.get("HOST") or "localhost"
+        host = quote(host, safe="") if host.startswith("/") else host
+        port = db.get("PORT") or 5432
+        return f"postgres://{auth}@{host}:{port}/{quote(db['NAME'], safe='')}"
+    pytest.fail(f"e2e tests do not know how to hand the database engine {engine!r} to a subprocess")
+
+
+def wait_for(check: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.05, what: str = "condition") -> T:
+    """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass
+class Gateway:
+    url: str  # http://127.0.0.1:<port>
+    process: subprocess.Popen
+    log_path: Path
+
+    @property
+    def api_base(self) -> str:
+        return self.url + "/v1"
+
+    @property
+    def responses_url(self) -> str:
+        return self.url + "/v1/responses"
+
+    def client(self, key: str, *, strict: bool = True, **options: Any) -> openai.OpenAI:
+        """The official SDK, no retries, strict response validation unless told otherwise."""
+        return openai.OpenAI(
+            base_url=self.api_base,
+            api_key=key,
+            max_retries=0,
+            timeout=30,
+            _strict_response_validation=strict,
+            **options,
+        )
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+_running: Gateway | None = None
+
+
+@pytest.fixture(scope="session")
+def gateway(django_db_setup, tmp_path_factory) -> Iterator[Gateway]:
+    global _running
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("gateway") / "uvicorn.log"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "harnmodel.settings",
+        "DATABASE_URL": database_url(),
+        # Keys hashed and secrets encrypted in this process must work in the server.
+        "SECRET_KEY": settings.SECRET_KEY,
+        "HARNMODEL_KEY_HMAC_SECRET": settings.HARNMODEL_KEY_HMAC_SECRET,
+        "HARNMODEL_ENCRYPTION_KEY": settings.HARNMODEL_ENCRYPTION_KEY,
+        # Tests recreate rows between tests: no caching of keys or catalog.
+        "HARNMODEL_AUTH_CACHE_SECONDS": "0",
+        "HARNMODEL_CATALOG_CACHE_SECONDS": "0",
+        # No connection may outlive its use: the test database is flushed between tests and dropped at the end.
+        "HARNMODEL_DB_PERSISTENT": "false",
+        "DB_CONN_MAX_AGE": "0",
+        "HARNMODEL_DRAIN_SECONDS": "10",
+        "HARNMODEL_UPSTREAM_TIMEOUT": "30",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "harnmodel.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--lifespan",
+        "off",
+        "--timeout-graceful-shutdown",
+        "3",
+    ]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = Gateway(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"uvicorn exited with {process.returncode} before accepting connections:\n{server.log()}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"uvicorn did not accept connections within {START_TIMEOUT:.0f} s:\n{server.log()}")
+                time.sleep(0.1)
+        _running = server
+        yield server
+    finally:
+        _running = None
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
+@pytest.fixture(scope="session")
+def _upstream_server() -> Iterator[UpstreamServer]:
+    server = UpstreamServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def upstream(_upstream_server: UpstreamServer) -> Iterator[UpstreamServer]:
+    """The test upstream, with no recorded requests, no pending faults and default behaviour."""
+    _upstream_server.reset()
+    yield _upstream_server
+    _upstream_server.reset()
+
+
+@pytest.fixture(autouse=True)
+def _requests_settled_before_flush(transactional_db) -> Iterator[None]:
+    """A stream is settled just after its last byte reached the client, so the server may still be writing when
+    a test ends. Wait for every hold to close before the database is flushed (set up after `transactional_db`,
+    so torn down before it): a flush racing a settlement deadlocks on PostgreSQL and leaks rows on SQLite.
+    This is also an invariant of every test: no request leaves a hold open."""
+    yield
+    from billing.models import Hold
+
+    wait_for(
+        lambda: not Hold.objects.filter(status=Hold.Status.OPEN).exists(),
+        timeout=15,
+        what="every hold to be settled or released",
+    )
+
+
+@pytest.fixture
+def http(gateway: Gateway) -> Iterator[httpx.Client]:
+    """A plain HTTP client for what the SDK cannot send (broken JSON, odd headers)."""
+    with httpx.Client(base_url=gateway.url, timeout=30) as client:
+        yield client
+
+
+def serve_model(
+    kind: str,
+    upstream: UpstreamServer,
+    *,
+    public_id: str = "gpt-4o",
+    name: str | None = None,
+    options: dict | None = None,
+    secret: str = UPSTREAM_SECRET,
+):
+    """`public_id` (priced like the catalog fixture) served by exactly one channel of `kind`:
+    the in-process simulator, or an openai_responses / openai_chat channel on the test upstream."""
+    make_model(public_id)
+    name = name or f"{kind}-{public_id}"
+    if kind == "simulator":
+        options = {"latency_ms": 0, "token_delay_ms": 0} if options is None else options
+        return make_channel(name, provider="simulator", models={public_id: ""}, options=options)
+    return make_channel(
+        name,
+        provider=kind,
+        base_url=upstream.base_url,
+        secret=secret,
+        models={public_id: UPSTREAM_MODEL},
+        options=options,
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed and _running is not None:
+        report.sections.append(("gateway server log (tail)", _running.log()[-6000:]))

@@ -176,6 +176,10 @@ class ResponseStreamBuilder:
             item.pop("status")
         return out + self._event("response.output_item.done", {"output_index": index, "item": item})
 
+    def close_item(self) -> bytes:
+        """End the open item now; the next delta of the same kind opens a new item."""
+        return self._close_open()
+
     def _add_item(self, item: dict[str, Any]) -> bytes:
         out = self.start() + self._close_open()
         self.output.append(item)

@@ -38,6 +38,7 @@ class UpstreamRequest:
     headers: dict[str, str]
     body: bytes
     method: str = "POST"
+    timeout: httpx.Timeout | None = None  # per request (the channel's); None = the client's default
 
 
 @dataclass(slots=True)
@@ -78,6 +79,7 @@ class StreamTranslator(ABC):
     """
 
     usage: Usage | None = None
+    usage_estimated: bool = False  # usage is partly our own count (the stream broke before the final count)
     finished: bool = False  # a terminal event went (or came) through
 
     @abstractmethod
@@ -116,5 +118,8 @@ class Adapter(ABC):
 
     async def send(self, client: httpx.AsyncClient, upstream: UpstreamRequest, ctx: CallContext) -> httpx.Response:
         """Open the upstream response (headers read, body not yet). Simulators override this."""
-        request = client.build_request(upstream.method, upstream.url, headers=upstream.headers, content=upstream.body)
+        request = client.build_request(
+            upstream.method, upstream.url, headers=upstream.headers, content=upstream.body,
+            timeout=upstream.timeout or httpx.USE_CLIENT_DEFAULT,
+        )
         return await client.send(request, stream=True)

@@ -46,7 +46,11 @@ def map_http_error(status: int, body: bytes, headers: httpx.Headers) -> Upstream
     elsewhere; account trouble (401/403) and overload (429/5xx) are retried on another channel."""
     detail = upstream_message(body)
     retry_after = retry_after_seconds(headers)
-    if status in (400, 404, 413, 422):
+    if status == 404:  # the upstream model name is the channel's: another channel may serve it
+        return UpstreamError(
+            status=502, code="upstream_error", message="The upstream does not serve this model.", retryable=True
+        )
+    if status in (400, 413, 422):
         return UpstreamError(
             status=400,
             code="invalid_request_error",

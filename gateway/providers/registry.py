@@ -8,6 +8,8 @@ from .base import Adapter
 ADAPTERS: dict[str, str] = {
     "openai_responses": "gateway.providers.openai_responses.OpenAIResponsesAdapter",
     "openai_chat": "gateway.providers.openai_chat.OpenAIChatAdapter",
+    "anthropic": "gateway.providers.anthropic.AnthropicAdapter",
+    "gemini": "gateway.providers.gemini.GeminiAdapter",
     "simulator": "gateway.providers.simulator.SimulatorAdapter",
 }
 

@@ -689,7 +689,7 @@ _RETRY_37 = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": 
             404,
             _google_error(404, "NOT_FOUND", "models/x is not found"),
             {},
-            (400, "invalid_request_error", False, None),
+            (502, "upstream_error", True, None),  # the model name is the channel's: another channel may serve it
         ),
         (
             429,

@@ -86,6 +86,10 @@ class GeminiMock:
     def reply(self, body: bytes | dict, **kwargs: Any) -> None:
         self._replies.append(Reply(body=body if isinstance(body, bytes) else _dumps(body), **kwargs))
 
+    def reset(self) -> None:
+        """Forget queued replies (what a test set up and did not use)."""
+        self._replies.clear()
+
     # -- HTTP ------------------------------------------------------------------------------------
     def app(self) -> web.Application:
         app = web.Application()

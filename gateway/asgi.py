@@ -13,6 +13,7 @@ from typing import Any
 
 from django.http import HttpResponseBase
 
+from . import cors
 from .errors import ApiError, InvalidRequest, UpstreamFailed, error_response
 
 log = logging.getLogger("harnmodel.asgi")
@@ -82,15 +83,37 @@ async def _send_response(response: HttpResponseBase, send: Send, receive: Receiv
         await asyncio.gather(streaming, watching, return_exceptions=True)
 
 
+def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
+    if not extra:
+        return send
+
+    async def sender(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return sender
+
+
 class GatewayApp:
-    """Routes `POST /v1/responses` to the pipeline; everything else to `fallback` (Django)."""
+    """Answers CORS for /v1/*, routes `POST /v1/responses` to the pipeline, everything else to Django."""
 
     def __init__(self, fallback: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
         self.fallback = fallback
         self._handler: Callable[[Any], Awaitable[HttpResponseBase]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in ("/v1/responses", "/v1/responses/"):
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.fallback(scope, receive, send)
+            return
+        if scope["method"] == "OPTIONS":
+            await send(
+                {"type": "http.response.start", "status": 204, "headers": cors.preflight_headers(scope["headers"])}
+            )
+            await send({"type": "http.response.body", "body": b""})
+            return
+        send = _with_headers(send, cors.response_headers(scope["headers"]))
+        if scope["path"] not in ("/v1/responses", "/v1/responses/"):
             await self.fallback(scope, receive, send)
             return
         if self._handler is None:

@@ -26,7 +26,7 @@ def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None
 
 def allow_origin(request_headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """The allow-origin headers for this request ([] when its origin is not allowed)."""
-    allowed = settings.HARNMODEL_CORS_ALLOWED_ORIGINS
+    allowed = getattr(settings, "HARNMODEL_CORS_ALLOWED_ORIGINS", ["*"])
     if "*" in allowed:
         return [(b"access-control-allow-origin", b"*")]
     origin = _header(request_headers, b"origin")

@@ -12,6 +12,10 @@ class Wallet(models.Model):
     balance_micros = models.BigIntegerField(default=0)
     held_micros = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
+    low_balance_threshold_micros = models.BigIntegerField(
+        null=True, blank=True, help_text="Alert below this balance; empty = HARNMODEL_LOW_BALANCE_DEFAULT."
+    )
+    low_balance_alerted_at = models.DateTimeField(null=True, blank=True, help_text="Set while below the threshold.")
 
     class Meta:
         constraints = [models.CheckConstraint(condition=models.Q(held_micros__gte=0), name="wallet_held_nonneg")]
@@ -144,7 +148,88 @@ class UsageRecord(models.Model):
         indexes = [
             models.Index(fields=["account", "-created_at"], name="usage_account_time"),
             models.Index(fields=["api_key", "-created_at"], name="usage_key_time"),
+            models.Index(fields=["created_at"], name="usage_time"),  # the daily rollup scans one day
         ]
 
     def __str__(self) -> str:
         return f"{self.request_id} {self.model_id} {self.status}"
+
+
+class RedemptionCode(models.Model):
+    """A prepaid code worth a fixed amount, redeemable once. Only an HMAC of the code is stored."""
+
+    code_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=16, help_text="Shown to humans to tell codes apart.")
+    amount_micros = models.BigIntegerField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+    redeemed_by = models.ForeignKey(
+        "accounts.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="redeemed_codes"
+    )
+    batch = models.CharField(max_length=100, blank=True, db_index=True)
+    created_by = models.CharField(max_length=150, blank=True, help_text="Operator who generated it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.CheckConstraint(condition=models.Q(amount_micros__gt=0), name="code_amount_pos")]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.batch or 'no batch'})"
+
+
+class TopUpOrder(models.Model):
+    """One attempt to buy credit through a payment provider. Credited at most once, by its webhook."""
+
+    class Status(models.TextChoices):
+        CREATED = "created"
+        PAID = "paid"
+        CREDITED = "credited"
+        EXPIRED = "expired"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="topup_orders")
+    provider = models.CharField(max_length=32)
+    amount_micros = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CREATED)
+    provider_session_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    provider_event_id = models.CharField(max_length=255, blank=True, help_text="The event that paid it.")
+    failure_reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "top-up order"
+        constraints = [models.CheckConstraint(condition=models.Q(amount_micros__gt=0), name="topup_amount_pos")]
+
+    def __str__(self) -> str:
+        return f"top-up {self.pk} {self.amount_micros}µ {self.status}"
+
+
+class UsageRollup(models.Model):
+    """One day of usage per (account, key, model), recomputed from UsageRecord: what charts read."""
+
+    day = models.DateField()
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="+")
+    api_key = models.ForeignKey("gateway.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    model_id = models.CharField(max_length=128)
+    requests = models.BigIntegerField(default=0)
+    errors = models.BigIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    cached_input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    reasoning_tokens = models.BigIntegerField(default=0)
+    cost_micros = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-day", "account", "model_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["day", "account", "api_key", "model_id"], name="uniq_usage_rollup"),
+        ]
+        indexes = [models.Index(fields=["account", "day"], name="rollup_account_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.model_id} account {self.account_id}"

@@ -1,5 +1,6 @@
 """Every write that moves money. Sync, atomic, keyword-only; async callers cross over once."""
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -247,6 +248,31 @@ def wallet_credit(
         return LedgerEntry.objects.get(idempotency_key=idempotency_key)
     Wallet.objects.filter(pk=wallet.pk).update(balance_micros=balance, updated_at=timezone.now())
     return entry
+
+
+def wallet_adjust(
+    *, account_id: int, amount_micros: int, reason: str, actor: str, idempotency_key: str = ""
+) -> LedgerEntry:
+    """An operator's correction, either sign. Who and why are mandatory: they are the ledger's audit trail.
+
+    A negative adjustment may not take the available balance below zero (InsufficientBalance)."""
+    reason, actor = reason.strip(), actor.strip()
+    if not reason:
+        raise ValueError("an adjustment needs a reason")
+    if len(reason) > LedgerEntry._meta.get_field("note").max_length:
+        raise ValueError("the reason is too long")
+    if not actor:
+        raise ValueError("an adjustment needs an actor")
+    if len(actor) > LedgerEntry._meta.get_field("actor").max_length:
+        raise ValueError("the actor is too long")
+    return wallet_credit(
+        account_id=account_id,
+        amount_micros=amount_micros,
+        idempotency_key=idempotency_key or f"adjust:{uuid.uuid4()}",
+        kind=LedgerEntry.Kind.ADJUST,
+        note=reason,
+        actor=actor,
+    )
 
 
 def price_publish(

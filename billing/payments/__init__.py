@@ -1,0 +1,37 @@
+"""Payment providers, by name. The registry is the only dispatch: no provider names in `if`s elsewhere.
+
+Dotted paths, imported on first use, so an unused provider's SDK is never loaded.
+"""
+
+from functools import cache
+from importlib import import_module
+
+from .base import Checkout, PaymentError, PaymentEvent, PaymentProvider, WebhookSignatureError
+
+PROVIDERS = {
+    "stripe": "billing.payments.stripe_provider.StripeProvider",
+}
+
+__all__ = [
+    "PROVIDERS",
+    "Checkout",
+    "PaymentError",
+    "PaymentEvent",
+    "PaymentProvider",
+    "UnknownProvider",
+    "WebhookSignatureError",
+    "get_provider",
+]
+
+
+class UnknownProvider(LookupError):
+    pass
+
+
+@cache
+def get_provider(name: str) -> PaymentProvider:
+    path = PROVIDERS.get(name)
+    if path is None:
+        raise UnknownProvider(name)
+    module, _, attr = path.rpartition(".")
+    return getattr(import_module(module), attr)()

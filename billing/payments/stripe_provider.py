@@ -1,0 +1,100 @@
+"""Stripe Checkout through the official `stripe` library: one hosted page per order, one webhook."""
+
+import logging
+from collections.abc import Mapping
+
+import stripe
+from django.conf import settings
+
+from billing.money import MICROS_PER_UNIT, AmountError
+
+from .base import Checkout, PaymentError, PaymentEvent, WebhookSignatureError
+
+logger = logging.getLogger(__name__)
+
+# Stripe charges these in whole units (https://docs.stripe.com/currencies#zero-decimal); the rest in
+# hundredths. (Stripe's three-decimal currencies are not offered here.)
+ZERO_DECIMAL = {
+    "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF",
+}  # fmt: skip
+
+_EVENT_KINDS = {
+    "checkout.session.completed": PaymentEvent.PAID,  # paid only if payment_status says so, below
+    "checkout.session.async_payment_succeeded": PaymentEvent.PAID,
+    "checkout.session.async_payment_failed": PaymentEvent.FAILED,
+    "checkout.session.expired": PaymentEvent.EXPIRED,
+}
+
+
+def micros_per_minor_unit(currency: str) -> int:
+    return MICROS_PER_UNIT if currency.upper() in ZERO_DECIMAL else MICROS_PER_UNIT // 100
+
+
+class StripeProvider:
+    name = "stripe"
+
+    def check_amount(self, *, amount_micros: int, currency: str) -> None:
+        self._minor_units(amount_micros, currency)
+
+    def _minor_units(self, amount_micros: int, currency: str) -> int:
+        unit = micros_per_minor_unit(currency)
+        if amount_micros <= 0 or amount_micros % unit:
+            raise AmountError(f"{currency} amounts are charged in steps of {unit} micros, not {amount_micros}")
+        return amount_micros // unit
+
+    def create_checkout(self, *, order, success_url: str, cancel_url: str) -> Checkout:
+        order_id = str(order.pk)
+        params = {
+            "mode": "payment",
+            "line_items": [
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": order.currency.lower(),
+                        "unit_amount": self._minor_units(order.amount_micros, order.currency),
+                        "product_data": {"name": "Account credit"},
+                    },
+                }
+            ],
+            "client_reference_id": order_id,
+            "metadata": {"order_id": order_id},
+            "payment_intent_data": {"metadata": {"order_id": order_id}},
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        }
+        try:
+            # Stripe's idempotency key: a retried create for the same order returns the same session.
+            session = stripe.checkout.Session.create(
+                api_key=settings.STRIPE_SECRET_KEY, idempotency_key=f"checkout:{order_id}", **params
+            )
+        except stripe.StripeError as exc:
+            raise PaymentError(f"stripe: {exc.user_message or exc}") from exc
+        return Checkout(url=session.url, session_id=session.id)
+
+    def parse_webhook(self, *, payload: bytes, headers: Mapping[str, str]) -> PaymentEvent | None:
+        secret = settings.STRIPE_WEBHOOK_SECRET
+        if not secret:  # never accept unsigned events because the deployment forgot its secret
+            raise WebhookSignatureError("STRIPE_WEBHOOK_SECRET is not set")
+        try:
+            event = stripe.Webhook.construct_event(payload, headers.get("Stripe-Signature"), secret).to_dict()
+        except (ValueError, stripe.SignatureVerificationError) as exc:  # ValueError: not JSON / not an event
+            raise WebhookSignatureError(str(exc)) from None
+        kind = _EVENT_KINDS.get(event.get("type", ""))
+        if kind is None:
+            return None
+        session = event["data"]["object"]
+        if event["type"] == "checkout.session.completed" and session.get("payment_status") != "paid":
+            return None  # a delayed method (bank debit...): async_payment_succeeded follows
+        metadata = session.get("metadata") or {}
+        order_id = session.get("client_reference_id") or metadata.get("order_id") or ""
+        currency = (session.get("currency") or "").upper()
+        amount_total = session.get("amount_total") or 0
+        return PaymentEvent(
+            provider=self.name,
+            event_id=event["id"],
+            kind=kind,
+            order_id=order_id,
+            session_id=session.get("id") or "",
+            amount_micros=amount_total * micros_per_minor_unit(currency) if currency else 0,
+            currency=currency,
+        )

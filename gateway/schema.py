@@ -8,9 +8,11 @@ by Responses passthrough channels; fields a translating channel cannot honour ar
 """
 
 import re
+from itertools import accumulate
 from typing import Any
 
 import msgspec
+from django.conf import settings
 
 from .errors import InvalidRequest
 
@@ -22,6 +24,42 @@ ITEM_TYPES = frozenset({"message", "function_call", "function_call_output", "rea
 TOOL_CHOICE_STRINGS = frozenset({"auto", "none", "required"})
 TEXT_FORMATS = frozenset({"text", "json_object", "json_schema"})
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+# Limits (settings HARNMODEL_MAX_*; the defaults are OpenAI's own limits for input items and tools).
+DEFAULT_MAX_INPUT_ITEMS = 2048
+DEFAULT_MAX_TOOLS = 128
+DEFAULT_MAX_JSON_DEPTH = 64
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_BRACKET_STEP = [0] * 256
+for _byte in b"[{":
+    _BRACKET_STEP[_byte] = 1
+for _byte in b"]}":
+    _BRACKET_STEP[_byte] = -1
+
+
+def _one_of(value: Any, choices: frozenset[str] | set) -> bool:
+    """`value in choices` that cannot raise: a list or object where a string belongs is unhashable (found by
+    fuzzing: `{"type": []}` was a 500)."""
+    return isinstance(value, str) and value in choices
+
+
+def _limit(name: str, default: int) -> int:
+    return getattr(settings, name, default)
+
+
+def json_depth_exceeds(body: bytes, limit: int) -> bool:
+    """Whether the JSON text nests arrays/objects deeper than `limit`, before anything is decoded.
+
+    msgspec decodes recursively: a body of 100k `[` ends in a RecursionError (a 500), and every later step
+    walks the tree recursively too. This scan is all C-level byte operations (≈0.4 s for a 15 MB body of
+    nothing but brackets, µs for a usual request): drop escaped backslashes and quotes, keep what lies outside
+    strings, keep only brackets, take the running maximum of +1/-1.
+    """
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    outside_strings = b"".join(body.replace(b"\\\\", b"").replace(b'\\"', b"").split(b'"')[::2])
+    brackets = outside_strings.translate(None, _NOT_BRACKETS)
+    return max(accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0) > limit
 
 
 class ResponsesRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -57,10 +95,15 @@ class ParsedRequest(msgspec.Struct):
 def parse_request(body: bytes) -> ParsedRequest:
     if not body:
         raise InvalidRequest("The request body is empty; send a JSON object.")
+    max_depth = _limit("HARNMODEL_MAX_JSON_DEPTH", DEFAULT_MAX_JSON_DEPTH)
+    if json_depth_exceeds(body, max_depth):
+        raise InvalidRequest(f"The request body nests arrays or objects deeper than {max_depth} levels.")
     try:
         raw = _decode.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise InvalidRequest(f"The request body is not valid UTF-8 JSON: {exc}") from None
+    except RecursionError:  # only when HARNMODEL_MAX_JSON_DEPTH is set beyond what msgspec can decode
+        raise InvalidRequest("The request body nests arrays or objects too deeply.") from None
     if not isinstance(raw, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     for name in ("model", "input"):
@@ -83,7 +126,7 @@ def parse_request(body: bytes) -> ParsedRequest:
 def normalize_tool_choice(choice: str | dict[str, Any]) -> str | dict[str, Any]:
     """Our doc page's object forms (`{"type": "auto"}`, `{"type": "required", "name": "f"}`) →
     the OpenAI forms every upstream understands."""
-    if isinstance(choice, dict) and choice.get("type") in TOOL_CHOICE_STRINGS:
+    if isinstance(choice, dict) and _one_of(choice.get("type"), TOOL_CHOICE_STRINGS):
         if choice.get("name") and choice["type"] != "none":
             return {"type": "function", "name": choice["name"]}
         return choice["type"]
@@ -99,6 +142,7 @@ def _validate(req: ResponsesRequest) -> None:
     else:
         if not req.input:
             raise InvalidRequest("'input' must not be an empty array.", param="input")
+        _check_length(req.input, "input", _limit("HARNMODEL_MAX_INPUT_ITEMS", DEFAULT_MAX_INPUT_ITEMS))
         for index, item in enumerate(req.input):
             _validate_item(item, f"input[{index}]")
     if req.temperature is not None and not 0 <= req.temperature <= 2:
@@ -117,6 +161,8 @@ def _validate(req: ResponsesRequest) -> None:
                 raise InvalidRequest(
                     "'metadata' keys are at most 64 and values at most 512 characters.", param=f"metadata.{key}"
                 )
+    if req.tools:
+        _check_length(req.tools, "tools", _limit("HARNMODEL_MAX_TOOLS", DEFAULT_MAX_TOOLS))
     for index, tool in enumerate(req.tools or ()):
         _validate_tool(tool, f"tools[{index}]")
     if req.tool_choice is not None:
@@ -124,7 +170,7 @@ def _validate(req: ResponsesRequest) -> None:
     if req.text is not None:
         fmt = req.text.get("format")
         if fmt is not None:
-            if not isinstance(fmt, dict) or fmt.get("type") not in TEXT_FORMATS:
+            if not isinstance(fmt, dict) or not _one_of(fmt.get("type"), TEXT_FORMATS):
                 raise InvalidRequest(
                     "'text.format.type' must be text, json_object or json_schema.", param="text.format"
                 )
@@ -134,12 +180,22 @@ def _validate(req: ResponsesRequest) -> None:
                 raise InvalidRequest("A json_schema format needs a 'name' and a 'schema' object.", param="text.format")
 
 
+def _check_length(items: list, param: str, limit: int) -> None:
+    if len(items) > limit:
+        raise InvalidRequest(
+            f"Invalid '{param}': array too long. Expected an array with maximum length {limit}, "
+            f"but got an array with length {len(items)} instead.",
+            param=param,
+            code="array_above_max_length",
+        )
+
+
 def _validate_item(item: dict[str, Any], where: str) -> None:
     kind = item.get("type", "message" if "role" in item else None)
-    if kind not in ITEM_TYPES:
+    if not _one_of(kind, ITEM_TYPES):
         raise InvalidRequest(f"Unsupported input item type {kind!r}.", param=f"{where}.type")
     if kind == "message":
-        if item.get("role") not in MESSAGE_ROLES:
+        if not _one_of(item.get("role"), MESSAGE_ROLES):
             raise InvalidRequest(
                 "A message 'role' must be user, assistant, system or developer.",
                 param=f"{where}.role",
@@ -158,14 +214,24 @@ def _validate_item(item: dict[str, Any], where: str) -> None:
     elif kind == "function_call_output":
         if not isinstance(item.get("call_id"), str):
             raise InvalidRequest("A function_call_output item needs a string 'call_id'.", param=f"{where}.call_id")
-        if not isinstance(item.get("output"), (str, list)):
+        output = item.get("output")
+        if not isinstance(output, (str, list)):
             raise InvalidRequest("'output' must be a string or an array of parts.", param=f"{where}.output")
+        if isinstance(output, list):  # found by fuzzing: a non-object part crashed token counting (500)
+            for index, part in enumerate(output):
+                _validate_part(part, f"{where}.output[{index}]")
+    elif kind == "reasoning":
+        summary = item.get("summary")
+        if summary is not None and (
+            not isinstance(summary, list) or not all(isinstance(part, dict) for part in summary)
+        ):  # found by fuzzing, as above
+            raise InvalidRequest("A reasoning item's 'summary' must be an array of objects.", param=f"{where}.summary")
     elif kind == "item_reference" and not isinstance(item.get("id"), str):
         raise InvalidRequest("An item_reference needs a string 'id'.", param=f"{where}.id")
 
 
 def _validate_part(part: Any, where: str) -> None:
-    if not isinstance(part, dict) or part.get("type") not in CONTENT_TYPES:
+    if not isinstance(part, dict) or not _one_of(part.get("type"), CONTENT_TYPES):
         raise InvalidRequest(
             "Each content part needs a 'type' of input_text, input_image, input_file, output_text or refusal.",
             param=f"{where}.type",
@@ -205,10 +271,10 @@ def _validate_tool_choice(choice: str | dict[str, Any], tools: list[dict[str, An
         return
     kind = choice.get("type")
     names = {t.get("name") for t in tools if t.get("type") == "function"}
-    if kind in TOOL_CHOICE_STRINGS and not choice.get("name"):
+    if _one_of(kind, TOOL_CHOICE_STRINGS) and not choice.get("name"):
         return  # the doc page's object form: {"type": "auto"}
-    if kind == "function" or kind in TOOL_CHOICE_STRINGS:
-        if choice.get("name") not in names:
+    if kind == "function" or _one_of(kind, TOOL_CHOICE_STRINGS):
+        if not _one_of(choice.get("name"), names):
             raise InvalidRequest(
                 "'tool_choice.name' must name one of the function tools sent.",
                 param="tool_choice.name",

@@ -1,0 +1,135 @@
+"""Request limits: body size (413), input items, tools and JSON nesting depth (400), each before any work.
+
+The depth scan runs on the raw bytes before msgspec decodes them (msgspec recurses; 100k `[` was a 500).
+"""
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.errors import InvalidRequest
+from gateway.schema import json_depth_exceeds, parse_request
+
+
+def error_of(body: bytes) -> InvalidRequest:
+    with pytest.raises(InvalidRequest) as raised:
+        parse_request(body)
+    return raised.value
+
+
+def nested(depth: int, leaf: str = "1") -> str:
+    return "[" * depth + leaf + "]" * depth
+
+
+def depth_of(value) -> int:
+    if isinstance(value, list):
+        return 1 + max((depth_of(item) for item in value), default=0)
+    if isinstance(value, dict):
+        return 1 + max((depth_of(item) for item in value.values()), default=0)
+    return 0
+
+
+# -- the scan -------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [
+        ("{}", 1),
+        ('{"a": [1, {"b": []}]}', 4),
+        ('{"a": "[[[[[[[[[[[[[[["}', 1),
+        ('{"a": "\\"[[[[[[[[[[[[[[["}', 1),
+        ('{"a": "\\\\", "b": [[[]]]}', 4),
+        ('{"a": "\\\\\\"[[[[[[[[[[[["}', 1),
+        ('{"a": "]]]]]]]]]]]]]]]]]]]", "b": [[[[]]]]}', 5),
+    ],
+)
+def test_depth_scan_ignores_brackets_inside_strings(text, depth):
+    body = text.encode()
+    assert json_depth_exceeds(body, depth - 1)
+    assert not json_depth_exceeds(body, depth)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab\u00e9', max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(alphabet='[]{}"\\k', max_size=4), children)
+    ),
+    max_leaves=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=json_values, limit=st.integers(min_value=0, max_value=12))
+def test_depth_scan_agrees_with_the_decoded_depth(value, limit):
+    body = json.dumps(value, ensure_ascii=False).encode()
+    assert json_depth_exceeds(body, limit) == (depth_of(value) > limit)
+
+
+# -- through the validator ------------------------------------------------------------------------------------------
+def test_depth_over_the_limit_is_a_400_before_decoding(settings):
+    settings.HARNMODEL_MAX_JSON_DEPTH = 8
+    error = error_of(b'{"model":"m","input":' + nested(8).encode() + b"}")
+    assert (error.status, error.code, error.param) == (400, "invalid_request_error", None)
+    assert "deeper than 8" in error.message
+    # exactly the limit passes the scan (and fails later, for its own reasons)
+    assert error_of(b'{"model":"m","input":' + nested(7).encode() + b"}").param == "input[0]"
+
+
+def test_depth_of_a_hundred_thousand_is_a_400_not_a_recursion_error():
+    error = error_of(b'{"model":"m","input":' + nested(100_000).encode() + b"}")
+    assert error.status == 400 and "deeper than 64" in error.message
+
+
+def test_default_depth_allows_a_deep_tool_schema():
+    schema: dict = {"type": "string"}
+    for _ in range(25):  # 25 levels of properties → ~50 JSON levels
+        schema = {"type": "object", "properties": {"x": schema}}
+    body = {"model": "m", "input": "x", "tools": [{"type": "function", "name": "f", "parameters": schema}]}
+    assert parse_request(json.dumps(body).encode()).typed.tools
+
+
+def test_too_many_input_items(settings):
+    settings.HARNMODEL_MAX_INPUT_ITEMS = 3
+    items = [{"role": "user", "content": "x"}] * 4
+    error = error_of(json.dumps({"model": "m", "input": items}).encode())
+    assert (error.status, error.code, error.param) == (400, "array_above_max_length", "input")
+    assert parse_request(json.dumps({"model": "m", "input": items[:3]}).encode())
+
+
+def test_default_input_items_limit_is_2048():
+    items = [{"role": "user", "content": "x"}] * 2049
+    assert error_of(json.dumps({"model": "m", "input": items}).encode()).code == "array_above_max_length"
+    assert parse_request(json.dumps({"model": "m", "input": items[:2048]}).encode())
+
+
+def test_too_many_tools(settings):
+    settings.HARNMODEL_MAX_TOOLS = 2
+    tools = [{"type": "function", "name": f"f{i}"} for i in range(3)]
+    error = error_of(json.dumps({"model": "m", "input": "x", "tools": tools}).encode())
+    assert (error.status, error.code, error.param) == (400, "array_above_max_length", "tools")
+    assert parse_request(json.dumps({"model": "m", "input": "x", "tools": tools[:2]}).encode())
+
+
+def test_default_tools_limit_is_128():
+    tools = [{"type": "function", "name": f"f{i}"} for i in range(129)]
+    assert error_of(json.dumps({"model": "m", "input": "x", "tools": tools}).encode()).param == "tools"
+
+
+# -- over HTTP, in-process -----------------------------------------------------------------------------------------
+def test_limits_answer_openai_errors_and_charge_nothing(funded, asgi, settings):
+    from billing.models import Hold, LedgerEntry
+
+    settings.HARNMODEL_MAX_INPUT_ITEMS = 2
+    before = LedgerEntry.objects.count()
+    cases = {
+        b'{"model":"gpt-4o","input":' + nested(5000).encode() + b"}": 400,
+        json.dumps({"model": "gpt-4o", "input": [{"role": "user", "content": "x"}] * 3}).encode(): 400,
+        b'{"model":"gpt-4o","input":"' + b"x" * (settings.HARNMODEL_MAX_BODY_BYTES + 1) + b'"}': 413,
+    }
+    for body, status in cases.items():
+        response = asgi.post("/v1/responses", content=body, headers=funded.auth)
+        assert response.status_code == status
+        assert set(response.json()["error"]) == {"message", "type", "param", "code"}
+    assert LedgerEntry.objects.count() == before
+    assert not Hold.objects.exists()

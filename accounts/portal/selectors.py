@@ -1,0 +1,243 @@
+"""Reads of the portal. Every query is filtered by the account it is asked about, first thing."""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from billing import selectors as billing_selectors
+from billing.models import LedgerEntry, Price, UsageRecord, Wallet
+from gateway import selectors as gateway_selectors
+from gateway.models import ApiKey
+
+from ..models import Invitation, Membership
+from . import billing_hooks
+from .pagination import Page, keyset_chunks, keyset_page
+
+# What a customer may see of a usage record: never the channel, the upstream model or the attempts
+# (they name our upstream accounts).
+USAGE_FIELDS = (
+    "id",
+    "created_at",
+    "request_id",
+    "api_key_id",
+    "api_key__name",
+    "api_key__prefix",
+    "model_id",
+    "stream",
+    "status",
+    "error_code",
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "cost_micros",
+    "latency_ms",
+    "usage_estimated",
+)
+LEDGER_FIELDS = ("id", "created_at", "kind", "amount_micros", "balance_after_micros", "note", "request_id")
+STATUS_CHOICES = ("ok", "error", "400", "401", "402", "403", "404", "429", "499", "500", "502", "503", "504")
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, datetime.min.time()))
+
+
+# --- dashboard ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Dashboard:
+    wallet: Wallet
+    spend_today_micros: int
+    spend_month_micros: int
+    requests_30d: int
+    errors_30d: int
+    low_balance: bool
+    threshold_micros: int | None
+    chart: dict = field(default_factory=dict)
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors_30d / self.requests_30d if self.requests_30d else None
+
+
+def dashboard(*, account_id: int, days: int = 30) -> Dashboard:
+    wallet = Wallet.objects.get(account_id=account_id)
+    today = timezone.localdate()
+    start_day = today - timedelta(days=days - 1)
+    usage = UsageRecord.objects.filter(account_id=account_id)
+    spend = usage.aggregate(
+        today=Sum("cost_micros", filter=Q(created_at__gte=_day_start(today))),
+        month=Sum("cost_micros", filter=Q(created_at__gte=_day_start(today.replace(day=1)))),
+    )
+    # One grouped scan of the account's index range (30 days): day × model.
+    series = (
+        usage.filter(created_at__gte=_day_start(start_day))
+        .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
+        .values("day", "model_id")
+        .annotate(requests=Count("id"), errors=Count("id", filter=Q(status__gte=400)), spend=Sum("cost_micros"))
+        .order_by("day", "model_id")
+    )
+    days_list = [start_day + timedelta(days=n) for n in range(days)]
+    index = {day: n for n, day in enumerate(days_list)}
+    per_model: dict[str, dict[str, list]] = {}
+    requests = errors = 0
+    for row in series:
+        slot = index.get(row["day"])
+        if slot is None:
+            continue
+        model = per_model.setdefault(row["model_id"], {"requests": [0] * days, "spend": [0] * days})
+        model["requests"][slot] += row["requests"]
+        model["spend"][slot] += row["spend"] or 0
+        requests += row["requests"]
+        errors += row["errors"]
+    threshold = wallet.low_balance_threshold_micros
+    if threshold is None:
+        threshold = billing_hooks.default_threshold_micros()
+    available = wallet.balance_micros - wallet.held_micros
+    return Dashboard(
+        wallet=wallet,
+        spend_today_micros=spend["today"] or 0,
+        spend_month_micros=spend["month"] or 0,
+        requests_30d=requests,
+        errors_30d=errors,
+        low_balance=available <= 0 or (threshold is not None and available < threshold),
+        threshold_micros=threshold,
+        chart={
+            "labels": [day.isoformat() for day in days_list],
+            "models": [
+                # Spend as a decimal string of currency units: the chart only draws it.
+                {"model": name, "requests": data["requests"], "spend": [str(v / 1_000_000) for v in data["spend"]]}
+                for name, data in sorted(per_model.items())
+            ],
+        },
+    )
+
+
+# --- usage ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UsageFilter:
+    start: date | None = None
+    end: date | None = None
+    key_id: int | None = None
+    model: str = ""
+    status: str = ""
+
+
+def usage_queryset(*, account_id: int, flt: UsageFilter) -> QuerySet[UsageRecord]:
+    qs = UsageRecord.objects.filter(account_id=account_id)
+    if flt.start:
+        qs = qs.filter(created_at__gte=_day_start(flt.start))
+    if flt.end:
+        qs = qs.filter(created_at__lt=_day_start(flt.end + timedelta(days=1)))
+    if flt.key_id:
+        qs = qs.filter(api_key_id=flt.key_id)
+    if flt.model:
+        qs = qs.filter(model_id=flt.model)
+    if flt.status == "ok":
+        qs = qs.filter(status__lt=400)
+    elif flt.status == "error":
+        qs = qs.filter(status__gte=400)
+    elif flt.status.isdigit():
+        qs = qs.filter(status=int(flt.status))
+    return qs
+
+
+def usage_page(*, account_id: int, flt: UsageFilter, after: str | None, before: str | None, size: int = 50) -> Page:
+    return keyset_page(
+        usage_queryset(account_id=account_id, flt=flt), after=after, before=before, size=size, fields=USAGE_FIELDS
+    )
+
+
+def usage_rows(*, account_id: int, flt: UsageFilter, chunk: int = 2000):
+    """Every matching row, newest first, in chunks (for the CSV export)."""
+    return keyset_chunks(usage_queryset(account_id=account_id, flt=flt), fields=USAGE_FIELDS, size=chunk)
+
+
+def usage_record(*, account_id: int, request_id: str) -> dict | None:
+    return UsageRecord.objects.filter(account_id=account_id, request_id=request_id).values(*USAGE_FIELDS).first()
+
+
+def usage_model_ids(*, account_id: int) -> list[str]:
+    """Models to filter by: the catalog's plus any this account's usage names (a model since retired)."""
+    catalog = set(gateway_selectors.models_enabled().values_list("public_id", flat=True))
+    recent = set(
+        UsageRecord.objects.filter(account_id=account_id, created_at__gte=timezone.now() - timedelta(days=90))
+        .values_list("model_id", flat=True)
+        .distinct()
+    )
+    return sorted(catalog | recent)
+
+
+# --- keys -----------------------------------------------------------------------------------------
+
+
+def keys_with_spend(*, account_id: int) -> list[ApiKey]:
+    keys = list(gateway_selectors.keys_of_account(account_id=account_id).order_by("-created_at"))
+    month_start = _day_start(timezone.localdate().replace(day=1))
+    spend = {
+        row["api_key_id"]: row
+        for row in UsageRecord.objects.filter(account_id=account_id, api_key_id__isnull=False)
+        .values("api_key_id")
+        .annotate(total=Sum("cost_micros"), month=Sum("cost_micros", filter=Q(created_at__gte=month_start)))
+    }
+    now = timezone.now()
+    for key in keys:
+        key.spend_total_micros = (spend.get(key.pk) or {}).get("total") or 0
+        key.spend_month_micros = (spend.get(key.pk) or {}).get("month") or 0
+        key.state = "revoked" if key.revoked_at else "expired" if key.expires_at and key.expires_at <= now else "active"
+    return keys
+
+
+def key_of_account(*, account_id: int, key_id: int) -> ApiKey:
+    return gateway_selectors.keys_of_account(account_id=account_id).get(pk=key_id)
+
+
+# --- billing --------------------------------------------------------------------------------------
+
+
+def ledger_page(*, account_id: int, after: str | None, before: str | None, size: int = 50) -> Page:
+    qs = LedgerEntry.objects.filter(wallet__account_id=account_id)
+    return keyset_page(qs, after=after, before=before, size=size, fields=LEDGER_FIELDS)
+
+
+def wallet_of(*, account_id: int) -> dict:
+    summary = billing_selectors.wallet_summary(account_id=account_id)
+    wallet = Wallet.objects.get(account_id=account_id)
+    summary["threshold_micros"] = wallet.low_balance_threshold_micros
+    return summary
+
+
+# --- catalog --------------------------------------------------------------------------------------
+
+
+def models_with_prices() -> list[dict]:
+    models = list(gateway_selectors.models_enabled().order_by("public_id"))
+    now = timezone.now()
+    current: dict[str, Price] = {}
+    # Newest effective version per model, in one query (catalogs are small; versions few).
+    for price in Price.objects.filter(model_id__in=[m.public_id for m in models], effective_from__lte=now).order_by(
+        "model_id", "-effective_from"
+    ):
+        current.setdefault(price.model_id, price)
+    return [{"model": model, "price": current.get(model.public_id)} for model in models]
+
+
+# --- members --------------------------------------------------------------------------------------
+
+
+def members(*, account_id: int) -> list[Membership]:
+    return list(Membership.objects.filter(account_id=account_id).select_related("user").order_by("created_at"))
+
+
+def invitations_pending(*, account_id: int) -> list[Invitation]:
+    return list(
+        Invitation.objects.filter(
+            account_id=account_id, accepted_at=None, revoked_at=None, expires_at__gt=timezone.now()
+        ).order_by("-created_at")
+    )

@@ -1,0 +1,45 @@
+from django.urls import path
+
+from .views import account, auth, billing, dashboard, keys, playground, public, usage
+
+app_name = "portal"
+urlpatterns = [
+    path("", dashboard.home, name="home"),
+    # sign-up, log in/out, passwords
+    path("signup/", auth.signup, name="signup"),
+    path("signup/sent/", auth.signup_done, name="signup_done"),
+    path("signup/resend/", auth.signup_resend, name="signup_resend"),
+    path("signup/confirm/<uidb64>/<token>/", auth.signup_confirm, name="signup_confirm"),
+    path("login/", auth.login, name="login"),
+    path("logout/", auth.logout, name="logout"),
+    path("password/reset/", auth.password_reset, name="password_reset"),
+    path("password/reset/sent/", auth.password_reset_done, name="password_reset_done"),
+    path("password/reset/<uidb64>/<token>/", auth.password_reset_confirm, name="password_reset_confirm"),
+    path("password/reset/done/", auth.password_reset_complete, name="password_reset_complete"),
+    path("password/change/", auth.password_change, name="password_change"),
+    path("password/change/done/", auth.password_change_done, name="password_change_done"),
+    path("invite/<str:token>/", auth.invitation_accept, name="invitation_accept"),
+    # the account
+    path("account/", account.account, name="account"),
+    path("account/name/", account.account_rename, name="account_rename"),
+    path("account/switch/", account.account_switch, name="account_switch"),
+    path("account/invitations/", account.invitation_create, name="invitation_create"),
+    path("account/invitations/<int:invitation_id>/revoke/", account.invitation_revoke, name="invitation_revoke"),
+    path("account/members/<int:membership_id>/remove/", account.member_remove, name="member_remove"),
+    # pages
+    path("dashboard/", dashboard.dashboard, name="dashboard"),
+    path("keys/", keys.key_list, name="keys"),
+    path("keys/new/", keys.key_create, name="key_create"),
+    path("keys/<int:key_id>/created/", keys.key_created, name="key_created"),
+    path("keys/<int:key_id>/revoke/", keys.key_revoke, name="key_revoke"),
+    path("usage/", usage.usage, name="usage"),
+    path("usage/export.csv", usage.usage_export, name="usage_export"),
+    path("usage/requests/<str:request_id>.json", usage.usage_record, name="usage_record"),
+    path("billing/", billing.billing, name="billing"),
+    path("billing/redeem/", billing.redeem, name="redeem"),
+    path("billing/topup/", billing.topup, name="topup"),
+    path("billing/alert/", billing.threshold, name="threshold"),
+    path("models/", public.models, name="models"),
+    path("docs/", public.docs, name="docs"),
+    path("playground/", playground.playground, name="playground"),
+]

@@ -1,0 +1,115 @@
+"""Usage: every request of the account, filtered, keyset-paginated, exported as streamed CSV."""
+
+import csv
+import io
+
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
+from django.http import Http404, JsonResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from billing.money import decimal_string, format_exact
+from gateway import selectors as gateway_selectors
+
+from .. import selectors
+from ..access import member_required
+from ..forms import UsageFilterForm
+
+CSV_COLUMNS = (
+    "time",
+    "request_id",
+    "key_name",
+    "key_prefix",
+    "model",
+    "status",
+    "error_code",
+    "stream",
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "cost",
+    "latency_ms",
+    "usage_estimated",
+)
+
+
+def _filter_form(request) -> UsageFilterForm:
+    account_id = request.portal.account.pk
+    keys = gateway_selectors.keys_of_account(account_id=account_id).order_by("-created_at")
+    return UsageFilterForm(request.GET or None, keys=keys, models=selectors.usage_model_ids(account_id=account_id))
+
+
+@member_required
+def usage(request):
+    form = _filter_form(request)
+    page = selectors.usage_page(
+        account_id=request.portal.account.pk,
+        flt=form.to_filter(),
+        after=request.GET.get("after"),
+        before=request.GET.get("before"),
+    )
+    query = request.GET.copy()
+    for name in ("after", "before"):
+        query.pop(name, None)
+    context = {"form": form, "page": page, "query": query.urlencode()}
+    # htmx swaps only the results when a filter changes or a page link is followed.
+    template = "portal/usage/_results.html" if request.headers.get("HX-Request") else "portal/usage/list.html"
+    return render(request, template, context)
+
+
+def _csv_line(values) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(values)
+    return buffer.getvalue()
+
+
+def _csv_row(row: dict) -> str:
+    return _csv_line([
+        timezone.localtime(row["created_at"]).isoformat(), row["request_id"], row["api_key__name"] or "",
+        row["api_key__prefix"] or "", row["model_id"], row["status"], row["error_code"], row["stream"],
+        row["input_tokens"], row["cached_input_tokens"], row["output_tokens"], row["reasoning_tokens"],
+        decimal_string(row["cost_micros"]), row["latency_ms"], row["usage_estimated"],
+    ])  # fmt: skip
+
+
+@member_required
+def usage_export(request):
+    form = _filter_form(request)
+    chunks = selectors.usage_rows(account_id=request.portal.account.pk, flt=form.to_filter())
+
+    def lines():
+        yield _csv_line(CSV_COLUMNS)
+        for chunk in chunks:
+            yield "".join(_csv_row(row) for row in chunk)
+
+    async def alines():
+        # Under ASGI a sync iterator would be read whole into memory before the first byte is sent:
+        # each chunk crosses into the database thread on its own instead.
+        yield _csv_line(CSV_COLUMNS)
+        iterator = iter(chunks)
+        while (chunk := await sync_to_async(next)(iterator, None)) is not None:
+            yield "".join(_csv_row(row) for row in chunk)
+
+    body = alines() if isinstance(request, ASGIRequest) else lines()
+    response = StreamingHttpResponse(body, content_type="text/csv; charset=utf-8")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="usage-{stamp}.csv"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@member_required
+def usage_record(request, request_id: str):
+    """One request's record as JSON: the Playground shows what was actually charged."""
+    row = selectors.usage_record(account_id=request.portal.account.pk, request_id=request_id)
+    if row is None:
+        raise Http404
+    return JsonResponse({
+        "request_id": row["request_id"], "model": row["model_id"], "status": row["status"],
+        "input_tokens": row["input_tokens"], "cached_input_tokens": row["cached_input_tokens"],
+        "output_tokens": row["output_tokens"], "reasoning_tokens": row["reasoning_tokens"],
+        "cost": decimal_string(row["cost_micros"]), "cost_display": format_exact(row["cost_micros"]),
+        "latency_ms": row["latency_ms"], "usage_estimated": row["usage_estimated"],
+    })  # fmt: skip

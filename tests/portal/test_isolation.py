@@ -1,0 +1,124 @@
+"""Account A can neither read nor change anything of account B through any portal URL.
+
+Bob's objects (key, usage record, ledger entry, invitation, membership) are addressed by id through
+Alice's session; every read must come back without Bob's data, every write must 404 and change nothing.
+"""
+
+import pytest
+from django.urls import get_resolver, reverse
+
+from accounts.models import Invitation, Membership
+from billing.models import LedgerEntry, UsageRecord, Wallet
+from gateway.models import ApiKey
+
+BOB_MARKERS = ("bob@example.com", "bob-secret-key", "bob-request-1", "bob-ledger-note")
+
+
+@pytest.fixture
+def bobs(bob, django_capture_on_commit_callbacks):
+    from accounts.portal import services
+
+    key = ApiKey.objects.get(account=bob.account)
+    ApiKey.objects.filter(pk=key.pk).update(name="bob-secret-key")
+    UsageRecord.objects.create(request_id="bob-request-1", account=bob.account, api_key=key, model_id="gpt-4o",
+                               status=200, cost_micros=777)  # fmt: skip
+    from billing.services import wallet_credit
+
+    wallet_credit(account_id=bob.account.pk, amount_micros=5, idempotency_key="bob:1", note="bob-ledger-note")
+    with django_capture_on_commit_callbacks(execute=True):
+        invitation = services.invitation_create(account_id=bob.account.pk, email="friend@example.com", role="member",
+                                                invited_by=bob.user, site_url="http://testserver")  # fmt: skip
+    return {
+        "key": key,
+        "invitation": invitation,
+        "membership": Membership.objects.get(account=bob.account, user=bob.user),
+        "ledger": LedgerEntry.objects.filter(wallet__account=bob.account).count(),
+        "wallet": Wallet.objects.get(account=bob.account),
+    }
+
+
+def _assert_no_bob(response):
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    text = body.decode(errors="replace")
+    for marker in BOB_MARKERS:
+        assert marker not in text, marker
+
+
+READ_URLS = [
+    ("portal:dashboard", [], {}),
+    ("portal:keys", [], {}),
+    ("portal:usage", [], {}),
+    ("portal:usage", [], {"key": "BOBKEY"}),
+    ("portal:usage", [], {"model": "gpt-4o", "status": "ok"}),
+    ("portal:usage_export", [], {}),
+    ("portal:usage_export", [], {"key": "BOBKEY"}),
+    ("portal:billing", [], {}),
+    ("portal:account", [], {}),
+    ("portal:playground", [], {}),
+]
+
+
+@pytest.mark.parametrize(("name", "args", "query"), READ_URLS)
+def test_reads_show_only_the_current_account(alice, bobs, name, args, query):
+    query = {k: (bobs["key"].pk if v == "BOBKEY" else v) for k, v in query.items()}
+    response = alice.client.get(reverse(name, args=args), query)
+    assert response.status_code == 200
+    _assert_no_bob(response)
+
+
+def test_usage_filtered_by_bobs_key_is_empty(alice, bobs):
+    response = alice.client.get(reverse("portal:usage"), {"key": bobs["key"].pk})
+    assert response.context["page"].rows == []
+
+
+def test_bobs_request_json_is_a_404(alice, bobs):
+    assert alice.client.get(reverse("portal:usage_record", args=["bob-request-1"])).status_code == 404
+
+
+def test_bobs_key_cannot_be_shown_or_revoked(alice, bobs):
+    key = bobs["key"]
+    assert alice.client.get(reverse("portal:key_created", args=[key.pk])).status_code == 404
+    assert alice.client.get(reverse("portal:key_revoke", args=[key.pk])).status_code == 404
+    assert alice.client.post(reverse("portal:key_revoke", args=[key.pk])).status_code == 404
+    key.refresh_from_db()
+    assert key.revoked_at is None
+
+
+def test_bobs_invitation_and_members_cannot_be_touched(alice, bobs):
+    invitation, membership = bobs["invitation"], bobs["membership"]
+    assert alice.client.post(reverse("portal:invitation_revoke", args=[invitation.pk])).status_code == 404
+    assert alice.client.post(reverse("portal:member_remove", args=[membership.pk])).status_code == 404
+    assert Invitation.objects.get(pk=invitation.pk).is_pending
+    assert Membership.objects.filter(pk=membership.pk).exists()
+
+
+def test_cannot_switch_into_bobs_account(alice, bobs, bob):
+    response = alice.client.post(reverse("portal:account_switch"), {"account": bob.account.pk})
+    assert response.status_code == 404
+    _assert_no_bob(alice.client.get(reverse("portal:dashboard")))
+
+
+def test_writes_only_ever_touch_the_current_account(alice, bobs, bob):
+    alice.client.post(reverse("portal:threshold"), {"threshold": "1"})
+    alice.client.post(reverse("portal:account_rename"), {"name": "renamed"})
+    alice.client.post(reverse("portal:key_create"), {"name": "new"})
+    bob.account.refresh_from_db()
+    assert bob.account.name == "bob"
+    assert Wallet.objects.get(account=bob.account).low_balance_threshold_micros is None
+    assert ApiKey.objects.filter(account=bob.account).count() == 1
+    assert LedgerEntry.objects.filter(wallet__account=bob.account).count() == bobs["ledger"]
+
+
+def test_every_portal_url_is_covered_here():
+    """A new portal URL must be added to the isolation tests (or to PUBLIC below) consciously."""
+    covered = {name.split(":")[1] for name, _, _ in READ_URLS} | {
+        "usage_record", "key_created", "key_revoke", "invitation_revoke", "member_remove", "account_switch",
+        "threshold", "account_rename", "key_create", "redeem", "topup", "invitation_create",
+    }  # fmt: skip
+    public = {
+        "home", "signup", "signup_done", "signup_resend", "signup_confirm", "login", "logout", "password_reset",
+        "password_reset_done", "password_reset_confirm", "password_reset_complete", "password_change",
+        "password_change_done", "invitation_accept", "models", "docs",
+    }  # fmt: skip
+    names = {name for name in get_resolver().namespace_dict["portal"][1].reverse_dict if isinstance(name, str)}
+    assert names == covered | public, names ^ (covered | public)

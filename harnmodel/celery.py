@@ -9,3 +9,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "harnmodel.settings")
 app = Celery("harnmodel")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+import gateway.metrics  # noqa: E402,F401  (connects the Celery task-outcome counters)

@@ -251,7 +251,8 @@ def _part(part: dict[str, Any], role: str, where: str) -> Part | None:
             code="unsupported_value",
         )
     if kind == "input_audio":
-        audio = part.get("input_audio") or {}
+        audio = part.get("input_audio")
+        audio = audio if isinstance(audio, dict) else {}
         mime = _AUDIO_MIME.get(audio.get("format"))
         if mime is None or not isinstance(audio.get("data"), str):
             raise InvalidRequest("input_audio needs base64 'data' and a 'format' of mp3 or wav.", param=where)

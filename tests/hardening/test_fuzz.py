@@ -416,14 +416,7 @@ GEMINI_AUDIO = {"model": "m", "input": [{"role": "user", "content": [{"type": "i
         "openai_responses",
         "openai_chat",
         "anthropic",
-        pytest.param(
-            "gemini",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="gemini_request.py: an input_audio part whose 'input_audio' is not an object raises "
-                "AttributeError ('str' object has no attribute 'get') instead of InvalidRequest",
-            ),
-        ),
+        "gemini",
         "simulator",
     ],
 )

@@ -5,6 +5,7 @@ fields that a file omits are left as stored (or take the model default on create
 channel's `models`, which, when given, becomes exactly the channel's model map.
 """
 
+import hmac
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -296,7 +297,7 @@ def _apply_channel(spec: ChannelSpec, summary: dict) -> None:
     if channel is None:
         channel = Channel(name=spec.name)
     changed = _changes(channel, spec.fields)
-    if spec.secret is not None and _stored_secret(channel) != spec.secret:
+    if spec.secret is not None and not hmac.compare_digest(_stored_secret(channel).encode(), spec.secret.encode()):
         channel_set_secret(channel=channel, secret=spec.secret)
         changed += ["secret_encrypted", "secret_hint"]
     if created:

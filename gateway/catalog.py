@@ -30,6 +30,10 @@ class ChannelRoute:
     weight: int
     options: dict
     upstream_model: str
+    # Per-channel timeouts in seconds; None = the platform default (HARNMODEL_*_TIMEOUT).
+    connect_timeout: float | None = None
+    first_byte_timeout: float | None = None
+    idle_timeout: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +53,26 @@ class KeyInfo:
     expires_at: datetime | None
     revoked: bool
     account_active: bool
+    # Rate limits, None = none: this key's own, and its account's (every key together).
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+    concurrency_limit: int | None = None
+    account_rpm_limit: int | None = None
+    account_tpm_limit: int | None = None
+    account_concurrency_limit: int | None = None
+
+    @property
+    def limited(self) -> bool:
+        return any(
+            (
+                self.rpm_limit,
+                self.tpm_limit,
+                self.concurrency_limit,
+                self.account_rpm_limit,
+                self.account_tpm_limit,
+                self.account_concurrency_limit,
+            )
+        )
 
     def usable(self, now: datetime) -> bool:
         return not self.revoked and self.account_active and (self.expires_at is None or self.expires_at > now)
@@ -102,6 +126,9 @@ def load_model_route(public_id: str) -> ModelRoute | None:
             weight=m.channel.weight,
             options=m.channel.options or {},
             upstream_model=m.upstream_name or public_id,
+            connect_timeout=m.channel.connect_timeout,
+            first_byte_timeout=m.channel.first_byte_timeout,
+            idle_timeout=m.channel.idle_timeout,
         )
         for m in maps
     )
@@ -125,10 +152,18 @@ def load_key(secret_hash: str) -> KeyInfo | None:
         expires_at=key.expires_at,
         revoked=key.revoked_at is not None,
         account_active=key.account.is_active,
+        rpm_limit=key.rpm_limit,
+        tpm_limit=key.tpm_limit,
+        concurrency_limit=key.concurrency_limit,
+        account_rpm_limit=key.account.rpm_limit,
+        account_tpm_limit=key.account.tpm_limit,
+        account_concurrency_limit=key.account.concurrency_limit,
     )
 
 
 async def model_route(public_id: str) -> ModelRoute | None:
+    if "\x00" in public_id:  # no catalog id holds NUL, and PostgreSQL refuses it in a query
+        return None
     found, route = _models.get(public_id)
     if not found:
         route = await run_db(load_model_route, public_id)

@@ -1,4 +1,4 @@
-"""POST /v1/responses: authenticate → validate → authorize → hold, then hand over to the relay.
+"""POST /v1/responses: authenticate → validate → authorize → rate limits → hold, then the relay.
 
 Everything before the hold is cheap and touches no upstream; every error here is a clean
 OpenAI-shaped answer and, apart from the hold itself, no database write.
@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponseBase
 
 from billing import services as billing
 
-from . import catalog
+from . import catalog, ratelimit
 from .crypto import hash_api_key
 from .db import run_db
 from .errors import (
@@ -66,6 +66,7 @@ async def admit(request: HttpRequest, request_id: str, started: float) -> Admiss
         raise ModelNotAvailable(f"The model '{model_id}' has no available route right now.", param="model")
     input_tokens = count_request_tokens(parsed.typed)
     wanted_output = parsed.typed.max_output_tokens or route.default_max_output_tokens
+    limits = await ratelimit.acquire(key, request_id, input_tokens, wanted_output)  # 429 before any hold
     try:
         reservation = await run_db(
             billing.hold_reserve,
@@ -77,7 +78,11 @@ async def admit(request: HttpRequest, request_id: str, started: float) -> Admiss
             ttl_seconds=settings.HARNMODEL_HOLD_TTL_SECONDS,
         )
     except billing.InsufficientBalance:
+        await ratelimit.finish(limits, 0)
         raise InsufficientBalance("Your balance is too low for this request. Top up to continue.") from None
+    except Exception:
+        await ratelimit.finish(limits, 0)
+        raise
     return Admission(
         request_id=request_id,
         key=key,
@@ -86,6 +91,7 @@ async def admit(request: HttpRequest, request_id: str, started: float) -> Admiss
         reservation=reservation,
         input_tokens=input_tokens,
         started=started,
+        limits=limits,
     )
 
 

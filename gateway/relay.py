@@ -2,15 +2,14 @@
 
 The upstream call and the settlement run in their own task, not in the view's: when a client
 disconnects, Django cancels the view, but the upstream call finishes (or is drained for its usage
-within HARNMODEL_DRAIN_SECONDS) and the request is billed once, from the upstream's own usage
-whenever it arrives.
+within HARNMODEL_DRAIN_SECONDS, then cancelled) and the request is billed once, from the upstream's
+own usage whenever it arrives. Choosing and trying channels lives in attempts.py.
 """
 
 import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
 import httpx
 import msgspec
@@ -21,70 +20,20 @@ from billing import services as billing
 from billing.money import decimal_string
 from billing.pricing import Usage
 
-from .catalog import ChannelRoute, KeyInfo, ModelRoute
+from . import breaker, ratelimit
+from .attempts import Admission, Opened, Outcome, _background, in_background, open_upstream
 from .db import run_db
-from .errors import ApiError, InvalidRequest, ModelNotAvailable, UpstreamFailed, UpstreamTimeout, error_response
-from .http import get_client
-from .providers.base import CallContext, StreamTranslator, UpstreamError
-from .providers.registry import get_adapter
-from .responses import new_id
-from .routing import channel_order
-from .schema import ParsedRequest
+from .errors import ApiError, InvalidRequest, UpstreamFailed, error_response
+from .providers.base import StreamTranslator
 from .tokens import count_tokens
 
 log = logging.getLogger("harnmodel.relay")
-_background: set[asyncio.Task] = set()  # strong references: the loop only keeps weak ones
-
-
-@dataclass(slots=True)
-class Admission:
-    request_id: str
-    key: KeyInfo
-    parsed: ParsedRequest
-    route: ModelRoute
-    reservation: billing.Reservation
-    input_tokens: int
-    started: float
-
-
-@dataclass(slots=True)
-class Opened:
-    """An upstream that answered 200: for streams, its first chunk is already read."""
-
-    channel: ChannelRoute
-    ctx: CallContext
-    response: httpx.Response
-    chunks: AsyncIterator[bytes] | None = None
-    first_chunk: bytes = b""
-
-
-@dataclass(slots=True)
-class Outcome:
-    usage: Usage | None = None
-    estimated: bool = False
-    status: int = 200
-    error_code: str = ""
-    channel: ChannelRoute | None = None
-    first_byte_ms: int | None = None
-    attempts: list = field(default_factory=list)
+# Stream endings that say the channel misbehaved: they count against its breaker.
+_CHANNEL_FAULTS = frozenset({"upstream_stream_broken", "upstream_idle_timeout"})
 
 
 def _ms(since: float) -> int:
     return int((time.perf_counter() - since) * 1000)
-
-
-def _api_error(error: UpstreamError) -> ApiError:
-    headers = {"retry-after": str(int(error.retry_after))} if error.retry_after else None
-    kind = UpstreamTimeout if error.status == 504 else UpstreamFailed
-    return kind(
-        error.message,
-        status=error.status,
-        code=error.code,
-        type=error.type,
-        param=error.param,
-        retryable=error.retryable,
-        headers=headers,
-    )
 
 
 class RelayJob:
@@ -104,10 +53,20 @@ class RelayJob:
 
     # -- the task ----------------------------------------------------------------------------------
     async def _run(self) -> None:
+        try:
+            await self._relay()
+        finally:
+            usage = self.outcome.usage
+            try:
+                await ratelimit.finish(self.a.limits, usage.input_tokens + usage.output_tokens if usage else 0)
+            except Exception:
+                log.exception("rate-limit release failed", extra={"request_id": self.a.request_id})
+
+    async def _relay(self) -> None:
         settled = False
         try:
             try:
-                opened = await self._open()
+                opened = await open_upstream(self.a, self.stream, self.outcome)
             except ApiError as error:
                 self.outcome.status, self.outcome.error_code = error.status, error.code or ""
                 await self._settle()
@@ -144,82 +103,10 @@ class RelayJob:
         if not self.first.done():
             self.first.set_result(response)
 
-    async def _open(self) -> Opened:
-        """Try channels in order. Retry only what another channel may do better, and only before
-        the client has seen a byte."""
-        a = self.a
-        last: UpstreamError | None = None
-        client = get_client()
-        for channel in channel_order(a.route.channels)[: settings.HARNMODEL_MAX_ATTEMPTS]:
-            adapter = get_adapter(channel.provider)
-            ctx = CallContext(
-                request_id=a.request_id,
-                response_id=new_id("resp"),
-                public_model=a.route.public_id,
-                upstream_model=channel.upstream_model,
-                base_url=channel.base_url,
-                secret=channel.secret,
-                stream=self.stream,
-                max_output_tokens=a.reservation.output_cap,
-                created_at=int(time.time()),
-                options=channel.options,
-            )
-            upstream = adapter.build_request(a.parsed, ctx)  # InvalidRequest propagates: no channel helps
-            attempt_started = time.perf_counter()
-            attempt = {"channel": channel.id, "status": 0, "ms": 0}
-            self.outcome.attempts.append(attempt)
-            try:
-                response = await adapter.send(client, upstream, ctx)
-                attempt["status"] = response.status_code
-                if response.status_code >= 400:
-                    body = await response.aread()
-                    await response.aclose()
-                    raise adapter.map_error(response.status_code, body, response.headers)
-                opened = Opened(channel=channel, ctx=ctx, response=response)
-                if self.stream:
-                    opened.chunks = response.aiter_bytes()
-                    opened.first_chunk = await anext(opened.chunks, b"")
-                attempt["ms"] = _ms(attempt_started)
-                self.outcome.channel = channel
-                self.outcome.first_byte_ms = _ms(a.started)
-                return opened
-            except UpstreamError as error:
-                attempt["ms"], attempt["error"] = _ms(attempt_started), error.code
-                last = error
-                if not error.retryable:
-                    break
-            except httpx.TimeoutException:
-                attempt["ms"], attempt["error"] = _ms(attempt_started), "timeout"
-                last = UpstreamError(
-                    status=504, code="upstream_timeout", message="The upstream timed out.", retryable=True
-                )
-            except (httpx.HTTPError, OSError):
-                attempt["ms"], attempt["error"] = _ms(attempt_started), "connect_error"
-                last = UpstreamError(
-                    status=502,
-                    code="upstream_unreachable",
-                    message="The upstream could not be reached.",
-                    retryable=True,
-                )
-        if last is None:
-            raise ModelNotAvailable(f"The model '{a.route.public_id}' has no available route right now.", param="model")
-        raise _api_error(last)
-
     async def _relay_json(self, opened: Opened) -> None:
-        adapter = get_adapter(opened.channel.provider)
-        try:
-            body = await opened.response.aread()
-        except httpx.HTTPError:
-            body = b""
-        finally:
-            await opened.response.aclose()
-        try:
-            result = adapter.parse_response(body, self.a.parsed, opened.ctx)
-        except UpstreamError as error:
-            self.outcome.status, self.outcome.error_code = error.status, error.code
-            await self._settle()
-            self._answer(error_response(_api_error(error), request_id=self.a.request_id))
-            return
+        result = opened.result
+        assert result is not None
+        opened.rewrite(result.body)
         if result.usage is None:  # an upstream that reports no usage is billed on our own count
             self.outcome.estimated = True
             result_text = msgspec.json.encode(result.body.get("output", [])).decode()
@@ -232,9 +119,10 @@ class RelayJob:
         self._answer(response)
 
     async def _relay_stream(self, opened: Opened) -> None:
-        adapter = get_adapter(opened.channel.provider)
-        translator = adapter.stream_translator(self.a.parsed, opened.ctx)
+        translator = opened.translator
+        assert translator is not None
         queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        queue.put_nowait(opened.first_out)
         response = StreamingHttpResponse(self._client_stream(queue), content_type="text/event-stream; charset=utf-8")
         response["cache-control"] = "no-cache"
         response["x-accel-buffering"] = "no"
@@ -245,8 +133,11 @@ class RelayJob:
         finally:
             self.pump_done = True
             queue.put_nowait(None)
-            await opened.response.aclose()
+            await opened.response.aclose()  # after a disconnect and the drain: the upstream call ends here
+        if self.outcome.error_code in _CHANNEL_FAULTS:
+            in_background(breaker.record(opened.channel.id, self.a.route.public_id, False))
         self.outcome.usage = translator.usage
+        self.outcome.estimated = translator.usage_estimated
         if translator.usage is None:
             sent = translator.emitted_text
             if sent or translator.finished:
@@ -256,45 +147,58 @@ class RelayJob:
         await self._settle()
 
     async def _pump(self, opened: Opened, translator: StreamTranslator, queue: asyncio.Queue) -> None:
-        deadline: float | None = None
-        chunk = opened.first_chunk
+        """Upstream chunks → translator → client queue. A silence longer than the channel's idle
+        timeout ends the stream with an error event; after a client disconnect the upstream is read
+        only until its usage arrives or HARNMODEL_DRAIN_SECONDS pass."""
+        loop = asyncio.get_running_loop()
+        idle = opened.budget.idle
+        drain_until: float | None = None
+        chunk = b""  # the first chunks were translated when the channel was opened
         chunks = opened.chunks
         assert chunks is not None
         try:
-            while True:
-                if chunk:
-                    out = translator.feed(chunk)
-                    if out and not self.client_gone:
-                        queue.put_nowait(out)
-                if self.client_gone:
-                    if translator.finished:
-                        return
-                    deadline = deadline or time.monotonic() + settings.HARNMODEL_DRAIN_SECONDS
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        self.outcome.error_code = "client_disconnected"
-                        return
+            async with asyncio.timeout(None) as timer:
+                while True:
+                    if chunk:
+                        out = translator.feed(chunk)
+                        if out and not self.client_gone:
+                            queue.put_nowait(out)
+                    if self.client_gone:
+                        if translator.finished:
+                            return
+                        drain_until = drain_until or loop.time() + settings.HARNMODEL_DRAIN_SECONDS
+                        if loop.time() >= drain_until:
+                            self.outcome.error_code = "client_disconnected"
+                            return
+                        timer.reschedule(min(drain_until, loop.time() + idle))
+                    else:
+                        timer.reschedule(loop.time() + idle)
                     try:
-                        chunk = await asyncio.wait_for(anext(chunks), remaining)
-                    except (TimeoutError, StopAsyncIteration):
-                        self.outcome.error_code = "client_disconnected"
+                        chunk = await anext(chunks)
+                    except StopAsyncIteration:
+                        out = translator.close()
+                        if self.client_gone:
+                            self.outcome.error_code = "" if translator.usage else "client_disconnected"
+                        elif out:
+                            queue.put_nowait(out)
+                        if not translator.usage and self.outcome.error_code == "":
+                            self.outcome.error_code = "" if translator.finished else "stream_incomplete"
                         return
-                    continue
-                try:
-                    chunk = await anext(chunks)
-                except StopAsyncIteration:
-                    out = translator.close()
-                    if out:
-                        queue.put_nowait(out)
-                    if not translator.usage and self.outcome.error_code == "":
-                        self.outcome.error_code = "" if translator.finished else "stream_incomplete"
-                    return
+        except TimeoutError:
+            if self.client_gone:
+                self.outcome.error_code = "client_disconnected"
+                return
+            log.warning("upstream went silent mid-stream", extra={"request_id": self.a.request_id})
+            self._broke("upstream_idle_timeout", "The upstream went silent mid-stream.", translator, queue)
         except (httpx.HTTPError, OSError) as exc:
             log.warning("upstream stream broke: %s", type(exc).__name__, extra={"request_id": self.a.request_id})
-            self.outcome.error_code = "upstream_stream_broken"
-            out = translator.fail("The upstream connection broke mid-stream.")
-            if out and not self.client_gone:
-                queue.put_nowait(out)
+            self._broke("upstream_stream_broken", "The upstream connection broke mid-stream.", translator, queue)
+
+    def _broke(self, code: str, message: str, translator: StreamTranslator, queue: asyncio.Queue) -> None:
+        self.outcome.error_code = code
+        out = translator.fail(message)
+        if out and not self.client_gone:
+            queue.put_nowait(out)
 
     async def _client_stream(self, queue: asyncio.Queue) -> AsyncIterator[bytes]:
         try:
@@ -342,6 +246,9 @@ class RelayJob:
             response["x-harnmodel-balance"] = decimal_string(settlement.balance_micros)
         else:
             response["x-harnmodel-hold"] = decimal_string(self.a.reservation.amount_micros)
+        if self.a.limits is not None:
+            for name, value in self.a.limits.headers.items():
+                response[name] = value
 
 
 __all__ = ["Admission", "RelayJob", "InvalidRequest"]

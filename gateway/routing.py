@@ -1,9 +1,11 @@
-"""Which channel to try next: priority tiers, weighted random inside a tier, never twice."""
+"""Which channel to try next: breaker not open, priority tiers, weighted random inside a tier, never twice."""
 
 import random
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from .catalog import ChannelRoute
+from . import breaker
+from .catalog import ChannelRoute, ModelRoute
 
 
 def channel_order(channels: Iterable[ChannelRoute], *, rng: random.Random | None = None) -> list[ChannelRoute]:
@@ -21,3 +23,26 @@ def channel_order(channels: Iterable[ChannelRoute], *, rng: random.Random | None
             pick = rng.choices(range(len(pool)), weights=[c.weight for c in pool])[0]
             ordered.append(pool.pop(pick))
     return ordered
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    channel: ChannelRoute
+    probe: bool = False  # its breaker is half-open: claim the one probe before trying it
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    candidates: list[Candidate]
+    retry_in: float | None = None  # nothing to try: seconds until a cooling channel may be tried again
+
+
+async def plan(route: ModelRoute, *, rng: random.Random | None = None) -> Plan:
+    """The channels to try for one request, in order, leaving out those whose breaker is open."""
+    verdicts = await breaker.verdicts(route.public_id, [c.id for c in route.channels])
+    allowed = [c for c in route.channels if verdicts[c.id].state != breaker.OPEN]
+    candidates = [Candidate(c, verdicts[c.id].state == breaker.HALF_OPEN) for c in channel_order(allowed, rng=rng)]
+    if candidates:
+        return Plan(candidates)
+    waits = [v.retry_in for v in verdicts.values() if v.state == breaker.OPEN]
+    return Plan([], min(waits) if waits else None)

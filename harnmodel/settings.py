@@ -51,6 +51,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -72,6 +73,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            "libraries": {"portal": "accounts.portal.templatetags"},
         },
     },
 ]
@@ -112,6 +114,43 @@ LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
+LOCALE_PATHS = [BASE_DIR / "locale"]
+
+# --- the customer portal ------------------------------------------------------------------------
+LOGIN_URL = "portal:login"
+LOGIN_REDIRECT_URL = "portal:dashboard"
+LOGOUT_REDIRECT_URL = "portal:login"
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))  # for the file-based backend
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="harnmodel <no-reply@harnmodel.local>")
+# The base URL customers call (docs, playground samples), e.g. https://api.example.com/v1;
+# empty = the host the portal was reached on.
+HARNMODEL_PUBLIC_API_BASE = env.str("HARNMODEL_PUBLIC_API_BASE", default="")
+# Behind TLS (directly or via a proxy that sets X-Forwarded-Proto) cookies must be Secure; the
+# embedded demo runs on plain http://127.0.0.1, where Secure cookies would never come back.
+HARNMODEL_HTTPS = env.bool("HARNMODEL_HTTPS", default=False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HARNMODEL_HTTPS
+if HARNMODEL_HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
+CSRF_COOKIE_HTTPONLY = True  # forms carry the token; no script needs to read the cookie
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Login throttling: failures per email and per client address within the window.
+HARNMODEL_LOGIN_FAILURES_PER_EMAIL = env.int("HARNMODEL_LOGIN_FAILURES_PER_EMAIL", default=5)
+HARNMODEL_LOGIN_FAILURES_PER_IP = env.int("HARNMODEL_LOGIN_FAILURES_PER_IP", default=30)
+HARNMODEL_LOGIN_WINDOW_SECONDS = env.int("HARNMODEL_LOGIN_WINDOW_SECONDS", default=900)
+# Browsers may call /v1/* from these origins (the Playground itself is same-origin); "*" = any.
+# Read by the /v1 front (gateway/asgi.py): the API authenticates by bearer key, never by cookie.
+HARNMODEL_CORS_ALLOWED_ORIGINS = env.list("HARNMODEL_CORS_ALLOWED_ORIGINS", default=["*"])
 
 # Session storage: a one-time API key secret shown in a message must never ride in a cookie.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
@@ -121,14 +160,29 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # The embedded run serves static files itself; production puts them behind the proxy/CDN of its choice.
 HARNMODEL_SERVE_STATIC = env.bool("HARNMODEL_SERVE_STATIC", default=True)
 
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")  # text | json
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # Defence in depth: whatever a log line holds, API keys and bearer tokens are blanked.
+    "filters": {"redact_secrets": {"()": "gateway.logformat.RedactSecretsFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "gateway.logformat.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # django.request logs every 4xx as a warning: for an API whose clients send bad keys all day,
-    # that is noise on the hot path.
-    "loggers": {"httpx": {"level": "WARNING"}, "django.request": {"level": "ERROR"}},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        # django.request logs every 4xx as a warning: for an API whose clients send bad keys all
+        # day, that is noise on the hot path.
+        "django.request": {"level": "ERROR"},
+        # uvicorn's lines through the same handler (not the parent "uvicorn": dictConfig would
+        # reset its children's levels and --log-level would stop working).
+        "uvicorn.error": {"handlers": ["console"], "propagate": False},
+        "uvicorn.access": {"handlers": ["console"], "propagate": False},
+        "uvicorn.asgi": {"handlers": ["console"], "propagate": False},
+    },
 }
 
 # --- the gateway -------------------------------------------------------------------------------
@@ -149,7 +203,47 @@ HARNMODEL_DRAIN_SECONDS = env.float("HARNMODEL_DRAIN_SECONDS", default=30.0)
 # A hold not settled after this long belongs to a crashed worker; the sweeper handles it.
 HARNMODEL_HOLD_TTL_SECONDS = env.int("HARNMODEL_HOLD_TTL_SECONDS", default=3600)
 HARNMODEL_MAX_BODY_BYTES = env.int("HARNMODEL_MAX_BODY_BYTES", default=16 * 1024 * 1024)
+# Routing. Per-channel timeouts (Channel.*_timeout) override these platform defaults, in seconds.
+HARNMODEL_CONNECT_TIMEOUT = env.float("HARNMODEL_CONNECT_TIMEOUT", default=HARNMODEL_UPSTREAM_CONNECT_TIMEOUT)
+HARNMODEL_FIRST_BYTE_TIMEOUT = env.float("HARNMODEL_FIRST_BYTE_TIMEOUT", default=60.0)  # streams: the first chunk
+HARNMODEL_JSON_TIMEOUT = env.float("HARNMODEL_JSON_TIMEOUT", default=300.0)  # non-streamed: the whole answer's headers
+HARNMODEL_IDLE_TIMEOUT = env.float("HARNMODEL_IDLE_TIMEOUT", default=120.0)  # longest silence between chunks
+# Circuit breaker per channel+model: open after FAILURES in WINDOW seconds, or when more than
+# FAILURE_RATE of at least MIN_CALLS calls failed; stay open COOLDOWN seconds (or the upstream's
+# Retry-After, up to MAX_COOLDOWN), then let one probe request through.
+HARNMODEL_BREAKER_FAILURES = env.int("HARNMODEL_BREAKER_FAILURES", default=5)
+HARNMODEL_BREAKER_WINDOW = env.float("HARNMODEL_BREAKER_WINDOW", default=60.0)
+HARNMODEL_BREAKER_MIN_CALLS = env.int("HARNMODEL_BREAKER_MIN_CALLS", default=20)
+HARNMODEL_BREAKER_FAILURE_RATE = env.float("HARNMODEL_BREAKER_FAILURE_RATE", default=0.5)
+HARNMODEL_BREAKER_COOLDOWN = env.float("HARNMODEL_BREAKER_COOLDOWN", default=30.0)
+HARNMODEL_BREAKER_MAX_COOLDOWN = env.float("HARNMODEL_BREAKER_MAX_COOLDOWN", default=600.0)
+# Breaker states are read from Redis at most this often per model and worker (0 = every request).
+HARNMODEL_BREAKER_CACHE_SECONDS = env.float("HARNMODEL_BREAKER_CACHE_SECONDS", default=0.5)
+# Shared state (breakers, rate limits) in Redis: key prefix, per-call timeout, and how long a worker
+# stops asking a Redis that failed (it then serves traffic without it: fail open).
+HARNMODEL_REDIS_PREFIX = env.str("HARNMODEL_REDIS_PREFIX", default="hm")
+HARNMODEL_REDIS_TIMEOUT = env.float("HARNMODEL_REDIS_TIMEOUT", default=0.5)
+HARNMODEL_REDIS_RETRY_SECONDS = env.float("HARNMODEL_REDIS_RETRY_SECONDS", default=5.0)
+# Health probes (gateway.tasks.probe_channels): a tiny real request per channel and mapped model.
+HARNMODEL_PROBE_TIMEOUT = env.float("HARNMODEL_PROBE_TIMEOUT", default=30.0)
+HARNMODEL_PROBE_MAX_OUTPUT_TOKENS = env.int("HARNMODEL_PROBE_MAX_OUTPUT_TOKENS", default=16)
+HARNMODEL_PROBE_CONCURRENCY = env.int("HARNMODEL_PROBE_CONCURRENCY", default=16)
 DATA_UPLOAD_MAX_MEMORY_SIZE = HARNMODEL_MAX_BODY_BYTES
+HARNMODEL_MAX_INPUT_ITEMS = env.int("HARNMODEL_MAX_INPUT_ITEMS", default=2048)
+HARNMODEL_MAX_TOOLS = env.int("HARNMODEL_MAX_TOOLS", default=128)
+HARNMODEL_MAX_JSON_DEPTH = env.int("HARNMODEL_MAX_JSON_DEPTH", default=64)
+# /metrics: a bearer token, or (without one) only these networks may scrape.
+HARNMODEL_METRICS_TOKEN = env.str("HARNMODEL_METRICS_TOKEN", default="")
+HARNMODEL_METRICS_ALLOW_NETWORKS = env.list("HARNMODEL_METRICS_ALLOW_NETWORKS", default=["127.0.0.1/32", "::1/128"])
+# Older channel-secret keys that still decrypt during a rotation (channel_secrets_rotate).
+HARNMODEL_ENCRYPTION_KEYS_OLD = env.list("HARNMODEL_ENCRYPTION_KEYS_OLD", default=[])
+# Stripe Checkout top-ups: the API key opens checkouts, the webhook secret (whsec_…) verifies events.
+# Without a webhook secret every webhook is refused.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Email a customer once when the balance falls below this (currency units); a wallet may set its own.
+# Empty: only wallets with their own threshold are watched.
+HARNMODEL_LOW_BALANCE_DEFAULT = env.str("HARNMODEL_LOW_BALANCE_DEFAULT", default="10")
 
 # --- Celery -------------------------------------------------------------------------------------
 # Without Redis the broker is the filesystem, so the embedded demo runs worker and beat with no
@@ -169,4 +263,8 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "billing-sweep-holds": {"task": "billing.tasks.sweep_expired_holds", "schedule": 60.0},
+    "billing-reconcile-ledger": {"task": "billing.tasks.reconcile_ledger", "schedule": 3600.0},
+    "billing-rollup-usage": {"task": "billing.tasks.rollup_usage", "schedule": 600.0},
+    "billing-low-balance": {"task": "billing.tasks.check_low_balances", "schedule": 300.0},
+    "gateway-probe-channels": {"task": "gateway.tasks.probe_channels", "schedule": 60.0},
 }

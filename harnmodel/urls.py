@@ -2,10 +2,19 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.staticfiles.views import serve as static_serve
 from django.urls import include, path, re_path
+from django.views.i18n import set_language
+
+from gateway import meta_views, metrics_view
 
 urlpatterns = [
     path("v1/", include("gateway.urls")),
     path("admin/", admin.site.urls),
+    path("healthz", meta_views.healthz, name="healthz"),
+    path("readyz", meta_views.readyz, name="readyz"),
+    path("metrics", metrics_view.metrics, name="metrics"),
+    path("billing/", include("billing.urls")),
+    path("i18n/setlang/", set_language, name="set_language"),
+    path("", include("accounts.portal.urls")),
 ]
 
 if settings.HARNMODEL_SERVE_STATIC:

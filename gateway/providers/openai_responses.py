@@ -83,6 +83,8 @@ class OpenAIResponsesAdapter(Adapter):
 class PassthroughTranslator(StreamTranslator):
     """Forwards events byte for byte; decodes only lifecycle events (a handful per stream)."""
 
+    rewrite: Any = None  # set by the relay: called with each lifecycle response object (our response ids)
+
     def __init__(self, ctx: CallContext) -> None:
         self.ctx = ctx
         self.decoder = SSEDecoder()
@@ -126,6 +128,8 @@ class PassthroughTranslator(StreamTranslator):
                 data = data if data is not None else _decode(event.data)
                 response = data.get("response") or {}
                 response["model"] = self.ctx.public_model
+                if self.rewrite is not None:
+                    self.rewrite(response)
                 self.response_id = response.get("id", self.response_id)
                 self._last = response
                 if kind in _TERMINAL:

@@ -1,0 +1,282 @@
+"""Trying channels for one request until one answers: the relay's first half.
+
+Each attempt gets the channel's own timeouts: connect, first byte (streams: until the first chunk;
+JSON: until the headers of the whole answer) and idle (the longest silence between chunks). A
+failure another channel may do better (connect error, timeout, 429, 5xx, refused credentials, an
+unreadable reply) moves on to the next channel, never one already tried, at most
+HARNMODEL_MAX_ATTEMPTS in all; a customer's own error (400-class) ends the search at once. Nothing
+has reached the client yet, so every failover is invisible to it. Every attempt is recorded for
+the usage record, and every outcome feeds the channel's breaker.
+
+A request with `previous_response_id` goes back to the channel that made that response (its id
+says which, signed): no failover, since no other upstream knows the conversation.
+"""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass, field
+
+import httpx
+import msgspec
+from django.conf import settings
+
+from billing import services as billing
+from billing.pricing import Usage
+
+from . import breaker, response_ids, routing
+from .catalog import ChannelRoute, KeyInfo, ModelRoute
+from .errors import ApiError, InvalidRequest, ModelNotAvailable, UpstreamFailed, UpstreamTimeout
+from .http import get_client
+from .providers.base import CallContext, JsonResult, StreamTranslator, UpstreamError
+from .providers.registry import get_adapter
+from .ratelimit import Ticket
+from .schema import ParsedRequest
+
+_background: set[asyncio.Task] = set()  # strong references: the loop only keeps weak ones
+
+
+def in_background(coro: Coroutine) -> None:
+    task = asyncio.create_task(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+@dataclass(slots=True)
+class Admission:
+    request_id: str
+    key: KeyInfo
+    parsed: ParsedRequest
+    route: ModelRoute
+    reservation: billing.Reservation
+    input_tokens: int
+    started: float
+    limits: Ticket | None = None  # rate-limit reservation, handed back when the request ends
+
+
+@dataclass(slots=True)
+class Outcome:
+    usage: Usage | None = None
+    estimated: bool = False
+    status: int = 200
+    error_code: str = ""
+    channel: ChannelRoute | None = None
+    first_byte_ms: int | None = None
+    attempts: list = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """One channel's time limits for one request, in seconds."""
+
+    connect: float
+    first_byte: float
+    idle: float
+
+    @classmethod
+    def of(cls, channel: ChannelRoute, stream: bool) -> "Budget":
+        first_byte = channel.first_byte_timeout or (
+            settings.HARNMODEL_FIRST_BYTE_TIMEOUT if stream else settings.HARNMODEL_JSON_TIMEOUT
+        )
+        return cls(
+            connect=channel.connect_timeout or settings.HARNMODEL_CONNECT_TIMEOUT,
+            first_byte=first_byte,
+            idle=channel.idle_timeout or settings.HARNMODEL_IDLE_TIMEOUT,
+        )
+
+    def http(self) -> httpx.Timeout:
+        # The socket read limit is only a backstop: first byte and idle are enforced with asyncio.
+        read = max(self.first_byte, self.idle) + 1
+        return httpx.Timeout(read, connect=self.connect, pool=self.connect)
+
+
+@dataclass(slots=True)
+class Opened:
+    """An upstream that answered: for streams, the first events for the client are translated
+    (nothing has been sent yet); for JSON, the whole reply is read and parsed."""
+
+    channel: ChannelRoute
+    ctx: CallContext
+    response: httpx.Response
+    budget: Budget
+    rewrite: response_ids.Rewriter
+    chunks: AsyncIterator[bytes] | None = None
+    translator: StreamTranslator | None = None
+    first_out: bytes = b""
+    result: JsonResult | None = None
+
+
+def _ms(since: float) -> int:
+    return int((time.perf_counter() - since) * 1000)
+
+
+def api_error(error: UpstreamError) -> ApiError:
+    headers = {"retry-after": str(max(1, round(error.retry_after)))} if error.retry_after else None
+    kind = UpstreamTimeout if error.status == 504 else UpstreamFailed
+    return kind(
+        error.message,
+        status=error.status,
+        code=error.code,
+        type=error.type,
+        param=error.param,
+        retryable=error.retryable,
+        headers=headers,
+    )
+
+
+def _timed_out(what: str) -> UpstreamError:
+    return UpstreamError(status=504, code="upstream_timeout", message=f"The upstream timed out ({what}).", retryable=True)
+
+
+def _sticky(a: Admission, previous: str) -> tuple[ChannelRoute, ParsedRequest]:
+    """The channel behind `previous_response_id`, and the request as that upstream must see it."""
+    ref = response_ids.parse(previous)
+    if ref is None:
+        raise InvalidRequest(
+            f"Invalid 'previous_response_id': '{previous[:100]}' is not a response id this gateway issued.",
+            param="previous_response_id",
+        )
+    channel = next((c for c in a.route.channels if c.id == ref.channel_id), None)
+    if channel is None:
+        raise InvalidRequest(
+            f"Previous response with id '{previous[:100]}' not found: the upstream that served it no longer "
+            f"serves '{a.route.public_id}'. Start a new conversation (send it without previous_response_id).",
+            param="previous_response_id",
+            code="previous_response_not_found",
+        )
+    parsed = a.parsed
+    if ref.upstream_id != previous:
+        typed = msgspec.structs.replace(parsed.typed, previous_response_id=ref.upstream_id)
+        parsed = ParsedRequest(typed=typed, raw={**parsed.raw, "previous_response_id": ref.upstream_id})
+    return channel, parsed
+
+
+async def open_upstream(a: Admission, stream: bool, outcome: Outcome) -> Opened:
+    """Try channels in order until one answers. Raises ApiError when none did."""
+    model = a.route.public_id
+    previous = a.parsed.typed.previous_response_id
+    if previous:
+        channel, parsed = _sticky(a, previous)
+        candidates = [routing.Candidate(channel)]
+    else:
+        parsed = a.parsed
+        plan = await routing.plan(a.route)
+        candidates = plan.candidates
+        if not candidates:
+            wait = plan.retry_in
+            raise ModelNotAvailable(
+                f"The model '{model}' has no available route right now"
+                + (f"; its upstreams are cooling down after failures. Try again in {max(1, round(wait))}s." if wait
+                   else "."),
+                param="model",
+                headers={"retry-after": str(max(1, round(wait)))} if wait else None,
+            )
+    last: UpstreamError | None = None
+    tried = 0
+    client = get_client()
+    for candidate in candidates:
+        if tried >= settings.HARNMODEL_MAX_ATTEMPTS:
+            break
+        channel = candidate.channel
+        budget = Budget.of(channel, stream)
+        if candidate.probe and not await breaker.claim_probe(channel.id, model, budget.first_byte + 5):
+            continue  # another request is probing this channel right now
+        tried += 1
+        try:
+            opened = await _attempt(a, parsed, channel, budget, stream, outcome, client)
+        except UpstreamError as error:
+            last = error
+            # A customer's own error says the channel works: never a failure, and never retried.
+            in_background(breaker.record(channel.id, model, not error.retryable, error.retry_after))
+            if not error.retryable:
+                break
+            continue
+        outcome.channel = channel
+        outcome.first_byte_ms = _ms(a.started)
+        in_background(breaker.record(channel.id, model, True))
+        return opened
+    if last is None:
+        raise ModelNotAvailable(f"The model '{model}' has no available route right now.", param="model")
+    raise api_error(last)
+
+
+async def _attempt(
+    a: Admission,
+    parsed: ParsedRequest,
+    channel: ChannelRoute,
+    budget: Budget,
+    stream: bool,
+    outcome: Outcome,
+    client: httpx.AsyncClient,
+) -> Opened:
+    adapter = get_adapter(channel.provider)
+    ctx = CallContext(
+        request_id=a.request_id,
+        response_id=response_ids.mint(channel.id),
+        public_model=a.route.public_id,
+        upstream_model=channel.upstream_model,
+        base_url=channel.base_url,
+        secret=channel.secret,
+        stream=stream,
+        max_output_tokens=a.reservation.output_cap,
+        created_at=int(time.time()),
+        options=channel.options,
+    )
+    upstream = adapter.build_request(parsed, ctx)  # InvalidRequest propagates: no channel helps
+    upstream.timeout = budget.http()
+    attempt: dict = {"channel": channel.id, "status": 0, "ms": 0}
+    outcome.attempts.append(attempt)
+    started = time.perf_counter()
+    response: httpx.Response | None = None
+    phase = "first_byte"
+    try:
+        async with asyncio.timeout(budget.first_byte):
+            response = await adapter.send(client, upstream, ctx)
+            attempt["status"] = response.status_code
+            if response.status_code >= 400:
+                raise adapter.map_error(response.status_code, await response.aread(), response.headers)
+            rewrite = response_ids.Rewriter(channel.id, ctx.response_id, a.parsed.typed.previous_response_id)
+            opened = Opened(channel, ctx, response, budget, rewrite)
+            if stream:
+                await _first_events(opened, adapter, parsed)
+        if not stream:
+            # The whole reply is read and checked before the client sees a byte: still retryable.
+            phase = "body"
+            async with asyncio.timeout(budget.idle):
+                body = await response.aread()
+            opened.result = adapter.parse_response(body, parsed, ctx)
+        attempt["ms"] = _ms(started)
+        return opened
+    except UpstreamError as error:
+        failure, reason = error, error.code
+    except TimeoutError:  # ours (asyncio): the first byte, or the rest of a JSON reply, took too long
+        reason = f"{phase}_timeout"
+        failure = _timed_out("no answer in time")
+    except httpx.TimeoutException:  # the transport's: connecting (httpx-aiohttp also reports refusals so)
+        failure, reason = _timed_out("connect"), "connect_timeout"
+    except (httpx.HTTPError, OSError):
+        reason = "connect_error" if response is None else "stream_broken"
+        failure = UpstreamError(
+            status=502, code="upstream_unreachable", message="The upstream could not be reached.", retryable=True
+        )
+    attempt["ms"], attempt["error"] = _ms(started), reason
+    if response is not None:
+        await response.aclose()
+    raise failure
+
+
+async def _first_events(opened: Opened, adapter, parsed: ParsedRequest) -> None:
+    """Read the stream until the translator has something for the client. A stream that ends
+    before that (an empty body, a page that is not SSE) failed before the client saw anything."""
+    translator = opened.translator = adapter.stream_translator(parsed, opened.ctx)
+    if hasattr(translator, "rewrite"):  # passthrough: the upstream's response ids become ours
+        translator.rewrite = opened.rewrite
+    chunks = opened.chunks = opened.response.aiter_bytes()
+    async for chunk in chunks:
+        opened.first_out = translator.feed(chunk)
+        if opened.first_out:
+            return
+    raise UpstreamError(
+        status=502, code="upstream_error", message="The upstream ended the stream before sending anything.",
+        retryable=True,
+    )

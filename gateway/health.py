@@ -1,0 +1,224 @@
+"""Channel health probes: one tiny real request ("ping", a few output tokens) per channel and
+mapped model, through the same adapters and HTTP client customers' requests use.
+
+Probed: every enabled channel, and every channel health checks switched off (so it can come back).
+Each probe writes a ChannelProbe row and the channel's last_probe_* fields. A channel is switched
+off only for what no retry can fix, the upstream account itself: refused credentials (401/403) or
+an exhausted quota; disabled_reason then says "health: <why>". It is switched back on when a probe
+passes again, and only if health checks switched it off: an operator's decision is never undone.
+Overload and outages (429, 5xx, timeouts) are the breaker's business, not a reason to disable.
+A probe is nobody's request: no hold, no usage record, no charge.
+"""
+
+import asyncio
+import logging
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+
+import httpx
+import msgspec
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from . import breaker, response_ids, shared_state
+from .crypto import decrypt_secret
+from .db import run_db
+from .http import get_client
+from .models import Channel, ChannelProbe
+from .providers.base import CallContext, UpstreamError
+from .providers.registry import get_adapter
+from .schema import parse_request
+
+log = logging.getLogger("harnmodel.health")
+REASON_PREFIX = "health:"
+_QUOTA = re.compile(
+    r"insufficient[_ ]quota|quota[_ ](?:exceeded|exhausted)|exceeded your current quota|credit balance is too low"
+    r"|billing[_ ](?:hard[_ ])?limit|out of credits|resource[_ ]exhausted.*quota",
+    re.IGNORECASE,
+)
+
+
+@dataclass(slots=True)
+class Target:
+    channel_id: int
+    provider: str
+    base_url: str
+    secret: str
+    options: dict
+    connect_timeout: float | None
+    models: list[tuple[str, str]]  # (public id, upstream name)
+
+
+@dataclass(slots=True)
+class ProbeResult:
+    channel_id: int
+    model_id: str
+    ok: bool
+    status: int = 0
+    latency_ms: int = 0
+    error: str = ""
+    fatal: str = ""  # why the channel's account is unusable; empty = not fatal
+
+
+@dataclass(slots=True)
+class Summary:
+    probed: int = 0
+    disabled: list[int] = field(default_factory=list)
+    enabled: list[int] = field(default_factory=list)
+
+
+def load_targets() -> list[Target]:
+    channels = (
+        Channel.objects.filter(Q(enabled=True) | Q(disabled_reason__startswith=REASON_PREFIX))
+        .prefetch_related("model_maps__model")
+        .order_by("pk")
+    )
+    return [
+        Target(
+            channel_id=c.pk,
+            provider=c.provider,
+            base_url=c.base_url,
+            secret=decrypt_secret(c.secret_encrypted),
+            options=c.options or {},
+            connect_timeout=c.connect_timeout,
+            models=[(m.model.public_id, m.upstream_name or m.model.public_id) for m in c.model_maps.all()
+                    if m.model.enabled],
+        )
+        for c in channels
+    ]
+
+
+def _fatal(status: int, body: bytes) -> str:
+    if status in (401, 403):
+        return f"upstream refused the credentials (HTTP {status})"
+    text = body[:4000].decode("utf-8", "replace")
+    if status == 402 or (status in (400, 403, 429) and _QUOTA.search(text)):
+        return f"upstream quota exhausted (HTTP {status})"
+    return ""
+
+
+async def probe(target: Target, public_id: str, upstream_model: str, client: httpx.AsyncClient) -> ProbeResult:
+    limit = settings.HARNMODEL_PROBE_MAX_OUTPUT_TOKENS
+    body = {"model": public_id, "input": "ping", "max_output_tokens": limit, "stream": False, "store": False}
+    parsed = parse_request(msgspec.json.encode(body))
+    adapter = get_adapter(target.provider)
+    ctx = CallContext(
+        request_id="probe_" + secrets.token_hex(8),
+        response_id=response_ids.mint(target.channel_id),
+        public_model=public_id,
+        upstream_model=upstream_model,
+        base_url=target.base_url,
+        secret=target.secret,
+        stream=False,
+        max_output_tokens=limit,
+        created_at=int(time.time()),
+        options=target.options,
+    )
+    result = ProbeResult(channel_id=target.channel_id, model_id=public_id, ok=False)
+    timeout = settings.HARNMODEL_PROBE_TIMEOUT
+    started = time.perf_counter()
+    try:
+        upstream = adapter.build_request(parsed, ctx)
+        upstream.timeout = httpx.Timeout(timeout, connect=target.connect_timeout or settings.HARNMODEL_CONNECT_TIMEOUT)
+        async with asyncio.timeout(timeout):
+            response = await adapter.send(client, upstream, ctx)
+            try:
+                raw = await response.aread()
+            finally:
+                await response.aclose()
+        result.status = response.status_code
+        if response.status_code >= 400:
+            result.fatal = _fatal(response.status_code, raw)
+            result.error = adapter.map_error(response.status_code, raw, response.headers).message
+        else:
+            adapter.parse_response(raw, parsed, ctx)
+            result.ok = True
+    except UpstreamError as error:
+        result.error = error.message
+    except TimeoutError:
+        result.error = f"no answer within {timeout:g} s"
+    except httpx.TimeoutException:
+        result.error = "connect timeout"
+    except (httpx.HTTPError, OSError) as error:
+        result.error = f"unreachable ({type(error).__name__})"
+    except Exception as error:  # a probe must never break the others
+        log.exception("probe failed", extra={"channel_id": target.channel_id})
+        result.error = f"probe failed ({type(error).__name__})"
+    result.latency_ms = int((time.perf_counter() - started) * 1000)
+    result.error = result.error[:300]
+    return result
+
+
+@transaction.atomic
+def apply_results(results: list[ProbeResult]) -> Summary:
+    """Write the probe history, and switch channels off/on for what the probes showed."""
+    summary = Summary(probed=len(results))
+    ChannelProbe.objects.bulk_create(
+        ChannelProbe(
+            channel_id=r.channel_id, model_id=r.model_id, ok=r.ok, status=r.status, latency_ms=r.latency_ms,
+            error=r.error,
+        )
+        for r in results
+    )
+    by_channel: dict[int, list[ProbeResult]] = {}
+    for r in results:
+        by_channel.setdefault(r.channel_id, []).append(r)
+    now = timezone.now()
+    for channel_id, probes in by_channel.items():
+        failed = [p for p in probes if not p.ok]
+        Channel.objects.filter(pk=channel_id).update(
+            last_probe_at=now,
+            last_probe_ok=not failed,
+            last_probe_latency_ms=max(p.latency_ms for p in probes),
+            last_probe_error=(f"{failed[0].model_id}: {failed[0].error}" if failed else "")[:300],
+        )
+        fatal = next((p.fatal for p in probes if p.fatal), "")
+        if fatal:
+            # Conditional updates: an operator's concurrent change always wins.
+            if Channel.objects.filter(pk=channel_id, enabled=True).update(
+                enabled=False, disabled_reason=f"{REASON_PREFIX} {fatal}"[:300]
+            ):
+                summary.disabled.append(channel_id)
+                log.warning("channel %s disabled by health probe: %s", channel_id, fatal)
+        elif any(p.ok for p in probes):
+            if Channel.objects.filter(
+                pk=channel_id, enabled=False, disabled_reason__startswith=REASON_PREFIX
+            ).update(enabled=True, disabled_reason=""):
+                summary.enabled.append(channel_id)
+                log.warning("channel %s re-enabled: a health probe passed", channel_id)
+    return summary
+
+
+async def run_probes() -> Summary:
+    """Probe every channel that should be probed, concurrently; record everything."""
+    targets = await run_db(load_targets)
+    client = get_client()
+    gate = asyncio.Semaphore(settings.HARNMODEL_PROBE_CONCURRENCY)
+
+    async def one(target: Target, public_id: str, upstream_model: str) -> ProbeResult:
+        async with gate:
+            return await probe(target, public_id, upstream_model, client)
+
+    results = list(await asyncio.gather(*(one(t, *m) for t in targets for m in t.models)))
+    summary = await run_db(apply_results, results)
+    for r in results:
+        if r.ok:  # a passing probe closes a half-open breaker without risking a customer request
+            await breaker.record(r.channel_id, r.model_id, True)
+    return summary
+
+
+def probe_channels() -> Summary:
+    """Synchronous entry point (the Celery task): its own event loop, closed with its clients."""
+
+    async def main() -> Summary:
+        try:
+            return await run_probes()
+        finally:
+            await get_client().aclose()
+            await shared_state.close()
+
+    return asyncio.run(main())

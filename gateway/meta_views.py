@@ -1,0 +1,93 @@
+"""The small endpoints around the API: `GET /v1/models` for clients, `/healthz` and `/readyz` for
+the load balancer."""
+
+import asyncio
+import logging
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from . import shared_state
+from .catalog import KeyInfo
+from .db import run_db
+from .errors import ApiError, InvalidRequest, ModelNotFound, error_response
+from .models import CatalogModel
+from .pipeline import authenticate
+
+log = logging.getLogger("harnmodel.meta")
+READY_TIMEOUT = 2.0  # seconds per dependency
+
+
+def _servable(key: KeyInfo, public_id: str | None = None) -> list[dict]:
+    """Enabled models with at least one enabled channel, that this key may use."""
+    if public_id is not None and "\x00" in public_id:  # PostgreSQL refuses NUL in a query; no id has one
+        return []
+    models = CatalogModel.objects.filter(enabled=True, channel_maps__channel__enabled=True)
+    if public_id is not None:
+        models = models.filter(public_id=public_id)
+    if key.allowed_models:
+        models = models.filter(public_id__in=key.allowed_models)
+    rows = models.distinct().order_by("public_id").values_list("public_id", "created_at")
+    return [
+        {"id": public_id, "object": "model", "created": int(created.timestamp()), "owned_by": "harnmodel"}
+        for public_id, created in rows
+    ]
+
+
+async def _key(request: HttpRequest) -> KeyInfo:
+    if request.method != "GET":
+        raise InvalidRequest("Use GET for this endpoint.", status=405, code="method_not_allowed")
+    return await authenticate(request.headers.get("authorization"))
+
+
+async def models_list(request: HttpRequest) -> HttpResponse:
+    try:
+        key = await _key(request)
+    except ApiError as error:
+        return error_response(error)
+    return JsonResponse({"object": "list", "data": await run_db(_servable, key)})
+
+
+async def model_detail(request: HttpRequest, model_id: str) -> HttpResponse:
+    try:
+        key = await _key(request)
+        found = await run_db(_servable, key, model_id)
+        if not found:
+            raise ModelNotFound(f"The model '{model_id}' does not exist or you do not have access to it.",
+                                param="model")
+    except ApiError as error:
+        return error_response(error)
+    return JsonResponse(found[0])
+
+
+async def healthz(request: HttpRequest) -> HttpResponse:
+    """Liveness: the process answers. Touches nothing else."""
+    return JsonResponse({"status": "ok"})
+
+
+def _database_ok() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+async def _check(name: str, probe) -> tuple[str, str]:
+    try:
+        await asyncio.wait_for(probe(), READY_TIMEOUT)
+    except Exception as error:  # whatever failed, the answer is "not ready", and which one
+        log.warning("readiness: %s failed: %s", name, type(error).__name__)
+        return name, f"error: {type(error).__name__}"
+    return name, "ok"
+
+
+async def readyz(request: HttpRequest) -> HttpResponse:
+    """Readiness: the database answers, and Redis too when it is configured. 503 names what failed."""
+    checks = [_check("database", lambda: run_db(_database_ok))]
+    if settings.REDIS_URL:
+        checks.append(_check("redis", shared_state.ping))
+    results = dict(await asyncio.gather(*checks))
+    ready = all(value == "ok" for value in results.values())
+    body = {"status": "ok" if ready else "unavailable", "checks": results}
+    if not ready:
+        body["failed"] = sorted(name for name, value in results.items() if value != "ok")
+    return JsonResponse(body, status=200 if ready else 503)

@@ -22,7 +22,8 @@ import msgspec
 from django.conf import settings
 
 from billing import services as billing
-from billing.pricing import Usage
+from billing.money import decimal_string
+from billing.pricing import Usage, charge_micros
 
 from . import breaker, response_ids, routing
 from .catalog import ChannelRoute, KeyInfo, ModelRoute
@@ -52,6 +53,11 @@ class Admission:
     input_tokens: int
     started: float
     limits: Ticket | None = None  # rate-limit reservation, handed back when the request ends
+
+    def usage_cost(self, usage: Usage) -> str:
+        """What this usage costs at the price the request was admitted with (the settlement's rule)."""
+        assert self.route.price is not None
+        return decimal_string(charge_micros(usage, self.route.price))
 
 
 @dataclass(slots=True)
@@ -125,7 +131,9 @@ def api_error(error: UpstreamError) -> ApiError:
 
 
 def _timed_out(what: str) -> UpstreamError:
-    return UpstreamError(status=504, code="upstream_timeout", message=f"The upstream timed out ({what}).", retryable=True)
+    return UpstreamError(
+        status=504, code="upstream_timeout", message=f"The upstream timed out ({what}).", retryable=True
+    )
 
 
 def _sticky(a: Admission, previous: str) -> tuple[ChannelRoute, ParsedRequest]:
@@ -166,8 +174,11 @@ async def open_upstream(a: Admission, stream: bool, outcome: Outcome) -> Opened:
             wait = plan.retry_in
             raise ModelNotAvailable(
                 f"The model '{model}' has no available route right now"
-                + (f"; its upstreams are cooling down after failures. Try again in {max(1, round(wait))}s." if wait
-                   else "."),
+                + (
+                    f"; its upstreams are cooling down after failures. Try again in {max(1, round(wait))}s."
+                    if wait
+                    else "."
+                ),
                 param="model",
                 headers={"retry-after": str(max(1, round(wait)))} if wait else None,
             )
@@ -221,6 +232,7 @@ async def _attempt(
         max_output_tokens=a.reservation.output_cap,
         created_at=int(time.time()),
         options=channel.options,
+        usage_cost=a.usage_cost,
     )
     upstream = adapter.build_request(parsed, ctx)  # InvalidRequest propagates: no channel helps
     upstream.timeout = budget.http()
@@ -248,6 +260,8 @@ async def _attempt(
         attempt["ms"] = _ms(started)
         return opened
     except UpstreamError as error:
+        if ctx.secret and ctx.secret in error.message:  # an upstream that quotes our credential back
+            error.message = error.message.replace(ctx.secret, "[redacted]")
         failure, reason = error, error.code
     except TimeoutError:  # ours (asyncio): the first byte, or the rest of a JSON reply, took too long
         reason = f"{phase}_timeout"
@@ -277,6 +291,8 @@ async def _first_events(opened: Opened, adapter, parsed: ParsedRequest) -> None:
         if opened.first_out:
             return
     raise UpstreamError(
-        status=502, code="upstream_error", message="The upstream ended the stream before sending anything.",
+        status=502,
+        code="upstream_error",
+        message="The upstream ended the stream before sending anything.",
         retryable=True,
     )

@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponseBase
 
 from billing import services as billing
 
-from . import catalog, ratelimit
+from . import catalog, metrics, ratelimit, request_log
 from .crypto import hash_api_key
 from .db import run_db
 from .errors import (
@@ -101,5 +101,7 @@ async def handle_responses(request: HttpRequest) -> HttpResponseBase:
     try:
         admission = await admit(request, request_id, started)
     except ApiError as error:
+        metrics.observe_rejection(status=error.status, code=error.code)
+        request_log.log_rejection(request_id=request_id, status=error.status, code=error.code)
         return error_response(error, request_id=request_id)
     return await RelayJob(admission).respond()

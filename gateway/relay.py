@@ -20,7 +20,7 @@ from billing import services as billing
 from billing.money import decimal_string
 from billing.pricing import Usage
 
-from . import breaker, ratelimit
+from . import breaker, metrics, ratelimit, request_log
 from .attempts import Admission, Opened, Outcome, _background, in_background, open_upstream
 from .db import run_db
 from .errors import ApiError, InvalidRequest, UpstreamFailed, error_response
@@ -54,7 +54,8 @@ class RelayJob:
     # -- the task ----------------------------------------------------------------------------------
     async def _run(self) -> None:
         try:
-            await self._relay()
+            with metrics.inflight():
+                await self._relay()
         finally:
             usage = self.outcome.usage
             try:
@@ -229,7 +230,7 @@ class RelayJob:
             attempts=o.attempts,
         )
         assert a.route.price is not None
-        return await run_db(
+        settlement = await run_db(
             billing.hold_settle,
             request_id=a.request_id,
             usage=o.usage,
@@ -237,6 +238,20 @@ class RelayJob:
             facts=facts,
             usage_estimated=o.estimated,
         )
+        cost = 0 if settlement.replayed else settlement.cost_micros
+        try:  # observability must never fail a settled request
+            metrics.observe_request(facts, usage=o.usage, cost_micros=cost, attempts=o.attempts)
+            request_log.log_request(
+                facts,
+                request_id=a.request_id,
+                key_prefix=a.key.prefix,
+                usage=o.usage,
+                cost_micros=cost,
+                estimated=o.estimated,
+            )
+        except Exception:
+            log.exception("metrics or request log failed", extra={"request_id": a.request_id})
+        return settlement
 
     def _headers(self, response: HttpResponseBase, settlement: billing.Settlement | None) -> None:
         response["x-request-id"] = self.a.request_id

@@ -91,7 +91,9 @@ def response_object(
 class ResponseStreamBuilder:
     """Emits a valid Responses event sequence from neutral steps. Every method returns SSE bytes."""
 
-    def __init__(self, *, response_id: str, model: str, request: Any, created_at: int | None = None) -> None:
+    def __init__(
+        self, *, response_id: str, model: str, request: Any, created_at: int | None = None, usage_cost: Any = None
+    ) -> None:
         self.response_id = response_id
         self.model = model
         self.request = request
@@ -103,6 +105,7 @@ class ResponseStreamBuilder:
         self.usage: Usage | None = None
         self.status = "in_progress"
         self.incomplete_reason: str | None = None
+        self.usage_cost = usage_cost  # Usage → cost string, added to the terminal event's usage
         self._open: dict[str, Any] | None = None  # the item being streamed
         self._text: list[str] = []  # every piece of output text or arguments sent, for local counting
 
@@ -276,6 +279,8 @@ class ResponseStreamBuilder:
         self.status = "incomplete" if incomplete_reason else "completed"
         self.incomplete_reason = incomplete_reason
         snap = self.snapshot(self.status, usage=usage, incomplete_reason=incomplete_reason)
+        if usage is not None and self.usage_cost is not None:
+            snap["usage"]["cost"] = self.usage_cost(usage)
         return out + self._event(f"response.{self.status}", {"response": snap})
 
     def fail(self, *, message: str, code: str = "server_error") -> bytes:

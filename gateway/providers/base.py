@@ -6,6 +6,7 @@ HTTP client, retries, timeouts and billing; adapters never touch the database.
 """
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -30,6 +31,8 @@ class CallContext:
     max_output_tokens: int | None  # the cap the hold pays for; always sent upstream
     created_at: int
     options: dict[str, Any] = field(default_factory=dict)
+    # Usage → the cost string shown in the final event's `usage.cost` (the customer's price).
+    usage_cost: Callable[[Usage], str] | None = None
 
 
 @dataclass(slots=True)
@@ -119,7 +122,10 @@ class Adapter(ABC):
     async def send(self, client: httpx.AsyncClient, upstream: UpstreamRequest, ctx: CallContext) -> httpx.Response:
         """Open the upstream response (headers read, body not yet). Simulators override this."""
         request = client.build_request(
-            upstream.method, upstream.url, headers=upstream.headers, content=upstream.body,
+            upstream.method,
+            upstream.url,
+            headers=upstream.headers,
+            content=upstream.body,
             timeout=upstream.timeout or httpx.USE_CLIENT_DEFAULT,
         )
         return await client.send(request, stream=True)

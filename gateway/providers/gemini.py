@@ -252,7 +252,11 @@ def _incomplete_reason(reason: str | None) -> str | None:
 
 def _builder(request: ParsedRequest, ctx: CallContext) -> ResponseStreamBuilder:
     return ResponseStreamBuilder(
-        response_id=ctx.response_id, model=ctx.public_model, request=request.typed, created_at=ctx.created_at
+        response_id=ctx.response_id,
+        model=ctx.public_model,
+        request=request.typed,
+        created_at=ctx.created_at,
+        usage_cost=ctx.usage_cost if ctx.stream else None,
     )
 
 

@@ -135,6 +135,8 @@ class PassthroughTranslator(StreamTranslator):
                 if kind in _TERMINAL:
                     self.finished = True
                     self.usage = usage_from_responses(response.get("usage"))
+                    if self.usage is not None and self.ctx.usage_cost is not None:
+                        response["usage"]["cost"] = self.ctx.usage_cost(self.usage)
                 out.append(encode_event(kind, data))
             else:
                 if kind in _TEXT_DELTAS:

@@ -266,11 +266,6 @@ def test_no_secret_in_logs_database_or_admin(loud_gateway, upstream, client, adm
     assert {where: what for where, what in found.items() if what} == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway/providers/errors.py map_http_error passes an upstream 400 message through to the client "
-    "verbatim (URLs scrubbed, credentials not): an upstream that quotes the credential leaks it to the customer",
-)
 def test_an_upstream_message_quoting_the_channel_secret_does_not_reach_the_client(loud_gateway, upstream):
     upstream.reset()
     make_model("gpt-4o")

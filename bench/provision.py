@@ -1,0 +1,52 @@
+"""Provision a benchmark customer, key and channels pointing at the shared nginx mock.
+
+Run with the project's Django settings (DATABASE_URL as the gateway uses). Prints the key.
+"""
+
+import os
+import sys
+
+import django
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "harnmodel.settings")
+django.setup()
+
+from django.db import transaction  # noqa: E402
+
+from accounts.selectors import account_by_email  # noqa: E402
+from accounts.services import account_create  # noqa: E402
+from billing.money import parse_amount  # noqa: E402
+from billing.services import price_publish, wallet_credit  # noqa: E402
+from gateway.models import CatalogModel, Channel, ChannelModel  # noqa: E402
+from gateway.services import api_key_create  # noqa: E402
+
+MOCK = os.environ.get("MOCK_URL", "http://127.0.0.1:18080")
+# public model → (provider, base URL)
+ROUTES = {
+    "gpt-4o": ("openai_responses", f"{MOCK}/v1"),
+    "gpt-4o-stream": ("openai_responses", f"{MOCK}/stream/v1"),
+    "gpt-4o-chat": ("openai_chat", f"{MOCK}/v1"),
+    "gpt-4o-chat-stream": ("openai_chat", f"{MOCK}/stream/v1"),
+    "sim": ("simulator", ""),
+}
+
+
+@transaction.atomic
+def provision() -> str:
+    for public_id, (provider, base_url) in ROUTES.items():
+        model, _ = CatalogModel.objects.get_or_create(public_id=public_id)
+        price_publish(model_id=public_id, input_micros=parse_amount("2.5"), cached_input_micros=parse_amount("1.25"),
+                      output_micros=parse_amount("10"))
+        channel, _ = Channel.objects.update_or_create(
+            name=f"bench-{public_id}", defaults={"provider": provider, "base_url": base_url, "enabled": True}
+        )
+        ChannelModel.objects.get_or_create(channel=channel, model=model, defaults={"upstream_name": "gpt-4o"})
+    account = account_by_email(email="bench@harnmodel.local") or account_create(email="bench@harnmodel.local")
+    wallet_credit(account_id=account.pk, amount_micros=parse_amount("1000000000"), idempotency_key="bench:funds",
+                  note="benchmark funds", actor="bench")
+    return api_key_create(account_id=account.pk, name="bench").secret
+
+
+if __name__ == "__main__":
+    print(provision())

@@ -36,3 +36,33 @@ def wallet_summary(*, account_id: int) -> dict:
         "ledger_sum_micros": ledger_sum,
         "open_holds_micros": open_holds,
     }
+
+
+def key_spend_over_cap(*, api_key_id: int, caps: tuple[int | None, int | None, int | None]) -> str | None:
+    """Which spend cap of a key is used up: "total", "daily", "monthly", or None.
+
+    Periods are calendar days and months in settings.TIME_ZONE, so caps reset on their own.
+    Spend counts settled requests; requests still in flight are not counted, so a key with many
+    concurrent requests can pass its cap by at most what those requests cost.
+    """
+    from django.db.models import Sum
+
+    from .models import UsageRecord
+
+    total_cap, daily_cap, monthly_cap = caps
+    now = timezone.localtime()
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    checks = [
+        ("total", total_cap, None),
+        ("monthly", monthly_cap, day_start.replace(day=1)),
+        ("daily", daily_cap, day_start),
+    ]
+    for name, cap, since in checks:
+        if cap is None:
+            continue
+        records = UsageRecord.objects.filter(api_key_id=api_key_id)
+        if since is not None:
+            records = records.filter(created_at__gte=since)
+        if (records.aggregate(s=Sum("cost_micros"))["s"] or 0) >= cap:
+            return name
+    return None

@@ -60,6 +60,8 @@ class KeyInfo:
     account_rpm_limit: int | None = None
     account_tpm_limit: int | None = None
     account_concurrency_limit: int | None = None
+    # Spend caps in micros, None = none: (total, per calendar day, per calendar month).
+    spend_caps: tuple[int | None, int | None, int | None] = (None, None, None)
 
     @property
     def limited(self) -> bool:
@@ -158,6 +160,7 @@ def load_key(secret_hash: str) -> KeyInfo | None:
         account_rpm_limit=key.account.rpm_limit,
         account_tpm_limit=key.account.tpm_limit,
         account_concurrency_limit=key.account.concurrency_limit,
+        spend_caps=(key.spend_limit_total_micros, key.spend_limit_daily_micros, key.spend_limit_monthly_micros),
     )
 
 

@@ -58,6 +58,14 @@ class InsufficientBalance(ApiError):
     code = "insufficient_balance"
 
 
+class KeySpendLimitReached(ApiError):
+    """A key's own spend cap, distinct from the wallet running dry."""
+
+    status = 402
+    type = "insufficient_quota"
+    code = "key_spend_limit_reached"
+
+
 class ModelNotAllowed(ApiError):
     status = 403
     type = "permission_error"

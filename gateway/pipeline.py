@@ -10,6 +10,7 @@ import time
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 
+from billing import selectors as billing_selectors
 from billing import services as billing
 
 from . import catalog, metrics, ratelimit, request_log
@@ -20,6 +21,7 @@ from .errors import (
     InsufficientBalance,
     InvalidAuth,
     InvalidRequest,
+    KeySpendLimitReached,
     ModelNotAllowed,
     ModelNotAvailable,
     ModelNotFound,
@@ -64,6 +66,10 @@ async def admit(request: HttpRequest, request_id: str, started: float) -> Admiss
         raise ModelNotAllowed(f"This API key may not use the model '{model_id}'.", param="model")
     if route.price is None or not route.channels:
         raise ModelNotAvailable(f"The model '{model_id}' has no available route right now.", param="model")
+    if any(cap is not None for cap in key.spend_caps):  # costs a query only for keys that have caps
+        exhausted = await run_db(billing_selectors.key_spend_over_cap, api_key_id=key.id, caps=key.spend_caps)
+        if exhausted:
+            raise KeySpendLimitReached(f"This API key has reached its {exhausted} spend limit.")
     input_tokens = count_request_tokens(parsed.typed)
     wanted_output = parsed.typed.max_output_tokens or route.default_max_output_tokens
     limits = await ratelimit.acquire(key, request_id, input_tokens, wanted_output)  # 429 before any hold

@@ -109,11 +109,9 @@ class Gateway:
 _running: Gateway | None = None
 
 
-@pytest.fixture(scope="session")
-def gateway(django_db_setup, tmp_path_factory) -> Iterator[Gateway]:
-    global _running
+def launch_gateway(log_path: Path, **extra_env: str) -> Gateway:
+    """A uvicorn process serving harnmodel on the test database, accepting connections."""
     port = free_port()
-    log_path = tmp_path_factory.mktemp("gateway") / "uvicorn.log"
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "harnmodel.settings",
@@ -132,6 +130,7 @@ def gateway(django_db_setup, tmp_path_factory) -> Iterator[Gateway]:
         "HARNMODEL_UPSTREAM_TIMEOUT": "30",
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
+        **extra_env,
     }
     cmd = [
         sys.executable,
@@ -155,29 +154,41 @@ def gateway(django_db_setup, tmp_path_factory) -> Iterator[Gateway]:
     with open(log_path, "wb") as log:
         process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = Gateway(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"uvicorn exited with {process.returncode} before accepting connections:\n{server.log()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return server
+        except OSError:
+            if time.monotonic() > deadline:
+                stop_gateway(server)
+                pytest.fail(f"uvicorn did not accept connections within {START_TIMEOUT:.0f} s:\n{server.log()}")
+            time.sleep(0.1)
+
+
+def stop_gateway(server: Gateway) -> None:
+    process = server.process
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+@pytest.fixture(scope="session")
+def gateway(django_db_setup, tmp_path_factory) -> Iterator[Gateway]:
+    global _running
+    server = launch_gateway(tmp_path_factory.mktemp("gateway") / "uvicorn.log")
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"uvicorn exited with {process.returncode} before accepting connections:\n{server.log()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"uvicorn did not accept connections within {START_TIMEOUT:.0f} s:\n{server.log()}")
-                time.sleep(0.1)
         _running = server
         yield server
     finally:
         _running = None
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+        stop_gateway(server)
 
 
 @pytest.fixture(scope="session")

@@ -1,16 +1,23 @@
 """Customers in the operator console. The top layer: it may read gateway and billing, nothing reads it."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
+from billing import ops_selectors as money_ops
 from billing.models import Wallet
-from billing.money import format_exact
+from billing.money import AmountError, format_exact, parse_amount
+from billing.services import InsufficientBalance, wallet_adjust
+from gateway import ops_selectors as gateway_ops
 
-from .models import Account, Membership
+from .audit import audit_record
+from .models import Account, AuditEntry, Membership
 from .services import account_create
 
 admin.site.site_header = "harnmodel operator console"
@@ -23,6 +30,50 @@ def _wallet(account: Account) -> Wallet | None:
         return account.wallet
     except Wallet.DoesNotExist:
         return None
+
+
+class BalanceAdjustForm(forms.Form):
+    amount = forms.CharField(help_text="In currency units; negative to take money back, e.g. -5.")
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}), help_text="Goes to the ledger.")
+
+    def clean_amount(self) -> int:
+        try:
+            micros = parse_amount(self.cleaned_data["amount"], allow_negative=True)
+        except AmountError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        if micros == 0:
+            raise forms.ValidationError("the amount must not be zero")
+        return micros
+
+
+def ops_view(request: HttpRequest) -> HttpResponse:
+    """The control room: traffic, money and channels at a glance. Read-only; the numbers come from selectors."""
+    hours = gateway_ops.requests_per_hour()
+    days = money_ops.spend_per_day()
+    context = {
+        **admin.site.each_context(request),
+        "title": "Control room",
+        "traffic": gateway_ops.traffic(),
+        "channels": gateway_ops.channel_states(),
+        "revenue_today": format_exact(money_ops.revenue_today_micros()),
+        "top_customers": [(c, format_exact(c.spend_micros)) for c in money_ops.top_customers_today()],
+        "hours_chart": {
+            "labels": [f"{h:%H:00}" for h, _, _ in hours],
+            "requests": [n for _, n, _ in hours],
+            "errors": [e for _, _, e in hours],
+        },
+        # Chart values in currency units as strings: Chart.js needs numbers, the exact amounts stay in micros.
+        "days_chart": {
+            "labels": [f"{d:%m-%d}" for d, _ in days],
+            "spend": [str(micros / 1_000_000) for _, micros in days],
+        },
+    }
+    return TemplateResponse(request, "admin/ops.html", context)
+
+
+# The default admin site keeps its URLs; the control room is one more page inside it (/admin/ops/).
+_site_get_urls = admin.site.get_urls
+admin.site.get_urls = lambda: [path("ops/", admin.site.admin_view(ops_view), name="ops"), *_site_get_urls()]
 
 
 class AccountAdminForm(forms.ModelForm):
@@ -55,6 +106,66 @@ class AccountAdmin(admin.ModelAdmin):
     list_select_related = ["wallet"]
     search_fields = ["email", "name"]
     inlines = [MembershipInline]
+    actions = ["adjust_balance"]
+
+    def has_adjust_balance_permission(self, request: HttpRequest, obj: Account | None = None) -> bool:
+        return request.user.has_perm("accounts.adjust_balance")
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.adjust_balance_view)
+        return [path("<int:pk>/adjust-balance/", view, name="accounts_account_adjust_balance"), *super().get_urls()]
+
+    @admin.action(description="Adjust balance…", permissions=["adjust_balance"])
+    def adjust_balance(self, request: HttpRequest, queryset: QuerySet[Account]) -> HttpResponse | None:
+        # One customer at a time: an adjustment is a decision about one account, with its own reason.
+        if queryset.count() != 1:
+            messages.warning(request, "Select exactly one account to adjust its balance.")
+            return None
+        return HttpResponseRedirect(reverse("admin:accounts_account_adjust_balance", args=[queryset.get().pk]))
+
+    def adjust_balance_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if not self.has_adjust_balance_permission(request):
+            raise PermissionDenied
+        account = get_object_or_404(Account, pk=pk)
+        form = BalanceAdjustForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            amount = form.cleaned_data["amount"]
+            try:
+                entry = wallet_adjust(
+                    account_id=account.pk,
+                    amount_micros=amount,
+                    reason=form.cleaned_data["reason"],
+                    actor=request.user.get_username(),
+                )
+            except InsufficientBalance:
+                form.add_error("amount", "This would take the available balance below zero.")
+            except ValueError as exc:
+                form.add_error(None, str(exc))
+            else:
+                # The ledger row holds the exact balance after; before is derived from it, not read separately.
+                audit_record(
+                    actor=request.user,
+                    action="balance_adjust",
+                    obj=account,
+                    before={"balance_micros": entry.balance_after_micros - amount},
+                    after={"balance_micros": entry.balance_after_micros, "ledger_entry": entry.pk},
+                )
+                messages.success(
+                    request,
+                    f"Adjusted {account} by {format_exact(amount)}. New balance: "
+                    f"{format_exact(entry.balance_after_micros)}.",
+                )
+                return HttpResponseRedirect(reverse("admin:accounts_account_change", args=[account.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Adjust the balance of {account}",
+            "account": account,
+            "balance": self.balance(account),
+            "available": self.available(account),
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/accounts/account/adjust_balance.html", context)
 
     def get_fields(self, request: HttpRequest, obj: Account | None = None) -> list[str]:
         base = ["name", "email", "is_active"]
@@ -99,10 +210,34 @@ class AccountAdmin(admin.ModelAdmin):
         keys = reverse("admin:gateway_apikey_changelist") + f"?account__id__exact={account.pk}"
         usage = reverse("admin:billing_usagerecord_changelist") + f"?account__id__exact={account.pk}"
         add_key = reverse("admin:gateway_apikey_add") + f"?account={account.pk}"
-        return format_html(
+        links = format_html(
             '<a href="{}">API keys</a> · <a href="{}">issue a key</a> · <a href="{}">ledger</a> · <a href="{}">usage</a>',
             keys,
             add_key,
             ledger,
             usage,
         )
+        adjust = reverse("admin:accounts_account_adjust_balance", args=[account.pk])
+        return format_html('{} · <a href="{}">adjust balance</a>', links, adjust)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """Append-only: entries are written by accounts.audit, never edited or deleted here."""
+
+    list_display = ["created_at", "actor", "action", "object_type", "object_id", "object_repr"]
+    list_filter = ["action", "object_type", "created_at"]
+    list_select_related = ["actor"]
+    search_fields = ["object_repr", "object_id", "actor__username"]
+    date_hierarchy = "created_at"
+    fields = ["created_at", "actor", "action", "object_type", "object_id", "object_repr", "before", "after"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AuditEntry | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: AuditEntry | None = None) -> bool:
+        return False

@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = "Customers"
+
+    def ready(self) -> None:
+        from . import audit
+
+        audit.connect()  # the gateway signals operator actions; the audit trail lives here

@@ -67,3 +67,31 @@ class Invitation(models.Model):
         from django.utils import timezone
 
         return self.accepted_at is None and self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class AuditEntry(models.Model):
+    """One operator action in the console: who did what to which object, with the state before and after.
+
+    Append-only: written by accounts.audit.audit_record, read-only in the admin. The object is named by
+    type, id and repr (not a FK) so an entry outlives the row it talks about."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_entries"
+    )
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=300, blank=True)
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "audit entries"
+        # Lives here because the console's roles need it; Account itself is not touched by this migration.
+        permissions = [("adjust_balance", "Can adjust a customer's balance")]
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type}:{self.object_id}"

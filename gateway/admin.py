@@ -1,5 +1,6 @@
 """The operator's view of the catalog, channels and API keys. Secrets are write-only here."""
 
+import asyncio
 from typing import Any
 
 from django import forms
@@ -14,9 +15,53 @@ from django.utils.http import urlencode
 from billing.admin import price_summary
 from billing.selectors import price_current
 
+from . import health, signals
+from .catalog import clear_caches
+from .crypto import decrypt_secret
 from .forms import ApiKeyAdminForm, ChannelAdminForm
+from .http import get_client
 from .models import ApiKey, CatalogModel, Channel, ChannelModel
 from .services import api_key_create, api_key_revoke
+
+_STATE_FIELDS = ["enabled", "disabled_reason", "weight"]
+
+
+def _state(channel: Channel) -> dict[str, Any]:
+    return {name: getattr(channel, name) for name in _STATE_FIELDS}
+
+
+def probe_now(channels: list[Channel]) -> list[health.ProbeResult]:
+    """Probe these channels now, whatever their state, exactly as the scheduled health check does.
+
+    Runs its own event loop (the admin view is sync) and closes that loop's HTTP client afterwards.
+    The results go through health.apply_results: same history rows, same auto-disable/re-enable rules."""
+    targets = [
+        health.Target(
+            channel_id=c.pk,
+            provider=c.provider,
+            base_url=c.base_url,
+            secret=decrypt_secret(c.secret_encrypted),
+            options=c.options or {},
+            connect_timeout=c.connect_timeout,
+            models=[(m.model.public_id, m.upstream_name or m.model.public_id) for m in c.model_maps.all()],
+        )
+        for c in channels
+    ]
+
+    async def main() -> list[health.ProbeResult]:
+        client = get_client()
+        try:
+            return list(
+                await asyncio.gather(
+                    *(health.probe(t, public, upstream, client) for t in targets for public, upstream in t.models)
+                )
+            )
+        finally:
+            await client.aclose()
+
+    results = asyncio.run(main())
+    health.apply_results(results)
+    return results
 
 
 class _ModelMapInline(admin.TabularInline):
@@ -93,12 +138,24 @@ class CatalogModelAdmin(admin.ModelAdmin):
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
     form = ChannelAdminForm
-    list_display = ["name", "provider", "base_url", "priority", "weight", "enabled", "secret_hint"]
+    list_display = [
+        "name",
+        "provider",
+        "base_url",
+        "priority",
+        "weight",
+        "enabled",
+        "health",
+        "disabled_reason",
+        "secret_hint",
+    ]
     list_filter = ["provider", "enabled"]
+    actions = ["test_now", "enable_selected", "disable_selected", "drain_selected"]
     search_fields = ["name", "base_url"]
-    readonly_fields = ["secret_hint", "created_at", "updated_at"]
+    readonly_fields = ["secret_hint", "disabled_reason", "health", "last_probe_at", "created_at", "updated_at"]
     fieldsets = [
-        (None, {"fields": ["name", "provider", "base_url", "enabled"]}),
+        (None, {"fields": ["name", "provider", "base_url", "enabled", "disabled_reason"]}),
+        ("Health", {"fields": ["health", "last_probe_at"]}),
         ("Credential", {"fields": ["secret_hint", "new_secret"]}),
         ("Routing", {"fields": ["priority", "weight", "options"]}),
         (None, {"fields": ["created_at", "updated_at"]}),
@@ -108,6 +165,79 @@ class ChannelAdmin(admin.ModelAdmin):
     @admin.display(description="Secret")
     def secret_hint(self, channel: Channel) -> str:
         return channel.secret_hint or "none"
+
+    @admin.display(description="Last probe", ordering="last_probe_ok")
+    def health(self, channel: Channel) -> str:
+        if channel.last_probe_ok is None:
+            return format_html('<span style="color:#888">{}</span>', "never probed")
+        if channel.last_probe_ok:
+            return format_html('<span style="color:#1a7f37">● ok</span> {} ms', channel.last_probe_latency_ms or 0)
+        return format_html(
+            '<span style="color:#cf222e" title="{}">● failing</span> {}',
+            channel.last_probe_error,
+            channel.last_probe_error[:60],
+        )
+
+    def _change_state(self, request: HttpRequest, queryset: QuerySet[Channel], action: str, **changes: Any) -> int:
+        changed = 0
+        for channel in queryset:
+            before = _state(channel)
+            for name, value in changes.items():
+                setattr(channel, name, value)
+            if _state(channel) == before:
+                continue
+            channel.save(update_fields=[*changes, "updated_at"])
+            signals.operator_action.send(
+                sender=None, actor=request.user, action=action, obj=channel, before=before, after=_state(channel)
+            )
+            changed += 1
+        clear_caches()  # this process at once; other workers within HARNMODEL_CATALOG_CACHE_SECONDS
+        return changed
+
+    @admin.action(description="Test now (probe selected channels)", permissions=["change"])
+    def test_now(self, request: HttpRequest, queryset: QuerySet[Channel]) -> None:
+        channels = list(queryset.prefetch_related("model_maps__model"))
+        results = probe_now(channels)
+        names = {c.pk: c.name for c in channels}
+        for channel in channels:
+            if not channel.model_maps.exists():
+                messages.warning(request, f"{channel.name}: no model mapped, nothing to probe.")
+        for r in results:
+            text = f"{names[r.channel_id]} / {r.model_id}: "
+            if r.ok:
+                messages.success(request, text + f"ok in {r.latency_ms} ms")
+            else:
+                messages.error(request, text + f"failed (HTTP {r.status or '-'}) {r.error}")
+        for channel in channels:
+            ours = [r for r in results if r.channel_id == channel.pk]
+            signals.operator_action.send(
+                sender=None,
+                actor=request.user,
+                action="channel_test",
+                obj=channel,
+                before=_state(channel),
+                after={
+                    **_state(Channel.objects.get(pk=channel.pk)),
+                    "probes": [{"model": r.model_id, "ok": r.ok, "latency_ms": r.latency_ms} for r in ours],
+                },
+            )
+
+    @admin.action(description="Enable selected channels", permissions=["change"])
+    def enable_selected(self, request: HttpRequest, queryset: QuerySet[Channel]) -> None:
+        n = self._change_state(request, queryset, "channel_enable", enabled=True, disabled_reason="")
+        messages.success(request, f"Enabled {n} channel(s).")
+
+    @admin.action(description="Disable selected channels", permissions=["change"])
+    def disable_selected(self, request: HttpRequest, queryset: QuerySet[Channel]) -> None:
+        # "operator:" — health checks re-enable only what they disabled themselves ("health:").
+        reason = f"operator: {request.user.get_username()}"
+        n = self._change_state(request, queryset, "channel_disable", enabled=False, disabled_reason=reason)
+        messages.success(request, f"Disabled {n} channel(s).")
+
+    @admin.action(description="Drain selected channels (weight 0: no new traffic)", permissions=["change"])
+    def drain_selected(self, request: HttpRequest, queryset: QuerySet[Channel]) -> None:
+        n = self._change_state(request, queryset, "channel_drain", weight=0)
+        messages.success(request, f"Drained {n} channel(s); requests in flight finish normally.")
 
 
 @admin.register(ApiKey)
@@ -183,4 +313,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
         keys = list(queryset.filter(revoked_at__isnull=True))
         for key in keys:
             api_key_revoke(key=key)
+            signals.operator_action.send(
+                sender=None,
+                actor=request.user,
+                action="api_key_revoke",
+                obj=key,
+                before={"revoked_at": None},
+                after={"revoked_at": key.revoked_at.isoformat() if key.revoked_at else "revoked"},
+            )
         messages.success(request, f"Revoked {len(keys)} key(s). Gateways stop accepting them within seconds.")

@@ -1,0 +1,47 @@
+"""The operator audit trail: one AuditEntry per console action, with the object before and after."""
+
+from typing import Any
+
+from django.db import models
+
+from .models import AuditEntry
+
+
+def audit_record(
+    *,
+    actor: Any,
+    action: str,
+    obj: models.Model | None = None,
+    object_type: str = "",
+    object_id: str | int = "",
+    object_repr: str = "",
+    before: dict | None = None,
+    after: dict | None = None,
+) -> AuditEntry:
+    """Write one entry. `obj` fills type/id/repr; pass them explicitly for things that are not rows.
+
+    before/after must be JSON-serialisable: callers pass the few fields the action touched, not the row."""
+    if obj is not None:
+        object_type = object_type or obj._meta.label_lower
+        object_id = object_id or obj.pk
+        object_repr = object_repr or str(obj)
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    return AuditEntry.objects.create(
+        actor=user,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        object_repr=object_repr[:300],
+        before=before or {},
+        after=after or {},
+    )
+
+
+def _on_operator_action(sender: Any, **kwargs: Any) -> None:
+    audit_record(**{name: value for name, value in kwargs.items() if name != "signal"})
+
+
+def connect() -> None:
+    from gateway.signals import operator_action
+
+    operator_action.connect(_on_operator_action, dispatch_uid="accounts.audit")

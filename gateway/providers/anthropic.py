@@ -19,10 +19,11 @@ from billing.pricing import Usage
 
 from ..responses import ResponseStreamBuilder, new_id
 from ..schema import ParsedRequest
-from ..sse import SSEDecoder, SSEEvent
+from ..sse import SSEEvent
 from ..tokens import count_tokens
 from .anthropic_request import anthropic_body
 from .base import Adapter, CallContext, JsonResult, StreamTranslator, UpstreamError, UpstreamRequest
+from .common import ENDED_EARLY, BuilderTranslator
 from .errors import map_http_error, retry_after_seconds, upstream_message
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -110,26 +111,17 @@ class AnthropicAdapter(Adapter):
         return map_http_error(status, body, headers)
 
 
-class AnthropicStreamTranslator(StreamTranslator):
+class AnthropicStreamTranslator(BuilderTranslator):
     """Anthropic events → Responses events. The terminal event goes at `message_stop`, or at the end of
     the stream if `message_delta` already said why the message stopped."""
 
     def __init__(self, builder: ResponseStreamBuilder) -> None:
-        self.builder = builder
-        self.decoder = SSEDecoder()
+        super().__init__(builder)
         self.stop_reason: str | None = None
         self._usage: dict[str, Any] = {}  # Anthropic usage fields, merged as the SDK merges them
         self._final = False  # the usage counts are the upstream's last word
         self._blocks: dict[Any, dict[str, Any]] = {}  # content block index → what we made of it
         self._open_call: dict[str, Any] | None = None  # the function_call item of the tool_use block being streamed
-
-    @property
-    def finished(self) -> bool:
-        return self.builder.finished
-
-    @property
-    def emitted_text(self) -> str:
-        return self.builder.emitted_text
 
     @property
     def usage(self) -> Usage | None:
@@ -144,19 +136,10 @@ class AnthropicStreamTranslator(StreamTranslator):
         """True while `usage` holds our own output count (see the suggested StreamTranslator flag)."""
         return bool(self._usage) and not self._final
 
-    def feed(self, chunk: bytes) -> bytes:
-        return self._events(self.decoder.feed(chunk))
-
-    def close(self) -> bytes:
-        out = self._events(self.decoder.flush())
-        if self.finished:
-            return out
+    def _end(self) -> bytes:
         if self.stop_reason is None:
-            return out + self.fail("The upstream ended the stream early.")
-        return out + self._finish()
-
-    def fail(self, message: str) -> bytes:
-        return self.builder.fail(message=message)
+            return self.fail(ENDED_EARLY)
+        return self._finish()
 
     # -- events ----------------------------------------------------------------------------------
     def _events(self, events: list[SSEEvent]) -> bytes:

@@ -16,6 +16,7 @@ import msgspec
 from ..errors import InvalidRequest
 from ..schema import ParsedRequest
 from .base import CallContext
+from .common import refuse_stateful
 
 Block = dict[str, Any]
 Message = dict[str, Any]
@@ -25,19 +26,7 @@ _EMPTY_SCHEMA = {"type": "object", "properties": {}}
 
 def anthropic_body(request: ParsedRequest, ctx: CallContext) -> dict[str, Any]:
     req = request.typed
-    if req.previous_response_id:
-        raise InvalidRequest(
-            "'previous_response_id' needs stored responses, which this model does not keep; "
-            "send the whole conversation in 'input' instead.",
-            param="previous_response_id",
-            code="unsupported_parameter",
-        )
-    if request.raw.get("conversation") is not None:
-        raise InvalidRequest(
-            "'conversation' is not supported for this model; send the whole conversation in 'input' instead.",
-            param="conversation",
-            code="unsupported_parameter",
-        )
+    refuse_stateful(request)
     system, messages = anthropic_messages(req.instructions, req.input)
     max_tokens = ctx.max_output_tokens or int(ctx.options.get("default_max_tokens", 4096))
     body: dict[str, Any] = {"model": ctx.upstream_model, "max_tokens": max_tokens, "messages": messages}

@@ -6,6 +6,7 @@ from typing import Any
 from ..errors import InvalidRequest
 from ..schema import ParsedRequest
 from .base import CallContext
+from .common import refuse_stateful
 
 Message = dict[str, Any]
 _IMAGE_DETAILS = frozenset({"auto", "low", "high"})
@@ -13,19 +14,7 @@ _IMAGE_DETAILS = frozenset({"auto", "low", "high"})
 
 def chat_body(request: ParsedRequest, ctx: CallContext) -> dict[str, Any]:
     req = request.typed
-    if req.previous_response_id:
-        raise InvalidRequest(
-            "'previous_response_id' needs stored responses, which this model does not keep; "
-            "send the whole conversation in 'input' instead.",
-            param="previous_response_id",
-            code="unsupported_parameter",
-        )
-    if request.raw.get("conversation") is not None:
-        raise InvalidRequest(
-            "'conversation' is not supported for this model; send the whole conversation in 'input' instead.",
-            param="conversation",
-            code="unsupported_parameter",
-        )
+    refuse_stateful(request)
     body: dict[str, Any] = {"model": ctx.upstream_model, "messages": chat_messages(req.instructions, req.input)}
     tools = [_tool(tool, index) for index, tool in enumerate(req.tools or ())]
     if tools:

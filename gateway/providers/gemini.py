@@ -41,8 +41,9 @@ from billing.pricing import Usage
 
 from ..responses import ResponseStreamBuilder, new_id
 from ..schema import ParsedRequest
-from ..sse import SSEDecoder, SSEEvent
+from ..sse import SSEEvent
 from .base import Adapter, CallContext, JsonResult, StreamTranslator, UpstreamError, UpstreamRequest
+from .common import ENDED_EARLY, BuilderTranslator
 from .errors import map_http_error, retry_after_seconds, upstream_message
 from .gemini_request import gemini_body, signed_call_id
 
@@ -116,40 +117,22 @@ class GeminiAdapter(Adapter):
         return map_gemini_error(status, body, headers)
 
 
-class GeminiStreamTranslator(StreamTranslator):
+class GeminiStreamTranslator(BuilderTranslator):
     """Gemini SSE chunks → Responses events. Each `data:` is a whole GenerateContentResponse holding
     only new parts; there is no terminator, so the terminal event waits for the end of the stream."""
 
     def __init__(self, builder: ResponseStreamBuilder) -> None:
-        self.builder = builder
-        self.decoder = SSEDecoder()
+        super().__init__(builder)
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
 
-    @property
-    def finished(self) -> bool:
-        return self.builder.finished
-
-    @property
-    def emitted_text(self) -> str:
-        return self.builder.emitted_text
-
-    def feed(self, chunk: bytes) -> bytes:
-        return self._events(self.decoder.feed(chunk))
-
-    def close(self) -> bytes:
-        out = self._events(self.decoder.flush())
-        if self.finished:
-            return out
+    def _end(self) -> bytes:
         reason = self.finish_reason
         if reason is None:
-            return out + self.fail("The upstream ended the stream early.")
+            return self.fail(ENDED_EARLY)
         if reason in _FAILED:
-            return out + self.fail(_FAILED[reason])
-        return out + self.builder.finish(usage=self.usage, incomplete_reason=_incomplete_reason(reason))
-
-    def fail(self, message: str) -> bytes:
-        return self.builder.fail(message=message)
+            return self.fail(_FAILED[reason])
+        return self.builder.finish(usage=self.usage, incomplete_reason=_incomplete_reason(reason))
 
     def _events(self, events: list[SSEEvent]) -> bytes:
         out = []

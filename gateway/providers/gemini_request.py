@@ -16,6 +16,7 @@ import msgspec
 from ..errors import InvalidRequest
 from ..schema import ParsedRequest
 from .base import CallContext
+from .common import refuse_stateful
 
 Part = dict[str, Any]
 Content = dict[str, Any]
@@ -79,19 +80,7 @@ def _b64decode(text: str) -> bytes | None:
 
 def gemini_body(request: ParsedRequest, ctx: CallContext) -> dict[str, Any]:
     req = request.typed
-    if req.previous_response_id:
-        raise InvalidRequest(
-            "'previous_response_id' needs stored responses, which this model does not keep; "
-            "send the whole conversation in 'input' instead.",
-            param="previous_response_id",
-            code="unsupported_parameter",
-        )
-    if request.raw.get("conversation") is not None:
-        raise InvalidRequest(
-            "'conversation' is not supported for this model; send the whole conversation in 'input' instead.",
-            param="conversation",
-            code="unsupported_parameter",
-        )
+    refuse_stateful(request)
     system, contents = gemini_contents(req.instructions, req.input, ctx.options.get("thought_signature_fallback"))
     if not contents:
         raise InvalidRequest("'input' needs at least one user or assistant message for this model.", param="input")

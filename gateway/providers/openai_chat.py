@@ -13,9 +13,10 @@ from billing.pricing import Usage
 
 from ..responses import ResponseStreamBuilder, new_id
 from ..schema import ParsedRequest
-from ..sse import SSEDecoder, SSEEvent
+from ..sse import SSEEvent
 from .base import Adapter, CallContext, JsonResult, StreamTranslator, UpstreamError, UpstreamRequest
 from .chat_request import chat_body
+from .common import ENDED_EARLY, BuilderTranslator
 from .errors import map_http_error, upstream_message
 from .openai_responses import auth_headers
 
@@ -69,40 +70,22 @@ class OpenAIChatAdapter(Adapter):
         return map_http_error(status, body, headers)
 
 
-class ChatStreamTranslator(StreamTranslator):
+class ChatStreamTranslator(BuilderTranslator):
     """Chat chunks → Responses events. The terminal event waits for `[DONE]` or the end of the
     stream, because the usage chunk comes after the finish chunk."""
 
     def __init__(self, builder: ResponseStreamBuilder) -> None:
-        self.builder = builder
-        self.decoder = SSEDecoder()
+        super().__init__(builder)
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
         self._keys: dict[int, int] = {}  # Chat tool-call index → our key for that call
         self._calls: dict[int, dict[str, Any]] = {}  # our key → the function_call item (the builder's)
         self._open_call: int | None = None  # the key whose item is the builder's open item
 
-    @property
-    def finished(self) -> bool:
-        return self.builder.finished
-
-    @property
-    def emitted_text(self) -> str:
-        return self.builder.emitted_text
-
-    def feed(self, chunk: bytes) -> bytes:
-        return self._events(self.decoder.feed(chunk))
-
-    def close(self) -> bytes:
-        out = self._events(self.decoder.flush())
-        if self.finished:
-            return out
+    def _end(self) -> bytes:
         if self.finish_reason is None:
-            return out + self.fail("The upstream ended the stream early.")
-        return out + self._finish()
-
-    def fail(self, message: str) -> bytes:
-        return self.builder.fail(message=message)
+            return self.fail(ENDED_EARLY)
+        return self._finish()
 
     # -- chunks ----------------------------------------------------------------------------------
     def _events(self, events: list[SSEEvent]) -> bytes:

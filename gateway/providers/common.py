@@ -1,0 +1,62 @@
+"""Pieces every translating adapter shares (Chat Completions, Anthropic, Gemini)."""
+
+from abc import abstractmethod
+
+from ..errors import InvalidRequest
+from ..responses import ResponseStreamBuilder
+from ..schema import ParsedRequest
+from ..sse import SSEDecoder, SSEEvent
+from .base import StreamTranslator
+
+ENDED_EARLY = "The upstream ended the stream early."
+
+
+def refuse_stateful(request: ParsedRequest) -> None:
+    """Translating upstreams keep no responses: a request that points at stored state is a 400."""
+    if request.typed.previous_response_id:
+        raise InvalidRequest(
+            "'previous_response_id' needs stored responses, which this model does not keep; "
+            "send the whole conversation in 'input' instead.",
+            param="previous_response_id",
+            code="unsupported_parameter",
+        )
+    if request.raw.get("conversation") is not None:
+        raise InvalidRequest(
+            "'conversation' is not supported for this model; send the whole conversation in 'input' instead.",
+            param="conversation",
+            code="unsupported_parameter",
+        )
+
+
+class BuilderTranslator(StreamTranslator):
+    """An SSE stream replayed through a ResponseStreamBuilder. Subclasses turn decoded events into
+    builder calls (`_events`) and say how a stream that ended without a terminal event ends (`_end`)."""
+
+    def __init__(self, builder: ResponseStreamBuilder) -> None:
+        self.builder = builder
+        self.decoder = SSEDecoder()
+
+    @property
+    def finished(self) -> bool:
+        return self.builder.finished
+
+    @property
+    def emitted_text(self) -> str:
+        return self.builder.emitted_text
+
+    def feed(self, chunk: bytes) -> bytes:
+        return self._events(self.decoder.feed(chunk))
+
+    def close(self) -> bytes:
+        out = self._events(self.decoder.flush())
+        return out if self.finished else out + self._end()
+
+    def fail(self, message: str) -> bytes:
+        return self.builder.fail(message=message)
+
+    @abstractmethod
+    def _events(self, events: list[SSEEvent]) -> bytes: ...
+
+    @abstractmethod
+    def _end(self) -> bytes:
+        """The upstream's stream is over and no terminal event went out: finish or fail."""

@@ -4,7 +4,6 @@ Everything before the hold is cheap and touches no upstream; every error here is
 OpenAI-shaped answer and, apart from the hold itself, no database write.
 """
 
-import secrets
 import time
 
 from django.conf import settings
@@ -13,7 +12,7 @@ from django.http import HttpRequest, HttpResponseBase
 from billing import selectors as billing_selectors
 from billing import services as billing
 
-from . import catalog, metrics, ratelimit, request_log
+from . import catalog, ids, metrics, ratelimit, request_log
 from .crypto import hash_api_key
 from .db import run_db
 from .errors import (
@@ -33,7 +32,7 @@ from .tokens import count_request_tokens
 
 
 def new_request_id() -> str:
-    return "req_" + secrets.token_hex(16)
+    return "req_" + ids.token_hex(16)
 
 
 async def authenticate(header: str | None) -> catalog.KeyInfo:

@@ -15,12 +15,13 @@ import binascii
 import hashlib
 import hmac
 import re
-import secrets
 import struct
 from dataclasses import dataclass
 from functools import cache
 
 from django.conf import settings
+
+from . import ids
 
 PREFIX = "resp_"
 _MINTED, _WRAPPED, _WRAPPED_HEX = 1, 2, 3
@@ -48,7 +49,7 @@ def _seal(kind: int, channel_id: int, body: bytes) -> str:
 
 def mint(channel_id: int) -> str:
     """A fresh id for a response a translating adapter builds."""
-    return _seal(_MINTED, channel_id, secrets.token_bytes(16))
+    return _seal(_MINTED, channel_id, ids.token_bytes(16))
 
 
 def wrap(channel_id: int, upstream_id: str) -> str:

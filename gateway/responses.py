@@ -5,17 +5,17 @@ methods as their upstream speaks; it takes care of ids, dense output indexes, se
 opening and closing items in the order the SDKs require, and the final object.
 """
 
-import secrets
 import time
 from typing import Any
 
 from billing.pricing import Usage
 
+from . import ids
 from .sse import encode_event
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(24)}"
+    return f"{prefix}_{ids.token_hex(24)}"
 
 
 def usage_dict(usage: Usage | None) -> dict[str, Any] | None:

@@ -23,7 +23,7 @@ from ..sse import SSEEvent
 from ..tokens import count_tokens
 from .anthropic_request import anthropic_body
 from .base import Adapter, CallContext, JsonResult, StreamTranslator, UpstreamError, UpstreamRequest
-from .common import ENDED_EARLY, BuilderTranslator
+from .common import ENDED_EARLY, BuilderTranslator, decode_object, new_builder
 from .errors import map_http_error, retry_after_seconds, upstream_message
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -60,7 +60,7 @@ class AnthropicAdapter(Adapter):
         return UpstreamRequest(url=url, headers=headers, body=_encode(anthropic_body(request, ctx)))
 
     def parse_response(self, body: bytes, request: ParsedRequest, ctx: CallContext) -> JsonResult:
-        data = _decode_object(body)
+        data = decode_object(body)
         if data is None:
             raise _bad_reply("The upstream sent an unreadable response.")
         if data.get("type") == "error" or data.get("error"):
@@ -69,7 +69,7 @@ class AnthropicAdapter(Adapter):
         if not isinstance(content, list):
             raise _bad_reply("The upstream sent a response without content.")
         usage = anthropic_usage(data.get("usage"))
-        builder = _builder(request, ctx)
+        builder = new_builder(request, ctx)
         for block in content:
             if not isinstance(block, dict):
                 continue
@@ -85,7 +85,7 @@ class AnthropicAdapter(Adapter):
         return JsonResult(body=builder.final_object(), usage=usage)
 
     def stream_translator(self, request: ParsedRequest, ctx: CallContext) -> StreamTranslator:
-        return AnthropicStreamTranslator(_builder(request, ctx))
+        return AnthropicStreamTranslator(new_builder(request, ctx))
 
     def map_error(self, status: int, body: bytes, headers: httpx.Headers) -> UpstreamError:
         kind = _error_type(body)
@@ -147,7 +147,7 @@ class AnthropicStreamTranslator(BuilderTranslator):
         for event in events:
             if self.finished:
                 break
-            data = _decode_object(event.data)
+            data = decode_object(event.data)
             if data is not None:
                 out.append(self._event(data.get("type") or event.event, data))
         return b"".join(out)
@@ -271,26 +271,8 @@ def anthropic_usage(data: Any) -> Usage | None:
         return None
 
 
-def _builder(request: ParsedRequest, ctx: CallContext) -> ResponseStreamBuilder:
-    return ResponseStreamBuilder(
-        response_id=ctx.response_id,
-        model=ctx.public_model,
-        request=request.typed,
-        created_at=ctx.created_at,
-        usage_cost=ctx.usage_cost if ctx.stream else None,
-    )
-
-
-def _decode_object(data: bytes) -> dict[str, Any] | None:
-    try:
-        value = _decode(data)
-    except msgspec.DecodeError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
 def _error_type(body: bytes) -> str | None:
-    data = _decode_object(body)
+    data = decode_object(body)
     error = data.get("error") if data else None
     return error.get("type") if isinstance(error, dict) else None
 

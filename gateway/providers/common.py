@@ -1,12 +1,15 @@
 """Pieces every translating adapter shares (Chat Completions, Anthropic, Gemini)."""
 
 from abc import abstractmethod
+from typing import Any
+
+import msgspec
 
 from ..errors import InvalidRequest
 from ..responses import ResponseStreamBuilder
 from ..schema import ParsedRequest
 from ..sse import SSEDecoder, SSEEvent
-from .base import StreamTranslator
+from .base import CallContext, StreamTranslator
 
 ENDED_EARLY = "The upstream ended the stream early."
 
@@ -26,6 +29,27 @@ def refuse_stateful(request: ParsedRequest) -> None:
             param="conversation",
             code="unsupported_parameter",
         )
+
+
+def new_builder(request: ParsedRequest, ctx: CallContext) -> ResponseStreamBuilder:
+    """The builder a translating adapter replays its upstream through (the customer's model name;
+    streams add `usage.cost` to their final event)."""
+    return ResponseStreamBuilder(
+        response_id=ctx.response_id,
+        model=ctx.public_model,
+        request=request.typed,
+        created_at=ctx.created_at,
+        usage_cost=ctx.usage_cost if ctx.stream else None,
+    )
+
+
+def decode_object(data: bytes) -> dict[str, Any] | None:
+    """JSON that must be an object; anything else (or no JSON at all) is None."""
+    try:
+        value = msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 class BuilderTranslator(StreamTranslator):

@@ -43,7 +43,7 @@ from ..responses import ResponseStreamBuilder, new_id
 from ..schema import ParsedRequest
 from ..sse import SSEEvent
 from .base import Adapter, CallContext, JsonResult, StreamTranslator, UpstreamError, UpstreamRequest
-from .common import ENDED_EARLY, BuilderTranslator
+from .common import ENDED_EARLY, BuilderTranslator, new_builder
 from .errors import map_http_error, retry_after_seconds, upstream_message
 from .gemini_request import gemini_body, signed_call_id
 
@@ -105,13 +105,13 @@ class GeminiAdapter(Adapter):
             raise _bad_reply("The upstream sent a response without candidates.")
         if reason in _FAILED:
             raise _bad_reply(_FAILED[reason])
-        builder = _builder(request, ctx)
+        builder = new_builder(request, ctx)
         emit_parts(builder, _parts(candidate))
         builder.finish(usage=usage, incomplete_reason=_incomplete_reason(reason))
         return JsonResult(body=builder.final_object(), usage=usage)
 
     def stream_translator(self, request: ParsedRequest, ctx: CallContext) -> StreamTranslator:
-        return GeminiStreamTranslator(_builder(request, ctx))
+        return GeminiStreamTranslator(new_builder(request, ctx))
 
     def map_error(self, status: int, body: bytes, headers: httpx.Headers) -> UpstreamError:
         return map_gemini_error(status, body, headers)
@@ -231,16 +231,6 @@ def _incomplete_reason(reason: str | None) -> str | None:
     if reason == "MAX_TOKENS":
         return "max_output_tokens"
     return "content_filter" if reason in _FILTERED else None
-
-
-def _builder(request: ParsedRequest, ctx: CallContext) -> ResponseStreamBuilder:
-    return ResponseStreamBuilder(
-        response_id=ctx.response_id,
-        model=ctx.public_model,
-        request=request.typed,
-        created_at=ctx.created_at,
-        usage_cost=ctx.usage_cost if ctx.stream else None,
-    )
 
 
 def _decode_json(data: bytes) -> Any:

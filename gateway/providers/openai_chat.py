@@ -16,7 +16,7 @@ from ..schema import ParsedRequest
 from ..sse import SSEEvent
 from .base import Adapter, CallContext, JsonResult, StreamTranslator, UpstreamError, UpstreamRequest
 from .chat_request import chat_body
-from .common import ENDED_EARLY, BuilderTranslator
+from .common import ENDED_EARLY, BuilderTranslator, decode_object, new_builder
 from .errors import map_http_error, upstream_message
 from .openai_responses import auth_headers
 
@@ -38,7 +38,7 @@ class OpenAIChatAdapter(Adapter):
         return UpstreamRequest(url=url, headers=headers, body=_encode(chat_body(request, ctx)))
 
     def parse_response(self, body: bytes, request: ParsedRequest, ctx: CallContext) -> JsonResult:
-        data = _decode_object(body)
+        data = decode_object(body)
         if data is None:
             raise _bad_reply("The upstream sent an unreadable response.")
         if data.get("error"):
@@ -50,7 +50,7 @@ class OpenAIChatAdapter(Adapter):
         if not isinstance(message, dict):
             raise _bad_reply("The upstream sent a response without a message.")
         usage = chat_usage(data.get("usage"))
-        builder = _builder(request, ctx)
+        builder = new_builder(request, ctx)
         builder.reasoning_delta(_text(message.get("reasoning_content")) or _text(message.get("reasoning")))
         builder.text_delta(_text(message.get("content")))
         builder.text_delta(_text(message.get("refusal")), kind="refusal")
@@ -64,7 +64,7 @@ class OpenAIChatAdapter(Adapter):
         return JsonResult(body=builder.final_object(), usage=usage)
 
     def stream_translator(self, request: ParsedRequest, ctx: CallContext) -> StreamTranslator:
-        return ChatStreamTranslator(_builder(request, ctx))
+        return ChatStreamTranslator(new_builder(request, ctx))
 
     def map_error(self, status: int, body: bytes, headers: httpx.Headers) -> UpstreamError:
         return map_http_error(status, body, headers)
@@ -97,7 +97,7 @@ class ChatStreamTranslator(BuilderTranslator):
                 # An explicit end with no finish_reason still means the upstream said all it had.
                 out.append(self._finish())
                 break
-            data = _decode_object(event.data)
+            data = decode_object(event.data)
             if data is not None:
                 out.append(self._chunk(data))
         return b"".join(out)
@@ -202,24 +202,6 @@ def chat_usage(data: Any) -> Usage | None:
         )
     except (AttributeError, TypeError, ValueError):
         return None
-
-
-def _builder(request: ParsedRequest, ctx: CallContext) -> ResponseStreamBuilder:
-    return ResponseStreamBuilder(
-        response_id=ctx.response_id,
-        model=ctx.public_model,
-        request=request.typed,
-        created_at=ctx.created_at,
-        usage_cost=ctx.usage_cost if ctx.stream else None,
-    )
-
-
-def _decode_object(data: bytes) -> dict[str, Any] | None:
-    try:
-        value = _decode(data)
-    except msgspec.DecodeError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def _text(value: Any) -> str:

@@ -20,6 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.upstream.threaded import ThreadedServer
+
 TEXT_PIECE_CHARS = 4  # characters per streamed text delta
 JSON_PIECE_CHARS = 6  # characters per streamed input_json_delta
 
@@ -136,7 +138,9 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class AnthropicMock:
+class AnthropicMock(ThreadedServer):
+    thread_name = "anthropic-mock"
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
         self.port = port
@@ -221,42 +225,6 @@ class AnthropicMock:
             start = end
         await response.write_eof()
         return response
-
-    # -- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> "AnthropicMock":
-        ready = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            self._loop = loop
-            ready.set()
-            loop.run_forever()
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="anthropic-mock", daemon=True)
-        self._thread.start()
-        ready.wait(5)
-        assert self._loop is not None
-        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(10)
-        return self
-
-    async def _serve(self) -> None:
-        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    def stop(self) -> None:
-        if self._loop is None:
-            return
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(5)
-        self._loop = self._thread = self._runner = None
 
 
 def _error(status: int, kind: str, message: str) -> web.Response:

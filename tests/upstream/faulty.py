@@ -37,6 +37,7 @@ from tests.upstream.server import (
     responses_events,
     responses_json,
 )
+from tests.upstream.threaded import ThreadedServer
 
 Frames = list[bytes]
 
@@ -68,7 +69,9 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-class FaultyUpstream:
+class FaultyUpstream(ThreadedServer):
+    thread_name = "faulty-upstream"
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host, self.port = host, port
         self._faults: dict[str, Fault] = {}
@@ -253,42 +256,6 @@ class FaultyUpstream:
         except (ConnectionError, RuntimeError):
             hit.outcome = "aborted"
         return response
-
-    # -- lifecycle ---------------------------------------------------------------------------------
-    def start(self) -> "FaultyUpstream":
-        ready = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            self._loop = loop
-            ready.set()
-            loop.run_forever()
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="faulty-upstream", daemon=True)
-        self._thread.start()
-        ready.wait(5)
-        assert self._loop is not None
-        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(10)
-        return self
-
-    async def _serve(self) -> None:
-        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    def stop(self) -> None:
-        if self._loop is None:
-            return
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(5)
-        self._loop = self._thread = self._runner = None
 
 
 def _gone(request: web.Request) -> bool:

@@ -25,6 +25,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.upstream.threaded import ThreadedServer
+
 API_VERSION = "v1beta"
 API_VERSIONS = ("v1", "v1beta")
 
@@ -63,7 +65,9 @@ def echo_text(body: Any) -> str:
     return "你说："
 
 
-class GeminiMock:
+class GeminiMock(ThreadedServer):
+    thread_name = "gemini-mock"
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
         self.port = port
@@ -151,41 +155,6 @@ class GeminiMock:
         chunks.append({"candidates": [{"content": {"role": "model", "parts": [{"text": ""}]}, "finishReason": "STOP"}]})
         chunks[-1]["usageMetadata"] = usage
         return Reply(b"".join(b"data: " + _dumps(chunk) + b"\r\n\r\n" for chunk in chunks))
-
-    # -- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> "GeminiMock":
-        ready = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            self._loop = loop
-            ready.set()
-            loop.run_forever()
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="gemini-mock", daemon=True)
-        self._thread.start()
-        ready.wait(5)
-        assert self._loop is not None
-        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(10)
-        return self
-
-    async def _serve(self) -> None:
-        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
-        self.port = self._runner.addresses[0][1]
-
-    def stop(self) -> None:
-        if self._loop is None:
-            return
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(5)
-        self._loop = self._thread = self._runner = None
 
 
 if __name__ == "__main__":  # by hand: python -m tests.upstream.gemini_mock --port 9200

@@ -36,6 +36,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.upstream.threaded import ThreadedServer
+
 TEXT_PIECE_CHARS = 3  # characters per streamed text delta
 ARGS_PIECE_CHARS = 5  # characters per streamed arguments delta
 
@@ -433,7 +435,9 @@ class Recorded:
     raw: bytes = field(repr=False, default=b"")
 
 
-class UpstreamServer:
+class UpstreamServer(ThreadedServer):
+    thread_name = "test-upstream"
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
         self.port = port
@@ -559,42 +563,6 @@ class UpstreamServer:
         except ConnectionResetError:  # the gateway went away mid-stream: fine for a test server
             pass
         return response
-
-    # -- lifecycle -----------------------------------------------------------------------------------
-    def start(self) -> "UpstreamServer":
-        ready = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            self._loop = loop
-            ready.set()
-            loop.run_forever()
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="test-upstream", daemon=True)
-        self._thread.start()
-        ready.wait(5)
-        assert self._loop is not None
-        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(10)
-        return self
-
-    async def _serve(self) -> None:
-        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    def stop(self) -> None:
-        if self._loop is None:
-            return
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(5)
-        self._loop = self._thread = self._runner = None
 
 
 def _error(status: int, message: str, code: str | None, kind: str = "invalid_request_error") -> web.Response:

@@ -7,25 +7,19 @@ They must be `django_db(transaction=True)`: their rows are committed, so the ser
 
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
-from tests.e2e.conftest import database_url, free_port, wait_for
+from tests.e2e.conftest import launch_gateway, stop_gateway, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 ARTIFACTS = REPO / "tests" / "artifacts"
-START_TIMEOUT = 20.0
 
 try:
     from playwright.sync_api import sync_playwright
@@ -76,55 +70,20 @@ class PortalServer:
 
 @pytest.fixture(scope="session")
 def portal_server(django_db_setup, tmp_path_factory) -> Iterator[PortalServer]:
-    port = free_port()
     root = tmp_path_factory.mktemp("portal")
     mail_dir = root / "mail"
     mail_dir.mkdir()
-    log_path = root / "uvicorn.log"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "harnmodel.settings",
-        "DATABASE_URL": database_url(),
-        "SECRET_KEY": settings.SECRET_KEY,
-        "HARNMODEL_KEY_HMAC_SECRET": settings.HARNMODEL_KEY_HMAC_SECRET,
-        "HARNMODEL_ENCRYPTION_KEY": settings.HARNMODEL_ENCRYPTION_KEY,
-        "HARNMODEL_AUTH_CACHE_SECONDS": "0",
-        "HARNMODEL_CATALOG_CACHE_SECONDS": "0",
-        "HARNMODEL_DB_PERSISTENT": "false",
-        "DB_CONN_MAX_AGE": "0",
-        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-        "EMAIL_FILE_PATH": str(mail_dir),
-        "STRIPE_SECRET_KEY": "",
-        "STRIPE_WEBHOOK_SECRET": "",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-    }
-    cmd = [sys.executable, "-m", "uvicorn", "harnmodel.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-           "--no-access-log", "--lifespan", "off", "--timeout-graceful-shutdown", "3"]  # fmt: skip
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    server = PortalServer(url=f"http://127.0.0.1:{port}", mail_dir=mail_dir, log_path=log_path)
+    gateway = launch_gateway(
+        root / "uvicorn.log",
+        EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
+        EMAIL_FILE_PATH=str(mail_dir),
+        STRIPE_SECRET_KEY="",
+        STRIPE_WEBHOOK_SECRET="",
+    )
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"uvicorn exited with {process.returncode}:\n{server.log()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"uvicorn did not start within {START_TIMEOUT:.0f} s:\n{server.log()}")
-                time.sleep(0.1)
-        yield server
+        yield PortalServer(url=gateway.url, mail_dir=mail_dir, log_path=gateway.log_path)
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+        stop_gateway(gateway)
 
 
 @pytest.fixture(scope="module")

@@ -109,8 +109,14 @@ class Gateway:
 _running: Gateway | None = None
 
 
-def launch_gateway(log_path: Path, **extra_env: str) -> Gateway:
-    """A uvicorn process serving harnmodel on the test database, accepting connections."""
+def launch_gateway(
+    log_path: Path,
+    *,
+    app: str = "harnmodel.asgi:application",
+    uvicorn_args: tuple[str, ...] = ("--no-access-log",),
+    **extra_env: str,
+) -> Gateway:
+    """A uvicorn process serving `app` on the test database, accepting connections."""
     port = free_port()
     env = {
         **os.environ,
@@ -136,7 +142,7 @@ def launch_gateway(log_path: Path, **extra_env: str) -> Gateway:
         sys.executable,
         "-m",
         "uvicorn",
-        "harnmodel.asgi:application",
+        app,
         "--host",
         "127.0.0.1",
         "--port",
@@ -145,7 +151,7 @@ def launch_gateway(log_path: Path, **extra_env: str) -> Gateway:
         "uvloop",
         "--http",
         "httptools",
-        "--no-access-log",
+        *uvicorn_args,
         "--lifespan",
         "off",
         "--timeout-graceful-shutdown",

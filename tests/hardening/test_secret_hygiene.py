@@ -16,15 +16,9 @@ inner slice, and base64-encoded.
 
 import base64
 import logging
-import os
 import re
 import secrets
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -36,11 +30,10 @@ from django.urls import NoReverseMatch, reverse
 from billing.models import Hold
 from gateway.crypto import decrypt_secret
 from gateway.models import ApiKey, Channel
-from tests.e2e.conftest import START_TIMEOUT, UPSTREAM_MODEL, Gateway, database_url, free_port, wait_for
+from tests.e2e.conftest import UPSTREAM_MODEL, Gateway, launch_gateway, stop_gateway, wait_for
 from tests.factories import make_channel, make_customer, make_model
 from tests.upstream.server import UpstreamServer
 
-REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CHANNEL_SECRET = "chan-" + secrets.token_hex(20)  # no `sk-`: the redaction filter would not save it
@@ -59,67 +52,18 @@ def upstream() -> Iterator[UpstreamServer]:
 @pytest.fixture(scope="module")
 def loud_gateway(django_db_setup, tmp_path_factory) -> Iterator[Gateway]:
     """uvicorn as in tests/e2e/conftest.py, logging everything it can."""
-    from django.conf import settings
 
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("hygiene") / "uvicorn.log"
-    db_url = database_url()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.hardening.loud_settings",
-        "DATABASE_URL": db_url,
-        "SECRET_KEY": settings.SECRET_KEY,
-        "HARNMODEL_KEY_HMAC_SECRET": settings.HARNMODEL_KEY_HMAC_SECRET,
-        "HARNMODEL_ENCRYPTION_KEY": settings.HARNMODEL_ENCRYPTION_KEY,
-        "HARNMODEL_AUTH_CACHE_SECONDS": "0",
-        "HARNMODEL_CATALOG_CACHE_SECONDS": "0",
-        "HARNMODEL_DB_PERSISTENT": "false",
-        "DB_CONN_MAX_AGE": "0",
-        "HARNMODEL_DRAIN_SECONDS": "5",
-        "HARNMODEL_UPSTREAM_TIMEOUT": "30",
-        "PYTHONUNBUFFERED": "1",
-    }
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "tests.hardening.wired_asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--log-level",
-        "trace",
-        "--lifespan",
-        "off",
-        "--timeout-graceful-shutdown",
-        "3",
-    ]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    server = Gateway(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
+    server = launch_gateway(
+        tmp_path_factory.mktemp("hygiene") / "uvicorn.log",
+        app="tests.hardening.wired_asgi:application",
+        uvicorn_args=("--log-level", "trace"),
+        DJANGO_SETTINGS_MODULE="tests.hardening.loud_settings",
+        HARNMODEL_DRAIN_SECONDS="5",
+    )
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            assert process.poll() is None, f"uvicorn exited early:\n{server.log()}"
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, f"uvicorn did not start:\n{server.log()}"
-                time.sleep(0.1)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop_gateway(server)
 
 
 # -- what counts as "in clear" ----------------------------------------------------------------------------------------

@@ -20,40 +20,44 @@ _HOLD = Hold._meta.db_table
 _LEDGER = LedgerEntry._meta.db_table
 _USAGE = UsageRecord._meta.db_table
 
-_RESERVE = f"""
+RESERVE_SQL = f"""
 WITH w AS (
-    UPDATE {_WALLET} SET held_micros = held_micros + %(amount)s
-    WHERE account_id = %(account)s AND balance_micros - held_micros >= %(amount)s
+    UPDATE {_WALLET} SET held_micros = held_micros + %(amount)s::bigint
+    WHERE account_id = %(account)s::bigint AND balance_micros - held_micros >= %(amount)s::bigint
     RETURNING id
 )
 INSERT INTO {_HOLD} (id, wallet_id, request_id, amount_micros, status, created_at, expires_at)
-SELECT %(hold)s, w.id, %(request)s, %(amount)s, 'open', now(), now() + %(ttl)s FROM w
+SELECT %(hold)s::uuid, w.id, %(request)s::varchar, %(amount)s::bigint, 'open', now(), now() + %(ttl)s::interval
+FROM w
 RETURNING id
 """
 
-_SETTLE = f"""
+SETTLE_SQL = f"""
 WITH h AS (
-    UPDATE {_HOLD} SET status = %(status)s, closed_at = now()
-    WHERE request_id = %(request)s AND status = 'open' AND amount_micros >= %(cost)s
+    UPDATE {_HOLD} SET status = %(status)s::varchar, closed_at = now()
+    WHERE request_id = %(request)s::varchar AND status = 'open' AND amount_micros >= %(cost)s::bigint
     RETURNING wallet_id, amount_micros
 ), w AS (
-    UPDATE {_WALLET} SET balance_micros = balance_micros - %(cost)s,
+    UPDATE {_WALLET} SET balance_micros = balance_micros - %(cost)s::bigint,
                          held_micros = held_micros - h.amount_micros, updated_at = now()
     FROM h WHERE {_WALLET}.id = h.wallet_id
     RETURNING {_WALLET}.id, {_WALLET}.balance_micros
 ), ledger AS (
     INSERT INTO {_LEDGER} (wallet_id, kind, amount_micros, balance_after_micros, idempotency_key, request_id,
                            note, actor, created_at)
-    SELECT w.id, 'charge', -%(cost)s, w.balance_micros, %(key)s, %(request)s, %(model)s, 'gateway', now()
-    FROM w WHERE %(cost)s > 0
+    SELECT w.id, 'charge', -%(cost)s::bigint, w.balance_micros, %(key)s::varchar, %(request)s::varchar,
+           %(model)s::varchar, 'gateway', now()
+    FROM w WHERE %(cost)s::bigint > 0
 ), usage AS (
     INSERT INTO {_USAGE} (request_id, account_id, api_key_id, channel_id, price_id, model_id, upstream_model,
                           stream, status, error_code, input_tokens, cached_input_tokens, output_tokens,
                           reasoning_tokens, cost_micros, usage_estimated, latency_ms, first_byte_ms, attempts,
                           created_at)
-    SELECT %(request)s, %(account)s, %(api_key)s, %(channel)s, %(price)s, %(model)s, %(upstream)s, %(stream)s,
-           %(http_status)s, %(error)s, %(input)s, %(cached)s, %(output)s, %(reasoning)s, %(cost)s, %(estimated)s,
-           %(latency)s, %(first_byte)s, %(attempts)s::jsonb, now()
+    SELECT %(request)s::varchar, %(account)s::bigint, %(api_key)s::bigint, %(channel)s::bigint, %(price)s::bigint,
+           %(model)s::varchar, %(upstream)s::varchar, %(stream)s::boolean, %(http_status)s::smallint,
+           %(error)s::varchar, %(input)s::bigint, %(cached)s::bigint, %(output)s::bigint, %(reasoning)s::bigint,
+           %(cost)s::bigint, %(estimated)s::boolean, %(latency)s::integer, %(first_byte)s::integer,
+           %(attempts)s::jsonb, now()
     FROM w
 )
 SELECT balance_micros FROM w
@@ -64,30 +68,24 @@ def available() -> bool:
     return connection.vendor == "postgresql" and not connection.in_atomic_block
 
 
+def reserve_params(*, account_id: int, request_id: str, amount: int, ttl: timedelta) -> dict:
+    return {"amount": amount, "account": account_id, "hold": uuid.uuid4(), "request": request_id, "ttl": ttl}
+
+
 def reserve(*, account_id: int, request_id: str, amount: int, ttl_seconds: int) -> str | None:
     """Hold `amount` if the wallet has it. Returns the hold id, or None (caller decides)."""
-    hold_id = uuid.uuid4()
+    params = reserve_params(account_id=account_id, request_id=request_id, amount=amount, ttl=timedelta(seconds=ttl_seconds))
     try:
         with connection.cursor() as cursor:
-            cursor.execute(
-                _RESERVE,
-                {
-                    "amount": amount,
-                    "account": account_id,
-                    "hold": hold_id,
-                    "request": request_id,
-                    "ttl": timedelta(seconds=ttl_seconds),
-                },
-            )
+            cursor.execute(RESERVE_SQL, params)
             row = cursor.fetchone()
     except DatabaseError:  # autocommit: the failed statement changed nothing
         return None
     return str(row[0]) if row else None
 
 
-def settle(*, request_id: str, cost: int, usage, price_id, facts, estimated: bool) -> int | None:
-    """Charge `cost` (≤ the hold) and close the hold. Returns the new balance, or None (caller decides)."""
-    params = {
+def settle_params(*, request_id: str, cost: int, usage, price_id, facts, estimated: bool) -> dict:
+    return {
         "status": Hold.Status.SETTLED if usage is not None else Hold.Status.RELEASED,
         "request": request_id,
         "cost": cost,
@@ -110,9 +108,16 @@ def settle(*, request_id: str, cost: int, usage, price_id, facts, estimated: boo
         "first_byte": facts.first_byte_ms,
         "attempts": msgspec.json.encode(facts.attempts).decode(),
     }
+
+
+def settle(*, request_id: str, cost: int, usage, price_id, facts, estimated: bool) -> int | None:
+    """Charge `cost` (≤ the hold) and close the hold. Returns the new balance, or None (caller decides)."""
+    params = settle_params(
+        request_id=request_id, cost=cost, usage=usage, price_id=price_id, facts=facts, estimated=estimated
+    )
     try:
         with connection.cursor() as cursor:
-            cursor.execute(_SETTLE, params)
+            cursor.execute(SETTLE_SQL, params)
             row = cursor.fetchone()
     except DatabaseError:  # e.g. a duplicate usage record: let the ORM path sort out what happened
         return None

@@ -4,7 +4,9 @@ A revoked key, a disabled channel or a new price takes effect on every worker wi
 HARNMODEL_*_CACHE_SECONDS; in exchange a request costs no database round trip before its hold.
 """
 
+import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -104,11 +106,13 @@ class TTLCache:
 
 _models = TTLCache("HARNMODEL_CATALOG_CACHE_SECONDS")
 _keys = TTLCache("HARNMODEL_AUTH_CACHE_SECONDS")
+_loading: dict[tuple[str, str], asyncio.Task] = {}  # (kind, key) → the load under way
 
 
 def clear_caches() -> None:
     _models.clear()
     _keys.clear()
+    _loading.clear()
 
 
 def load_model_route(public_id: str) -> ModelRoute | None:
@@ -164,21 +168,40 @@ def load_key(secret_hash: str) -> KeyInfo | None:
     )
 
 
+async def _load_once(cache: TTLCache, kind: str, key: str, loader: Callable[[str], object]) -> object:
+    """One database load per expired entry, however many requests are waiting for it: when a busy key's
+    entry expires, every concurrent request would otherwise query it at the same moment."""
+    loop = asyncio.get_running_loop()
+    slot = (kind, key)
+    task = _loading.get(slot)
+    if task is None or task.get_loop() is not loop:
+        task = loop.create_task(run_db(loader, key))
+        _loading[slot] = task
+
+        def finished(done: asyncio.Task) -> None:
+            if _loading.get(slot) is not done:
+                return  # the caches were cleared meanwhile: this answer may predate the change
+            del _loading[slot]
+            if not done.cancelled() and done.exception() is None:
+                cache.put(key, done.result())
+
+        task.add_done_callback(finished)
+    return await asyncio.shield(task)  # a waiter that is cancelled does not cancel the others' load
+
+
 async def model_route(public_id: str) -> ModelRoute | None:
     if "\x00" in public_id:  # no catalog id holds NUL, and PostgreSQL refuses it in a query
         return None
     found, route = _models.get(public_id)
     if not found:
-        route = await run_db(load_model_route, public_id)
-        _models.put(public_id, route)
+        route = await _load_once(_models, "model", public_id, load_model_route)
     return route  # type: ignore[return-value]
 
 
 async def key_info(secret_hash: str) -> KeyInfo | None:
     found, info = _keys.get(secret_hash)
     if not found:
-        info = await run_db(load_key, secret_hash)
-        _keys.put(secret_hash, info)
+        info = await _load_once(_keys, "key", secret_hash, load_key)
     return info  # type: ignore[return-value]
 
 

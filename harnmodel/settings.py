@@ -195,6 +195,13 @@ HARNMODEL_DB_THREADS = env.int("HARNMODEL_DB_THREADS", default=8)
 # Keep each relay DB thread's connection open between requests (tests turn this off so the test
 # database can be dropped at the end).
 HARNMODEL_DB_PERSISTENT = env.bool("HARNMODEL_DB_PERSISTENT", default=True)
+# How often a relay DB thread re-checks its connection (ping, CONN_MAX_AGE); a database error
+# triggers the check at once.
+HARNMODEL_DB_CHECK_SECONDS = env.float("HARNMODEL_DB_CHECK_SECONDS", default=1.0)
+# PostgreSQL: the hold and the settlement run on the event loop over this many connections per worker
+# (billing/aiofast.py); off, or on SQLite, they run in the DB threads.
+HARNMODEL_DB_ASYNC = env.bool("HARNMODEL_DB_ASYNC", default=True)
+HARNMODEL_DB_ASYNC_CONNECTIONS = env.int("HARNMODEL_DB_ASYNC_CONNECTIONS", default=4)
 HARNMODEL_UPSTREAM_TIMEOUT = env.float("HARNMODEL_UPSTREAM_TIMEOUT", default=300.0)
 HARNMODEL_UPSTREAM_CONNECT_TIMEOUT = env.float("HARNMODEL_UPSTREAM_CONNECT_TIMEOUT", default=10.0)
 HARNMODEL_MAX_ATTEMPTS = env.int("HARNMODEL_MAX_ATTEMPTS", default=3)

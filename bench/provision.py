@@ -22,12 +22,14 @@ from gateway.models import CatalogModel, Channel, ChannelModel  # noqa: E402
 from gateway.services import api_key_create  # noqa: E402
 
 MOCK = os.environ.get("MOCK_URL", "http://127.0.0.1:18080")
+PACED_MOCK = os.environ.get("PACED_MOCK_URL", "http://127.0.0.1:18081")  # the harness's pymock.py, for TTFT
 # public model → (provider, base URL)
 ROUTES = {
     "gpt-4o": ("openai_responses", f"{MOCK}/v1"),
     "gpt-4o-stream": ("openai_responses", f"{MOCK}/stream/v1"),
     "gpt-4o-chat": ("openai_chat", f"{MOCK}/v1"),
     "gpt-4o-chat-stream": ("openai_chat", f"{MOCK}/stream/v1"),
+    "gpt-4o-slow": ("openai_responses", f"{PACED_MOCK}/v1"),
     "sim": ("simulator", ""),
 }
 

@@ -1,0 +1,1 @@
+"""The benchmark's own tools (bench/): the report arithmetic and the LiteLLM requirement lists."""

@@ -4,6 +4,8 @@ from typing import Any
 
 from django.db import models
 
+from billing.history import AuditRow
+
 from .models import AuditEntry
 
 
@@ -41,7 +43,26 @@ def _on_operator_action(sender: Any, **kwargs: Any) -> None:
     audit_record(**{name: value for name, value in kwargs.items() if name != "signal"})
 
 
+def _on_operator_history(sender: Any, *, object_type: str, object_ids: list[str], **kwargs: Any) -> list[AuditRow]:
+    entries = AuditEntry.objects.filter(object_type=object_type, object_id__in=object_ids).select_related("actor")
+    return [
+        AuditRow(
+            created_at=e.created_at,
+            actor=e.actor.get_username() if e.actor else "(no user)",
+            action=e.action,
+            object_type=e.object_type,
+            object_id=e.object_id,
+            object_repr=e.object_repr,
+            before=e.before,
+            after=e.after,
+        )
+        for e in entries
+    ]
+
+
 def connect() -> None:
-    from gateway.signals import operator_action
+    # Defined in billing (the lowest layer) so billing, gateway and this app all share them.
+    from billing.signals import operator_action, operator_history
 
     operator_action.connect(_on_operator_action, dispatch_uid="accounts.audit")
+    operator_history.connect(_on_operator_history, dispatch_uid="accounts.audit.history")

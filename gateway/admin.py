@@ -16,7 +16,9 @@ from billing.admin import price_summary
 from billing.selectors import price_current
 
 from . import health, signals
+from .admin_history import CatalogModelAuditMixin, ChannelAuditMixin
 from .catalog import clear_caches
+from .channel_columns import live_columns
 from .crypto import decrypt_secret
 from .forms import ApiKeyAdminForm, ChannelAdminForm
 from .http import get_client
@@ -88,7 +90,7 @@ class ModelsOfChannelInline(_ModelMapInline):
 
 
 @admin.register(CatalogModel)
-class CatalogModelAdmin(admin.ModelAdmin):
+class CatalogModelAdmin(CatalogModelAuditMixin, admin.ModelAdmin):
     list_display = ["public_id", "display_name", "enabled", "default_max_output_tokens", "current_price"]
     list_filter = ["enabled"]
     search_fields = ["public_id", "display_name"]
@@ -136,7 +138,7 @@ class CatalogModelAdmin(admin.ModelAdmin):
 
 
 @admin.register(Channel)
-class ChannelAdmin(admin.ModelAdmin):
+class ChannelAdmin(ChannelAuditMixin, admin.ModelAdmin):
     form = ChannelAdminForm
     list_display = [
         "name",
@@ -161,6 +163,12 @@ class ChannelAdmin(admin.ModelAdmin):
         (None, {"fields": ["created_at", "updated_at"]}),
     ]
     inlines = [ModelsOfChannelInline]
+
+    def get_list_display(self, request: HttpRequest) -> list:
+        # Breaker and success rate are read once for the page (channel_columns), after the health column.
+        columns = list(super().get_list_display(request))
+        at = columns.index("health") + 1
+        return [*columns[:at], *live_columns(), *columns[at:]]
 
     @admin.display(description="Secret")
     def secret_hint(self, channel: Channel) -> str:

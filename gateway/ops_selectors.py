@@ -120,3 +120,25 @@ def channel_states() -> ChannelStates:
         else:
             states.healthy.append(channel)
     return states
+
+
+def channel_success(*, hours: int = 24, now: datetime | None = None) -> dict[int, tuple[int, int]]:
+    """(requests, answered without error) per channel over the last `hours`: one grouped query."""
+    since = (now or timezone.now()) - timedelta(hours=hours)
+    rows = (
+        UsageRecord.objects.filter(created_at__gte=since, channel__isnull=False)
+        .values("channel_id")
+        .annotate(n=Count("id"), ok=Count("id", filter=~_errors()))
+    )
+    return {row["channel_id"]: (row["n"], row["ok"]) for row in rows}
+
+
+def channel_breakers() -> dict[int, list[str]] | None:
+    """Models whose breaker is open, per enabled channel; None when the breaker cannot be read."""
+    channels = list(Channel.objects.filter(enabled=True).prefetch_related("model_maps__model"))
+    for channel in channels:
+        channel.ops_models = [m.model.public_id for m in channel.model_maps.all()]
+    try:
+        return _open_breakers(channels)
+    except Exception:  # the console must render even when Redis or the breaker cannot be read
+        return None

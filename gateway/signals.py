@@ -1,7 +1,8 @@
-"""Signals the gateway sends for the layers above it (which may listen; the gateway never imports them)."""
+"""Signals the gateway sends for the layers above it (which may listen; the gateway never imports them).
 
-from django.dispatch import Signal
+operator_action is defined in billing, the lowest layer, so billing's console actions reach the same
+audit trail; they are re-exported here for the gateway's senders."""
 
-# An operator changed something from the console. kwargs: actor, action, obj, before, after, and
-# optionally object_type/object_id/object_repr. accounts.audit records every one as an AuditEntry.
-operator_action = Signal()
+from billing.signals import operator_action, operator_history
+
+__all__ = ["operator_action", "operator_history"]

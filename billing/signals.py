@@ -1,0 +1,13 @@
+"""Signals of the lowest layer, so billing, gateway and accounts all send and answer the same ones.
+
+billing imports neither gateway nor accounts; accounts (the top layer) connects the receivers."""
+
+from django.dispatch import Signal
+
+# An operator changed or exported something from the console. kwargs: actor, action, and obj or
+# object_type/object_id/object_repr, before, after. accounts.audit records every one as an AuditEntry.
+operator_action = Signal()
+
+# Asked for the audit trail of some objects: kwargs object_type and object_ids (strings). Each receiver
+# returns a list of billing.history.AuditRow, newest first (accounts.audit answers from AuditEntry).
+operator_history = Signal()

@@ -20,9 +20,13 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html
 
 from . import services
+from .admin_export import CsvExportMixin, customer_filter
+from .admin_history import PriceHistoryMixin, price_publish_audit
+from .admin_refunds import RefundAdminMixin
 from .models import Hold, LedgerEntry, Price, RedemptionCode, TopUpOrder, UsageRecord, UsageRollup, Wallet
 from .money import AmountError, decimal_string, format_exact, parse_amount
 from .redemption import MAX_BATCH, code_state, redemption_codes_generate, redemption_codes_revoke
+from .selectors import price_current
 
 
 def price_summary(price: Price | None) -> str:
@@ -112,7 +116,7 @@ class PriceAddForm(forms.ModelForm):
 
 
 @admin.register(Price)
-class PriceAdmin(admin.ModelAdmin):
+class PriceAdmin(PriceHistoryMixin, admin.ModelAdmin):
     """Add-only: a price is never edited, a newer version is published (usage rows point at old ones)."""
 
     form = PriceAddForm
@@ -137,6 +141,7 @@ class PriceAdmin(admin.ModelAdmin):
         return [] if obj is None else self.view_fields
 
     def save_model(self, request: HttpRequest, obj: Price, form: forms.ModelForm, change: bool) -> None:
+        before = price_current(model_id=obj.model_id)
         price, created = services.price_publish(
             model_id=obj.model_id,
             input_micros=obj.input_micros,
@@ -144,7 +149,9 @@ class PriceAdmin(admin.ModelAdmin):
             output_micros=obj.output_micros,
             effective_from=obj.effective_from,
         )
-        if not created:
+        if created:
+            price_publish_audit(actor=request.user, before=before, price=price)
+        else:
             messages.info(request, f"{obj.model_id} already costs this; no new version was published.")
         # The admin's own log entry and redirect need the row that really exists.
         obj.pk, obj.effective_from, obj.created_at = price.pk, price.effective_from, price.created_at
@@ -182,7 +189,7 @@ class HoldAdmin(ReadOnlyAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(ReadOnlyAdmin):
+class LedgerEntryAdmin(CsvExportMixin, ReadOnlyAdmin):
     """Append-only in the database and here: corrections are new entries written by services."""
 
     list_display = [
@@ -196,9 +203,9 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
         "note",
         "actor",
     ]
-    list_filter = ["kind", "created_at"]
+    list_filter = ["kind", customer_filter("wallet__account"), "created_at"]
     list_select_related = ["wallet__account"]
-    search_fields = ["idempotency_key", "request_id"]
+    search_fields = ["idempotency_key", "request_id", "wallet__account__email", "note", "actor"]
     date_hierarchy = "created_at"
     fields = [
         "account",
@@ -227,7 +234,7 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(UsageRecord)
-class UsageRecordAdmin(ReadOnlyAdmin):
+class UsageRecordAdmin(CsvExportMixin, ReadOnlyAdmin):
     list_display = [
         "request_id",
         "created_at",
@@ -240,7 +247,9 @@ class UsageRecordAdmin(ReadOnlyAdmin):
         "usage_estimated",
         "latency_ms",
     ]
-    list_filter = ["status", "usage_estimated", "stream", "model_id", "created_at"]
+    list_filter = [
+        "status", "usage_estimated", "stream", "model_id", "channel", customer_filter("account"), "created_at"
+    ]
     list_select_related = ["account", "channel"]
     search_fields = ["request_id", "account__email", "model_id"]
     date_hierarchy = "created_at"
@@ -439,11 +448,11 @@ def slug_for_file(text: str) -> str:
 
 
 @admin.register(TopUpOrder)
-class TopUpOrderAdmin(ReadOnlyAdmin):
+class TopUpOrderAdmin(RefundAdminMixin, CsvExportMixin, ReadOnlyAdmin):
     list_display = ["id", "account", "provider", "amount", "status", "created_at", "paid_at", "failure_reason"]
-    list_filter = ["status", "provider", "created_at"]
+    list_filter = ["status", "provider", customer_filter("account"), "created_at"]
     list_select_related = ["account"]
-    search_fields = ["=id", "account__email", "=provider_session_id", "=provider_event_id"]
+    search_fields = ["=id", "account__email", "=provider_session_id", "=provider_event_id", "=provider_trade_no"]
     date_hierarchy = "created_at"
     fields = [
         "id",
@@ -454,11 +463,15 @@ class TopUpOrderAdmin(ReadOnlyAdmin):
         "status",
         "provider_session_id",
         "provider_event_id",
+        "provider_trade_no",
         "failure_reason",
         "created_at",
+        "expires_at",
         "paid_at",
+        "refunded",
     ]
     readonly_fields = fields
+    actions = ["refund_order"]
 
     @admin.display(ordering="amount_micros")
     def amount(self, order: TopUpOrder) -> str:

@@ -1,4 +1,5 @@
-"""Low-balance emails: one per crossing below the threshold, re-armed when the balance recovers.
+"""Alerts. Low-balance emails to customers: one per crossing below the threshold, re-armed when the
+balance recovers. And operator alerts: money that needs a human (see operator_alert).
 
 Wallet.low_balance_alerted_at is the state: set when the email goes out, cleared once the balance
 is back at or above the threshold. The threshold is the wallet's own, or HARNMODEL_LOW_BALANCE_DEFAULT.
@@ -8,7 +9,8 @@ import logging
 from datetime import datetime
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import mail_admins, send_mail
+from django.db import transaction
 from django.db.models import BigIntegerField, Exists, F, OuterRef, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -17,6 +19,7 @@ from .models import LedgerEntry, Wallet
 from .money import format_amount, parse_amount
 
 logger = logging.getLogger(__name__)
+operator_logger = logging.getLogger("harnmodel.alerts")
 
 
 def default_threshold_micros() -> int | None:
@@ -92,3 +95,18 @@ def _send(wallet: Wallet, threshold_micros: int) -> None:
         from_email=None,  # DEFAULT_FROM_EMAIL
         recipient_list=[account.email],
     )
+
+
+def operator_alert(*, subject: str, message: str) -> None:
+    """Something an operator must decide (a payment we cannot credit, a notification for another
+    merchant): an ERROR on the `harnmodel.alerts` logger now, and a mail to ADMINS once the current
+    transaction commits (never a slow mail server inside a row lock). No secrets in `message`."""
+    operator_logger.error("%s: %s", subject, message)
+
+    def send() -> None:
+        try:
+            mail_admins(subject, message)
+        except Exception:
+            logger.exception("operator alert mail failed: %s", subject)
+
+    transaction.on_commit(send)

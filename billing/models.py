@@ -196,17 +196,60 @@ class TopUpOrder(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.CREATED)
     provider_session_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
     provider_event_id = models.CharField(max_length=255, blank=True, help_text="The event that paid it.")
+    provider_trade_no = models.CharField(
+        max_length=64, unique=True, null=True, blank=True, help_text="The provider's trade / transaction number."
+    )
+    qr_code = models.CharField(max_length=1024, blank=True, help_text="What the portal shows as a QR code.")
     failure_reason = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Closed at the provider if unpaid by then.")
     paid_at = models.DateTimeField(null=True, blank=True)
+    refunded_micros = models.BigIntegerField(default=0, help_text="Refunds pending or done.")
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "top-up order"
-        constraints = [models.CheckConstraint(condition=models.Q(amount_micros__gt=0), name="topup_amount_pos")]
+        permissions = [("refund_topuporder", "Can refund a top-up to its payment method")]
+        indexes = [models.Index(fields=["status", "created_at"], name="topup_status_created")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount_micros__gt=0), name="topup_amount_pos"),
+            models.CheckConstraint(
+                condition=models.Q(refunded_micros__gte=0, refunded_micros__lte=models.F("amount_micros")),
+                name="topup_refund_within_amount",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"top-up {self.pk} {self.amount_micros}µ {self.status}"
+
+
+class TopUpRefund(models.Model):
+    """Money of a credited top-up sent back to its payment method. The wallet is debited first (so a
+    refund can never take it below zero); a refund the provider refuses is credited back."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # debited, the provider not yet confirmed
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"  # refused by the provider; the debit was reversed
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    order = models.ForeignKey(TopUpOrder, on_delete=models.PROTECT, related_name="refunds")
+    amount_micros = models.BigIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    reason = models.CharField(max_length=500)
+    actor = models.CharField(max_length=150, help_text="Operator who asked for it.")
+    provider_refund_id = models.CharField(max_length=255, blank=True)
+    failure_reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "top-up refund"
+        constraints = [models.CheckConstraint(condition=models.Q(amount_micros__gt=0), name="refund_amount_pos")]
+
+    def __str__(self) -> str:
+        return f"refund {self.pk} {self.amount_micros}µ {self.status}"
 
 
 class UsageRollup(models.Model):

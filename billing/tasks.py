@@ -4,7 +4,7 @@ import logging
 
 from celery import shared_task
 
-from . import alerts, reconcile, rollups, services
+from . import alerts, reconcile, refunds, rollups, services, topup_sync
 from .models import Wallet
 
 logger = logging.getLogger(__name__)
@@ -31,3 +31,9 @@ def rollup_usage() -> dict[str, int]:
 @shared_task
 def check_low_balances() -> dict[str, int]:
     return alerts.low_balance_check()
+
+
+@shared_task
+def sync_topups() -> dict[str, int]:
+    """Lost notifications, expired orders, and refunds a provider has not answered yet."""
+    return {**topup_sync.topups_sync(), **refunds.refunds_resume()}

@@ -2,19 +2,24 @@
 
 Providers deliver webhooks at least once: the same event several times, and several events for one
 checkout. So an order is credited at most once whatever arrives: the order row is locked and a
-credited order ignores further events, and the ledger key is per order, so even a bug in that
-check could not credit twice.
+credited order ignores further events, and the ledger key is the provider's trade number (per order
+when there is none), so even a bug in that check could not credit twice.
+
+Money we did not ask for (another amount, another trade for the same order) never credits: the
+order fails and operators are alerted.
 """
 
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from .alerts import operator_alert
 from .locks import lock_wallet
 from .models import LedgerEntry, TopUpOrder
 from .money import AmountError
@@ -37,6 +42,7 @@ class Outcome(StrEnum):
 class TopUpStarted:
     order: TopUpOrder
     redirect_url: str
+    qr_code: str = ""  # when set, show this as a QR code rather than redirecting
 
 
 def topup_create(
@@ -49,24 +55,29 @@ def topup_create(
     if amount_micros <= 0:
         raise AmountError("a top-up must be positive")
     payment.check_amount(amount_micros=amount_micros, currency=currency)
+    expiry = timedelta(minutes=settings.HARNMODEL_TOPUP_EXPIRY_MINUTES)
     order = TopUpOrder.objects.create(
-        account_id=account_id, provider=provider, amount_micros=amount_micros, currency=currency
+        account_id=account_id,
+        provider=provider,
+        amount_micros=amount_micros,
+        currency=currency,
+        expires_at=timezone.now() + expiry,
     )
     try:
         checkout = payment.create_checkout(order=order, success_url=success_url, cancel_url=cancel_url)
     except PaymentError as exc:
         TopUpOrder.objects.filter(pk=order.pk).update(status=TopUpOrder.Status.FAILED, failure_reason=str(exc)[:500])
         raise
-    TopUpOrder.objects.filter(pk=order.pk).update(provider_session_id=checkout.session_id)
-    order.provider_session_id = checkout.session_id
-    return TopUpStarted(order=order, redirect_url=checkout.url)
+    TopUpOrder.objects.filter(pk=order.pk).update(provider_session_id=checkout.session_id, qr_code=checkout.qr_code)
+    order.provider_session_id, order.qr_code = checkout.session_id, checkout.qr_code
+    return TopUpStarted(order=order, redirect_url=checkout.url, qr_code=checkout.qr_code)
 
 
 def _find_order(event: PaymentEvent) -> TopUpOrder | None:
     orders = TopUpOrder.objects.filter(provider=event.provider)
-    try:
+    try:  # UUID() takes both forms: providers that limit out_trade_no get the 32 hex digits
         by_id = orders.filter(pk=uuid.UUID(event.order_id)).first()
-    except ValueError:
+    except (ValueError, TypeError, AttributeError):
         by_id = None
     if by_id is None and event.session_id:
         return orders.filter(provider_session_id=event.session_id).first()
@@ -109,14 +120,23 @@ def _credit_paid(order: TopUpOrder, event: PaymentEvent) -> Outcome:
     if problem:
         # The customer paid something we did not ask for: crediting either amount could be wrong.
         logger.error("top-up %s not credited: %s (event %s)", order.pk, problem, event.event_id)
+        operator_alert(
+            subject=f"{order.provider} top-up {order.pk} not credited",
+            message=f"{problem} (event {event.event_id}, trade {event.trade_no or '-'}). Decide by hand.",
+        )
+        trade_free = event.trade_no and not TopUpOrder.objects.filter(provider_trade_no=event.trade_no).exists()
         TopUpOrder.objects.filter(pk=order.pk).update(
-            status=TopUpOrder.Status.FAILED, failure_reason=problem, provider_event_id=event.event_id, paid_at=now
+            status=TopUpOrder.Status.FAILED,
+            failure_reason=problem[:500],
+            provider_event_id=event.event_id,
+            paid_at=now,
+            provider_trade_no=event.trade_no if trade_free else order.provider_trade_no,
         )
         return Outcome.FAILED
     wallet_credit(
         account_id=order.account_id,
         amount_micros=order.amount_micros,
-        idempotency_key=f"topup:{order.provider}:{order.pk}",
+        idempotency_key=_credit_key(order, event),
         kind=LedgerEntry.Kind.TOPUP,
         note=f"{order.provider} {event.event_id}",
         actor=f"payment:{order.provider}",
@@ -127,8 +147,15 @@ def _credit_paid(order: TopUpOrder, event: PaymentEvent) -> Outcome:
         paid_at=now,
         provider_event_id=event.event_id,
         provider_session_id=order.provider_session_id or event.session_id or None,
+        provider_trade_no=event.trade_no or order.provider_trade_no,
     )
     return Outcome.CREDITED
+
+
+def _credit_key(order: TopUpOrder, event: PaymentEvent) -> str:
+    # The provider's trade number names the money itself: one trade, one credit, whichever order
+    # row or code path it reaches us through.
+    return f"topup:{order.provider}:{event.trade_no or order.pk}"
 
 
 def _mismatch(order: TopUpOrder, event: PaymentEvent) -> str:
@@ -139,4 +166,22 @@ def _mismatch(order: TopUpOrder, event: PaymentEvent) -> str:
         )
     if order.provider_session_id and event.session_id and event.session_id != order.provider_session_id:
         return f"paid session {event.session_id}, order's session is {order.provider_session_id}"
+    if event.trade_no:
+        if order.provider_trade_no and order.provider_trade_no != event.trade_no:
+            return f"paid trade {event.trade_no}, order's trade is {order.provider_trade_no}"
+        if TopUpOrder.objects.filter(provider_trade_no=event.trade_no).exclude(pk=order.pk).exists():
+            return f"trade {event.trade_no} already paid another order"
     return ""
+
+
+def topup_expire(*, order_id) -> Outcome:
+    """Expire an order still waiting for payment (the provider closed it). Anything else is left alone."""
+    found = TopUpOrder.objects.filter(pk=order_id).values_list("account_id", flat=True).first()
+    if found is None:
+        return Outcome.UNKNOWN_ORDER
+    with transaction.atomic():
+        lock_wallet(account_id=found)
+        expired = TopUpOrder.objects.filter(pk=order_id, status=TopUpOrder.Status.CREATED).update(
+            status=TopUpOrder.Status.EXPIRED
+        )
+    return Outcome.EXPIRED if expired else Outcome.IGNORED

@@ -1,6 +1,7 @@
 """HTTP endpoints of billing: payment provider webhooks. They translate HTTP and call one service.
 
-One view for every provider, dispatched by the registry: Stripe's endpoint is /billing/webhooks/stripe/.
+One view for every provider, dispatched by the registry: Stripe's endpoint is /billing/webhooks/stripe/,
+Alipay's /billing/webhooks/alipay/. Each provider shapes its own reply (Alipay wants `success`).
 """
 
 import logging
@@ -9,8 +10,16 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from .payments import UnknownProvider, WebhookSignatureError, get_provider
-from .topups import topup_complete_from_event
+from .alerts import operator_alert
+from .payments import (
+    PaymentEvent,
+    UnknownProvider,
+    WebhookMismatchError,
+    WebhookReply,
+    WebhookSignatureError,
+    get_provider,
+)
+from .topups import Outcome, topup_complete_from_event
 
 logger = logging.getLogger(__name__)
 
@@ -18,19 +27,31 @@ logger = logging.getLogger(__name__)
 @csrf_exempt  # authenticated by the provider's signature, not a session
 @require_POST
 def payment_webhook(request: HttpRequest, provider: str) -> HttpResponse:
-    """400 for anything not provably from the provider (it will not retry a request we could never
-    accept); 200 for every verified event, acted on or not, so the provider stops resending it.
-    Errors of our own (database down) are 500s, which the provider retries."""
+    """Refused (Stripe 400, Alipay `fail`, WeChat 400 FAIL) for anything not provably from the provider or
+    not for us, and for a payment we cannot book: an unknown order or another amount (never credited;
+    the amount alerts operators). Accepted for every other verified notification, acted on or not, so the
+    provider stops resending it. Errors of our own (database down) are 500s, which providers retry."""
     try:
         payments = get_provider(provider)
     except UnknownProvider:
         return JsonResponse({"error": "unknown payment provider"}, status=404)
+    if not payments.is_configured():
+        return JsonResponse({"error": "payment provider not configured"}, status=404)
     try:
         event = payments.parse_webhook(payload=request.body, headers=request.headers)
+    except WebhookMismatchError as exc:
+        logger.error("%s webhook for someone else refused: %s", provider, exc)
+        operator_alert(subject=f"{provider} notification for another merchant", message=str(exc))
+        return _reply(payments.webhook_reply(accepted=False, message="not for this merchant"))
     except WebhookSignatureError as exc:
         logger.warning("%s webhook refused: %s", provider, exc)
-        return JsonResponse({"error": "invalid signature"}, status=400)
+        return _reply(payments.webhook_reply(accepted=False, message="invalid signature"))
     if event is None:
-        return JsonResponse({"status": "ignored"})
+        return _reply(payments.webhook_reply(accepted=True, message="ignored"))
     outcome = topup_complete_from_event(event)
-    return JsonResponse({"status": outcome.value})
+    refused = event.kind == PaymentEvent.PAID and outcome in (Outcome.UNKNOWN_ORDER, Outcome.FAILED)
+    return _reply(payments.webhook_reply(accepted=not refused, message=outcome.value))
+
+
+def _reply(reply: WebhookReply) -> HttpResponse:
+    return HttpResponse(reply.body, status=reply.status, content_type=reply.content_type)

@@ -218,10 +218,14 @@ class RedeemForm(forms.Form):
 class TopUpForm(forms.Form):
     preset = forms.ChoiceField(label=_("Amount"), required=False, widget=forms.RadioSelect)
     custom = forms.CharField(label=_("Other amount"), required=False)
+    provider = forms.ChoiceField(label=_("Pay with"), required=False, widget=forms.RadioSelect)
 
-    def __init__(self, *args, currency_symbol: str = "", **kwargs):
+    def __init__(self, *args, currency_symbol: str = "", providers: list[tuple[str, str]] = (), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["preset"].choices = [(p, f"{currency_symbol}{p}") for p in TOPUP_PRESETS]
+        self.fields["provider"].choices = list(providers)  # only the configured ones
+        if providers:
+            self.fields["provider"].initial = providers[0][0]
 
     def clean(self):
         data = super().clean()
@@ -230,6 +234,8 @@ class TopUpForm(forms.Form):
             data["amount_micros"] = _amount(raw, required=True)
         except forms.ValidationError as exc:
             self.add_error("custom", exc)
+        if not data.get("provider") and "provider" not in self.errors:
+            data["provider"] = self.fields["provider"].initial or ""  # the only / first one offered
         return data
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import account, auth, billing, dashboard, keys, playground, public, usage
+from .views import account, auth, billing, dashboard, keys, playground, public, topup_qr, usage
 
 app_name = "portal"
 urlpatterns = [
@@ -38,6 +38,8 @@ urlpatterns = [
     path("billing/", billing.billing, name="billing"),
     path("billing/redeem/", billing.redeem, name="redeem"),
     path("billing/topup/", billing.topup, name="topup"),
+    path("billing/topup/<uuid:order_id>/", topup_qr.topup_qr, name="topup_qr"),
+    path("billing/topup/<uuid:order_id>/status/", topup_qr.topup_status, name="topup_status"),
     path("billing/alert/", billing.threshold, name="threshold"),
     path("models/", public.models, name="models"),
     path("docs/", public.docs, name="docs"),

@@ -6,10 +6,21 @@ Dotted paths, imported on first use, so an unused provider's SDK is never loaded
 from functools import cache
 from importlib import import_module
 
-from .base import Checkout, PaymentError, PaymentEvent, PaymentProvider, WebhookSignatureError
+from .base import (
+    Checkout,
+    PaymentError,
+    PaymentEvent,
+    PaymentProvider,
+    PaymentUnavailableError,
+    WebhookMismatchError,
+    WebhookReply,
+    WebhookSignatureError,
+)
 
 PROVIDERS = {
     "stripe": "billing.payments.stripe_provider.StripeProvider",
+    "alipay": "billing.payments.alipay_provider.AlipayProvider",
+    "wechat": "billing.payments.wechat_provider.WeChatPayProvider",
 }
 
 __all__ = [
@@ -18,8 +29,12 @@ __all__ = [
     "PaymentError",
     "PaymentEvent",
     "PaymentProvider",
+    "PaymentUnavailableError",
     "UnknownProvider",
+    "WebhookMismatchError",
+    "WebhookReply",
     "WebhookSignatureError",
+    "configured_providers",
     "get_provider",
 ]
 
@@ -35,3 +50,8 @@ def get_provider(name: str) -> PaymentProvider:
         raise UnknownProvider(name)
     module, _, attr = path.rpartition(".")
     return getattr(import_module(module), attr)()
+
+
+def configured_providers() -> list[str]:
+    """Names of the providers whose settings are present, in registry order."""
+    return [name for name in PROVIDERS if get_provider(name).is_configured()]

@@ -1,5 +1,7 @@
-"""Stripe Checkout through the official `stripe` library: one hosted page per order, one webhook."""
+"""Stripe Checkout through the official `stripe` library: one hosted page per order, one webhook;
+query / close / refund through the same library (Session.retrieve, Session.expire, Refund.create)."""
 
+import json
 import logging
 from collections.abc import Mapping
 
@@ -8,7 +10,7 @@ from django.conf import settings
 
 from billing.money import MICROS_PER_UNIT, AmountError
 
-from .base import Checkout, PaymentError, PaymentEvent, WebhookSignatureError
+from .base import Checkout, PaymentError, PaymentEvent, PaymentUnavailableError, WebhookReply, WebhookSignatureError
 
 logger = logging.getLogger(__name__)
 
@@ -26,12 +28,28 @@ _EVENT_KINDS = {
 }
 
 
+def _error(exc: stripe.StripeError) -> PaymentError:
+    # No answer, or Stripe's own failure: the call may have happened (retry with the same idempotency key).
+    unknown = isinstance(exc, stripe.APIConnectionError) or (exc.http_status or 0) >= 500
+    return (PaymentUnavailableError if unknown else PaymentError)(f"stripe: {exc.user_message or exc}")
+
+
 def micros_per_minor_unit(currency: str) -> int:
     return MICROS_PER_UNIT if currency.upper() in ZERO_DECIMAL else MICROS_PER_UNIT // 100
 
 
 class StripeProvider:
     name = "stripe"
+
+    def is_configured(self) -> bool:
+        # Both: the key opens checkouts, the webhook secret is how payments get credited.
+        return bool(settings.STRIPE_SECRET_KEY and settings.STRIPE_WEBHOOK_SECRET)
+
+    def webhook_reply(self, *, accepted: bool, message: str = "") -> WebhookReply:
+        body = {"status": message} if accepted else {"error": message}
+        return WebhookReply(
+            status=200 if accepted else 400, content_type="application/json", body=json.dumps(body).encode()
+        )
 
     def check_amount(self, *, amount_micros: int, currency: str) -> None:
         self._minor_units(amount_micros, currency)
@@ -68,7 +86,7 @@ class StripeProvider:
                 api_key=settings.STRIPE_SECRET_KEY, idempotency_key=f"checkout:{order_id}", **params
             )
         except stripe.StripeError as exc:
-            raise PaymentError(f"stripe: {exc.user_message or exc}") from exc
+            raise _error(exc) from exc
         return Checkout(url=session.url, session_id=session.id)
 
     def parse_webhook(self, *, payload: bytes, headers: Mapping[str, str]) -> PaymentEvent | None:
@@ -85,16 +103,65 @@ class StripeProvider:
         session = event["data"]["object"]
         if event["type"] == "checkout.session.completed" and session.get("payment_status") != "paid":
             return None  # a delayed method (bank debit...): async_payment_succeeded follows
+        return self._event(session, event_id=event["id"], kind=kind)
+
+    def _event(self, session: dict, *, event_id: str, kind: str) -> PaymentEvent:
+        # trade_no stays empty: the ledger key is per order on both the webhook and the query path.
         metadata = session.get("metadata") or {}
         order_id = session.get("client_reference_id") or metadata.get("order_id") or ""
         currency = (session.get("currency") or "").upper()
         amount_total = session.get("amount_total") or 0
         return PaymentEvent(
             provider=self.name,
-            event_id=event["id"],
+            event_id=event_id,
             kind=kind,
             order_id=order_id,
             session_id=session.get("id") or "",
             amount_micros=amount_total * micros_per_minor_unit(currency) if currency else 0,
             currency=currency,
         )
+
+    def _session(self, order) -> dict:
+        try:
+            session = stripe.checkout.Session.retrieve(order.provider_session_id, api_key=settings.STRIPE_SECRET_KEY)
+        except stripe.StripeError as exc:
+            raise _error(exc) from exc
+        return session.to_dict()
+
+    def query(self, *, order) -> PaymentEvent | None:
+        if not order.provider_session_id:
+            return None
+        session = self._session(order)
+        if session.get("status") == "complete" and session.get("payment_status") in ("paid", "no_payment_required"):
+            return self._event(session, event_id=f"query:{session['id']}", kind=PaymentEvent.PAID)
+        if session.get("status") == "expired":
+            return self._event(session, event_id=f"query:{session['id']}", kind=PaymentEvent.EXPIRED)
+        return None
+
+    def close(self, *, order) -> None:
+        if not order.provider_session_id:
+            return  # Stripe never saw it
+        try:
+            stripe.checkout.Session.expire(order.provider_session_id, api_key=settings.STRIPE_SECRET_KEY)
+        except stripe.StripeError as exc:
+            raise _error(exc) from exc
+
+    def refund(self, *, order, amount_micros: int, refund_id: str) -> str:
+        payment_intent = self._session(order).get("payment_intent")
+        if isinstance(payment_intent, dict):
+            payment_intent = payment_intent.get("id")
+        if not payment_intent:
+            raise PaymentError("stripe: the checkout has no payment to refund")
+        try:
+            refund = stripe.Refund.create(
+                api_key=settings.STRIPE_SECRET_KEY,
+                idempotency_key=f"refund:{refund_id}",  # a retried refund is the same refund
+                payment_intent=payment_intent,
+                amount=self._minor_units(amount_micros, order.currency),
+                metadata={"order_id": str(order.pk), "refund_id": refund_id},
+            )
+        except stripe.StripeError as exc:
+            raise _error(exc) from exc
+        if refund.status in ("failed", "canceled"):
+            raise PaymentError(f"stripe: refund {refund.id} {refund.status}")
+        return refund.id

@@ -6,6 +6,7 @@ import hmac
 import json
 import threading
 import time
+from datetime import timedelta
 from types import SimpleNamespace
 from unittest import mock
 
@@ -13,11 +14,14 @@ import pytest
 import stripe
 from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 
 from billing.models import LedgerEntry, TopUpOrder, Wallet
 from billing.money import AmountError
-from billing.payments import PaymentError, PaymentEvent, get_provider
+from billing.payments import PaymentError, PaymentEvent, WebhookSignatureError, get_provider
 from billing.reconcile import ledger_reconcile
+from billing.refunds import RefundError, topup_refund
+from billing.topup_sync import topups_sync
 from billing.topups import Outcome, topup_complete_from_event, topup_create
 from tests.factories import make_customer
 
@@ -215,7 +219,10 @@ def test_webhooks_are_refused_while_no_secret_is_configured(client, bob, setting
 
     response = deliver(client, event_payload(order), sign(event_payload(order), secret=""))
 
-    assert response.status_code == 400 and not credited(bob.account)
+    # Not configured: the endpoint does not exist (and the provider would refuse unsigned events anyway).
+    assert response.status_code == 404 and not credited(bob.account)
+    with pytest.raises(WebhookSignatureError):
+        get_provider("stripe").parse_webhook(payload=event_payload(order), headers={"Stripe-Signature": "t=1,v1=0"})
 
 
 @pytest.mark.parametrize(("amount", "currency"), [(100, "cny"), (5001, "cny"), (5000, "usd")])
@@ -225,7 +232,7 @@ def test_amount_mismatch_credits_nothing_and_fails_the_order(client, bob, caplog
     response = deliver(client, event_payload(order, amount=amount, currency=currency))
     again = deliver(client, event_payload(order, event_id="evt_2"))  # even a correct one later: an operator decides
 
-    assert (response.status_code, response.json()["status"]) == (200, "failed")
+    assert (response.status_code, response.json()["error"]) == (400, "failed")
     assert again.json()["status"] == "ignored"
     assert not credited(bob.account) and Wallet.objects.get(account=bob.account).balance_micros == 0
     order.refresh_from_db()
@@ -259,14 +266,15 @@ def test_expired_checkout_closes_the_order_but_never_a_credited_one(client, bob)
     assert len(credited(bob.account)) == 1
 
 
-def test_other_events_and_unknown_orders_are_acknowledged(client, bob):
+def test_other_events_are_acknowledged_and_unknown_orders_refused(client, bob):
     order = start(bob.account)
     other = json.dumps({"id": "evt_9", "object": "event", "type": "customer.created", "data": {"object": {}}}).encode()
     stranger = event_payload(order).replace(str(order.pk).encode(), b"00000000-0000-0000-0000-000000000000")
     stranger = stranger.replace(b'"cs_test_1"', b'"cs_unknown"')
 
     assert deliver(client, other).json() == {"status": "ignored"}
-    assert deliver(client, stranger).json() == {"status": "unknown_order"}
+    refused = deliver(client, stranger)
+    assert (refused.status_code, refused.json()) == (400, {"error": "unknown_order"})
     assert not credited(bob.account) and TopUpOrder.objects.get().status == "created"
 
 
@@ -303,3 +311,95 @@ def test_the_same_event_delivered_concurrently_credits_once():
     assert sorted(outcomes) == [Outcome.CREDITED, Outcome.DUPLICATE, Outcome.DUPLICATE]
     assert len(credited(account)) == 1
     assert Wallet.objects.get(account=account).balance_micros == 30_000_000
+
+
+# --- query, close, refund (lost webhooks, expiry, console refunds) ----------------------------------
+
+
+def retrieved(order, *, status="complete", payment_status="paid", amount=None, payment_intent="pi_1"):
+    """What Session.retrieve returns: a real stripe object built from Stripe's JSON shape."""
+    data = {
+        "id": order.provider_session_id, "object": "checkout.session", "status": status,
+        "payment_status": payment_status, "currency": "cny", "client_reference_id": str(order.pk),
+        "amount_total": order.amount_micros // 10_000 if amount is None else amount,
+        "metadata": {"order_id": str(order.pk)}, "payment_intent": payment_intent,
+    }  # fmt: skip
+    return stripe.checkout.Session.construct_from(data, "sk_test_key")
+
+
+def test_query_credits_a_paid_session_whose_webhook_was_lost_then_the_webhook_is_a_duplicate(client, bob):
+    order = start(bob.account, 50_000_000)
+    with mock.patch("stripe.checkout.Session.retrieve", return_value=retrieved(order)) as retrieve:
+        counts = topups_sync(now=timezone.now() + timedelta(minutes=2))
+
+    assert counts == {"credited": 1}
+    assert retrieve.call_args.args == (order.provider_session_id,)
+    assert retrieve.call_args.kwargs == {"api_key": "sk_test_key"}
+    assert deliver(client, event_payload(order)).json() == {"status": "duplicate"}
+    (entry,) = credited(bob.account)
+    assert entry.idempotency_key == f"topup:stripe:{order.pk}"  # the same key on both paths
+
+
+@pytest.mark.parametrize(
+    ("status", "payment_status", "expected"), [("open", "unpaid", None), ("expired", "unpaid", "expired")]
+)
+def test_query_reports_open_and_expired_sessions(bob, status, payment_status, expected):
+    order = start(bob.account)
+    with mock.patch(
+        "stripe.checkout.Session.retrieve", return_value=retrieved(order, status=status, payment_status=payment_status)
+    ):
+        event = get_provider("stripe").query(order=order)
+    assert (event.kind if event else None) == expected
+
+
+def test_expiry_expires_the_stripe_session_then_the_order(bob):
+    order = start(bob.account)
+    with (
+        mock.patch(
+            "stripe.checkout.Session.retrieve", return_value=retrieved(order, status="open", payment_status="unpaid")
+        ),
+        mock.patch("stripe.checkout.Session.expire") as expire,
+    ):
+        assert topups_sync(now=timezone.now() + timedelta(minutes=31)) == {"expired": 1}
+    assert expire.call_args.args == (order.provider_session_id,)
+    assert TopUpOrder.objects.get().status == "expired"
+
+
+def test_close_failure_is_a_payment_error(bob):
+    order = start(bob.account)
+    error = stripe.InvalidRequestError("session is complete", param=None)
+    with mock.patch("stripe.checkout.Session.expire", side_effect=error), pytest.raises(PaymentError):
+        get_provider("stripe").close(order=order)
+
+
+def test_refund_goes_to_the_payment_intent_in_fen_and_is_idempotent_per_refund(client, bob):
+    order = start(bob.account, 50_000_000)
+    deliver(client, event_payload(order))
+    made = stripe.Refund.construct_from({"id": "re_1", "object": "refund", "status": "succeeded"}, "sk_test_key")
+    with (
+        mock.patch("stripe.checkout.Session.retrieve", return_value=retrieved(order)),
+        mock.patch("stripe.Refund.create", return_value=made) as create,
+    ):
+        refund = topup_refund(order_id=order.pk, amount_micros=12_340_000, reason="asked", actor="fin")
+
+    assert (refund.status, refund.provider_refund_id) == ("succeeded", "re_1")
+    params = create.call_args.kwargs
+    assert (params["payment_intent"], params["amount"], params["idempotency_key"]) == (
+        "pi_1", 1234, f"refund:{refund.pk.hex}",
+    )  # fmt: skip
+    assert Wallet.objects.get(account=bob.account).balance_micros == 50_000_000 - 12_340_000
+
+
+def test_a_failed_stripe_refund_is_reversed(client, bob):
+    order = start(bob.account, 50_000_000)
+    deliver(client, event_payload(order))
+    failed = stripe.Refund.construct_from({"id": "re_2", "object": "refund", "status": "failed"}, "sk_test_key")
+    with (
+        mock.patch("stripe.checkout.Session.retrieve", return_value=retrieved(order)),
+        mock.patch("stripe.Refund.create", return_value=failed),
+        pytest.raises(RefundError, match="re_2 failed"),
+    ):
+        topup_refund(order_id=order.pk, amount_micros=50_000_000, reason="asked", actor="fin")
+
+    assert Wallet.objects.get(account=bob.account).balance_micros == 50_000_000
+    assert ledger_reconcile() == []

@@ -1,5 +1,7 @@
 """Billing: ledger, redeem a code, top-up through Stripe Checkout (or a note without it), threshold."""
 
+from types import SimpleNamespace
+
 from django.urls import reverse
 
 from accounts.portal import billing_hooks
@@ -49,7 +51,7 @@ def test_redeem_guesses_are_throttled(alice):
 
 def test_topup_is_hidden_with_a_note_when_stripe_is_not_configured(alice):
     body = alice.client.get(reverse("portal:billing")).content.decode()
-    assert 'data-testid="topup-unavailable"' in body and "Pay with card" not in body
+    assert 'data-testid="topup-unavailable"' in body and "Continue to payment" not in body
     response = alice.client.post(reverse("portal:topup"), {"preset": "100"})
     assert response.status_code == 302 and response["Location"] == reverse("portal:billing")
 
@@ -60,15 +62,16 @@ def test_topup_sends_the_owner_to_stripe_checkout(alice, settings, monkeypatch):
 
     def fake_start(**kwargs):
         calls.append(kwargs)
-        return "https://checkout.stripe.test/c/pay_123"
+        return SimpleNamespace(redirect_url="https://checkout.stripe.test/c/pay_123", qr_code="", order=None)
 
     monkeypatch.setattr(billing_hooks, "topup_start", fake_start)
-    assert b"Pay with card" in alice.client.get(reverse("portal:billing")).content
+    page = alice.client.get(reverse("portal:billing")).content.decode()
+    assert "Continue to payment" in page and 'value="stripe"' in page and 'value="alipay"' not in page
     response = alice.client.post(reverse("portal:topup"), {"preset": "100", "custom": ""})
     assert response["Location"] == "https://checkout.stripe.test/c/pay_123"
     response = alice.client.post(reverse("portal:topup"), {"preset": "100", "custom": "42.50"})
     assert [c["amount_micros"] for c in calls] == [100_000_000, 42_500_000]
-    assert calls[0]["account_id"] == alice.account.pk
+    assert calls[0]["account_id"] == alice.account.pk and calls[0]["provider"] == "stripe"
     assert calls[0]["success_url"].endswith("/billing/?topup=success")
     assert alice.client.post(reverse("portal:topup"), {"custom": "abc"}).status_code == 400
     assert len(calls) == 2

@@ -113,7 +113,7 @@ def test_every_portal_url_is_covered_here():
     """A new portal URL must be added to the isolation tests (or to PUBLIC below) consciously."""
     covered = {name.split(":")[1] for name, _, _ in READ_URLS} | {
         "usage_record", "key_created", "key_revoke", "invitation_revoke", "member_remove", "account_switch",
-        "threshold", "account_rename", "key_create", "redeem", "topup", "invitation_create",
+        "threshold", "account_rename", "key_create", "redeem", "topup", "invitation_create", "topup_qr", "topup_status",
     }  # fmt: skip
     public = {
         "home", "signup", "signup_done", "signup_resend", "signup_confirm", "login", "logout", "password_reset",

@@ -1,4 +1,5 @@
-"""Billing: balance, ledger history, top-up (Stripe Checkout), redeem a code, low-balance threshold."""
+"""Billing: balance, ledger history, top-up (Stripe, Alipay, WeChat Pay: whichever are configured), redeem a
+code, low-balance threshold. The QR-code page of a top-up is in topup_qr.py."""
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
@@ -32,7 +33,8 @@ def _page(request, *, redeem_form=None, topup_form=None, threshold_form=None, st
         ),
         "topup_available": billing_hooks.topup_available(),
         "redeem_form": redeem_form or RedeemForm(),
-        "topup_form": topup_form or TopUpForm(currency_symbol=_symbol(), initial={"preset": "100"}),
+        "topup_form": topup_form
+        or TopUpForm(currency_symbol=_symbol(), providers=billing_hooks.topup_providers(), initial={"preset": "100"}),
         "threshold_form": threshold_form
         or ThresholdForm(initial={"threshold": "" if threshold is None else format_amount(threshold, places=2)[1:]}),
         "default_threshold": default_threshold,
@@ -45,6 +47,8 @@ def _page(request, *, redeem_form=None, topup_form=None, threshold_form=None, st
 def billing(request):
     if request.GET.get("topup") == "success":
         messages.info(request, _("Thank you! Your payment is being confirmed; the balance updates within a minute."))
+    elif request.GET.get("topup") == "paid":
+        messages.success(request, _("Payment received: your balance has been topped up."))
     elif request.GET.get("topup") == "cancel":
         messages.info(request, _("Top-up cancelled. Nothing was charged."))
     if request.GET.get("topup"):
@@ -82,24 +86,28 @@ def redeem(request):
 @owner_required
 @require_POST
 def topup(request):
-    form = TopUpForm(request.POST, currency_symbol=_symbol())
-    if not billing_hooks.topup_available():
-        messages.error(request, _("Card payments are not available."))
+    providers = billing_hooks.topup_providers()
+    form = TopUpForm(request.POST, currency_symbol=_symbol(), providers=providers)
+    if not providers:
+        messages.error(request, _("Online payments are not available."))
         return redirect("portal:billing")
     if not form.is_valid():
         return _page(request, topup_form=form, status=400)
     back = site_url(request) + reverse("portal:billing")
     try:
-        url = billing_hooks.topup_start(
+        started = billing_hooks.topup_start(
             account_id=request.portal.account.pk,
             amount_micros=form.cleaned_data["amount_micros"],
+            provider=form.cleaned_data["provider"],
             success_url=back + "?topup=success",
             cancel_url=back + "?topup=cancel",
         )
     except billing_hooks.TopUpError:
         form.add_error("custom", _("The payment page could not be opened. Try another amount or try again later."))
         return _page(request, topup_form=form, status=400)
-    return redirect(url)
+    if started.qr_code:  # pay by scanning: our page shows the code and waits for the payment
+        return redirect("portal:topup_qr", order_id=started.order.pk)
+    return redirect(started.redirect_url)
 
 
 @owner_required

@@ -25,8 +25,10 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         r"\1" + REDACTED,
     ),
     (re.compile(r"(?i)([?&]key=)[^\s&#\"']+"), r"\1" + REDACTED),
+    # user:password@ in a URL: a broker or database address quoted by an exception or by Celery.
+    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/@\s]+@"), r"\1" + REDACTED + "@"),
 )
-_QUICK = re.compile(r"(?i)sk-|bearer|api[_-]?key|access_token|key=")
+_QUICK = re.compile(r"(?i)sk-|bearer|api[_-]?key|access_token|key=|://[^/@\s]+@")
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
 # uvicorn adds an ANSI-coloured copy of some messages: noise in JSON.

@@ -139,3 +139,42 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["api_key", "key"], name="uniq_idempotency_key")]
+
+
+class TaskRun(models.Model):
+    """The latest run of one scheduled Celery task, written by gateway.taskruns from Celery's signals.
+
+    One row per task name, not a history: the console asks "when did it last run and did it work", the table stays
+    as small as the beat schedule with no trimming job, and each run is one upsert. The counters and the last
+    failure's summary keep the longer view."""
+
+    class State(models.TextChoices):
+        SUCCESS = "success"
+        FAILURE = "failure"
+        RETRY = "retry"
+
+    task = models.CharField(max_length=200, unique=True)
+    last_started_at = models.DateTimeField(null=True, blank=True)
+    last_finished_at = models.DateTimeField(null=True, blank=True)
+    last_state = models.CharField(max_length=16, choices=State.choices, blank=True)
+    last_runtime_ms = models.PositiveIntegerField(null=True, blank=True)
+    last_summary = models.CharField(max_length=300, blank=True, help_text="Result or exception, one line, redacted.")
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True, help_text="The last failure's exception, kept after.")
+    runs = models.PositiveBigIntegerField(default=0)
+    failures = models.PositiveBigIntegerField(default=0)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["task"]
+        verbose_name = "scheduled job run"
+
+    def __str__(self) -> str:
+        return self.task
+
+    @property
+    def running(self) -> bool:
+        """Started after its last finish: running now, or its worker died mid-run."""
+        started, finished = self.last_started_at, self.last_finished_at
+        return started is not None and (finished is None or started > finished)

@@ -118,6 +118,8 @@ def test_logging_never_raises(lines):
         "GET https://generativelanguage.googleapis.com/v1beta/models/x:generateContent?key=AIzaSyD-secret&alt=sse",
         "x-goog-api-key: AIzaSyD-secret",
         '{"api_key": "AIzaSyD-secret"}',
+        "Cannot connect to redis://default:AIzaSyD-secret@cache.internal:6379/0: refused",
+        "broker amqp://user:AIzaSyD-secret@mq.internal//",
     ],
 )
 def test_redact_blanks_keys_and_tokens(text):
@@ -128,7 +130,8 @@ def test_redact_blanks_keys_and_tokens(text):
 
 
 def test_redact_leaves_ordinary_text_alone():
-    for text in ("sk-short", "max_output_tokens=5 input_tokens: 3", "key prefix sk-AbCdEfG", "the bearer of news"):
+    for text in ("sk-short", "max_output_tokens=5 input_tokens: 3", "key prefix sk-AbCdEfG", "the bearer of news",
+                 "see https://example.com/docs and mail ops@example.com"):
         assert redact(text) == text
 
 

@@ -15,11 +15,15 @@ from billing.models import Wallet
 from billing.money import AmountError, format_exact, parse_amount
 from billing.services import InsufficientBalance, wallet_adjust
 from gateway import ops_selectors as gateway_ops
+from gateway.scheduled_jobs import scheduled_jobs
 
+from . import otp, otp_admin  # noqa: F401  (otp_admin: the operators' TOTP devices, key never shown)
 from .audit import audit_record
+from .console_live import live_log_view
 from .models import Account, AuditEntry, Membership
 from .services import account_create
 
+otp.install(admin.site)  # TOTP sign-in for every admin view when HARNMODEL_ADMIN_TOTP is on
 admin.site.site_header = "harnmodel operator console"
 admin.site.site_title = "harnmodel"
 admin.site.index_title = "Operations"
@@ -55,6 +59,7 @@ def ops_view(request: HttpRequest) -> HttpResponse:
         "title": "Control room",
         "traffic": gateway_ops.traffic(),
         "channels": gateway_ops.channel_states(),
+        "jobs": scheduled_jobs(),
         "revenue_today": format_exact(money_ops.revenue_today_micros()),
         "top_customers": [(c, format_exact(c.spend_micros)) for c in money_ops.top_customers_today()],
         "hours_chart": {
@@ -73,7 +78,11 @@ def ops_view(request: HttpRequest) -> HttpResponse:
 
 # The default admin site keeps its URLs; the control room is one more page inside it (/admin/ops/).
 _site_get_urls = admin.site.get_urls
-admin.site.get_urls = lambda: [path("ops/", admin.site.admin_view(ops_view), name="ops"), *_site_get_urls()]
+admin.site.get_urls = lambda: [
+    path("ops/", admin.site.admin_view(ops_view), name="ops"),
+    path("live/", admin.site.admin_view(live_log_view), name="live_log"),
+    *_site_get_urls(),
+]
 
 
 class AccountAdminForm(forms.ModelForm):

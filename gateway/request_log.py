@@ -9,6 +9,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from . import livelog
+
 log = logging.getLogger("harnmodel.request")
 
 
@@ -60,7 +62,11 @@ def log_request(
     estimated: bool = False,
     attempts: list[Mapping] | None = None,
 ) -> None:
-    """One admitted request, at its settlement: INFO, or WARNING when the client got a 5xx."""
+    """One admitted request, at its settlement: INFO, or WARNING when the client got a 5xx. Also offered to the
+    console's live log (a non-blocking put, whatever the log level)."""
+    livelog.publish(
+        facts, request_id=request_id, key_prefix=key_prefix, usage=usage, cost_micros=cost_micros, estimated=estimated
+    )
     try:
         level = logging.WARNING if facts.status >= 500 else logging.INFO
         if not log.isEnabledFor(level):

@@ -1,4 +1,5 @@
-"""ASGI entry point (uvicorn): the gateway's lean /v1 front, Django behind it for the rest."""
+"""ASGI entry point (uvicorn): the gateway's lean /v1 front, Django behind it for the rest, and the console's
+websockets (the live request log) through Django Channels."""
 
 import os
 
@@ -8,6 +9,20 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "harnmodel.settings")
 
 django_application = get_asgi_application()
 
-from gateway.asgi import GatewayApp  # noqa: E402  (needs Django set up first)
+from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-application = GatewayApp(fallback=django_application)
+from accounts.ws_routing import websocket_urlpatterns  # noqa: E402
+from gateway.asgi import GatewayApp  # noqa: E402
+
+gateway_application = GatewayApp(fallback=django_application)
+
+application = ProtocolTypeRouter(
+    {
+        "http": gateway_application,
+        # uvicorn's startup/shutdown go where they always went: GatewayApp decides what to do with them.
+        "lifespan": gateway_application,
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    }
+)

@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "rest_framework",
     "accounts",
     "gateway",
@@ -55,6 +57,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After AuthenticationMiddleware: marks request.user verified by a TOTP device (admin sign-in, accounts/otp.py).
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -151,6 +155,11 @@ HARNMODEL_LOGIN_WINDOW_SECONDS = env.int("HARNMODEL_LOGIN_WINDOW_SECONDS", defau
 # Browsers may call /v1/* from these origins (the Playground itself is same-origin); "*" = any.
 # Read by the /v1 front (gateway/asgi.py): the API authenticates by bearer key, never by cookie.
 HARNMODEL_CORS_ALLOWED_ORIGINS = env.list("HARNMODEL_CORS_ALLOWED_ORIGINS", default=["*"])
+# Operator console sign-in needs a TOTP code from a device enrolled with `manage.py totp_enroll` (accounts/otp.py).
+# Off by default so the embedded demo's printed admin login works; production turns it on.
+HARNMODEL_ADMIN_TOTP = env.bool("HARNMODEL_ADMIN_TOTP", default=False)
+OTP_TOTP_ISSUER = "harnmodel"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # django-otp's own device pages never show the key or its QR code
 
 # Session storage: a one-time API key secret shown in a message must never ride in a cookie.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
@@ -231,6 +240,18 @@ HARNMODEL_BREAKER_CACHE_SECONDS = env.float("HARNMODEL_BREAKER_CACHE_SECONDS", d
 HARNMODEL_REDIS_PREFIX = env.str("HARNMODEL_REDIS_PREFIX", default="hm")
 HARNMODEL_REDIS_TIMEOUT = env.float("HARNMODEL_REDIS_TIMEOUT", default=0.5)
 HARNMODEL_REDIS_RETRY_SECONDS = env.float("HARNMODEL_REDIS_RETRY_SECONDS", default=5.0)
+# The console's live request log (gateway.livelog → websocket viewers): Redis carries it across workers;
+# the embedded run has one worker, so memory will do. Small capacity: a slow viewer loses events, never memory.
+# Viewers renew their group membership every few seconds, so a crashed worker's channels drop out within a minute.
+_channel_layer_config = {"capacity": 100, "expiry": 30, "group_expiry": 60}
+if REDIS_URL:
+    _channel_layer_config |= {"hosts": [REDIS_URL], "prefix": f"{HARNMODEL_REDIS_PREFIX}:asgi"}
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer" if REDIS_URL else "channels.layers.InMemoryChannelLayer",
+        "CONFIG": _channel_layer_config,
+    }
+}
 # Health probes (gateway.tasks.probe_channels): a tiny real request per channel and mapped model.
 HARNMODEL_PROBE_TIMEOUT = env.float("HARNMODEL_PROBE_TIMEOUT", default=30.0)
 HARNMODEL_PROBE_MAX_OUTPUT_TOKENS = env.int("HARNMODEL_PROBE_MAX_OUTPUT_TOKENS", default=16)
@@ -248,6 +269,27 @@ HARNMODEL_ENCRYPTION_KEYS_OLD = env.list("HARNMODEL_ENCRYPTION_KEYS_OLD", defaul
 # Without a webhook secret every webhook is refused.
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Alipay (official SDK): configured when app id and both keys are set. Sandbox: point the gateway URL
+# at Alipay's sandbox gateway. ALIPAY_CHECKOUT: "qr" (precreate, QR shown in the portal) or "page"
+# (desktop page pay, a redirect).
+ALIPAY_APP_ID = env.str("ALIPAY_APP_ID", default="")
+ALIPAY_APP_PRIVATE_KEY = env.str("ALIPAY_APP_PRIVATE_KEY", default="", multiline=True)
+ALIPAY_PUBLIC_KEY = env.str("ALIPAY_PUBLIC_KEY", default="", multiline=True)
+ALIPAY_GATEWAY_URL = env.str("ALIPAY_GATEWAY_URL", default="https://openapi.alipay.com/gateway.do")
+ALIPAY_NOTIFY_URL = env.str("ALIPAY_NOTIFY_URL", default="")
+ALIPAY_CHECKOUT = env.str("ALIPAY_CHECKOUT", default="qr")
+# WeChat Pay API v3 (Native / QR), platform public-key mode.
+WECHATPAY_MCHID = env.str("WECHATPAY_MCHID", default="")
+WECHATPAY_APPID = env.str("WECHATPAY_APPID", default="")
+WECHATPAY_PRIVATE_KEY = env.str("WECHATPAY_PRIVATE_KEY", default="", multiline=True)
+WECHATPAY_CERT_SERIAL_NO = env.str("WECHATPAY_CERT_SERIAL_NO", default="")
+WECHATPAY_APIV3_KEY = env.str("WECHATPAY_APIV3_KEY", default="")
+WECHATPAY_PUBLIC_KEY = env.str("WECHATPAY_PUBLIC_KEY", default="", multiline=True)
+WECHATPAY_PUBLIC_KEY_ID = env.str("WECHATPAY_PUBLIC_KEY_ID", default="")
+WECHATPAY_GATEWAY_URL = env.str("WECHATPAY_GATEWAY_URL", default="https://api.mch.weixin.qq.com")
+WECHATPAY_NOTIFY_URL = env.str("WECHATPAY_NOTIFY_URL", default="")
+# Unpaid top-up orders are closed at the provider and expired after this.
+HARNMODEL_TOPUP_EXPIRY_MINUTES = env.int("HARNMODEL_TOPUP_EXPIRY_MINUTES", default=30)
 # Email a customer once when the balance falls below this (currency units); a wallet may set its own.
 # Empty: only wallets with their own threshold are watched.
 HARNMODEL_LOW_BALANCE_DEFAULT = env.str("HARNMODEL_LOW_BALANCE_DEFAULT", default="10")
@@ -274,5 +316,6 @@ CELERY_BEAT_SCHEDULE = {
     "billing-reconcile-ledger": {"task": "billing.tasks.reconcile_ledger", "schedule": 3600.0},
     "billing-rollup-usage": {"task": "billing.tasks.rollup_usage", "schedule": 600.0},
     "billing-low-balance": {"task": "billing.tasks.check_low_balances", "schedule": 300.0},
+    "billing-sync-topups": {"task": "billing.tasks.sync_topups", "schedule": 60.0},
     "gateway-probe-channels": {"task": "gateway.tasks.probe_channels", "schedule": 60.0},
 }

@@ -220,6 +220,14 @@ def test_the_roles_exist_with_their_permissions(db):
     assert {"accounts.adjust_balance", "billing.add_redemptioncode", "billing.add_price"} <= names(finance)
     assert "gateway.change_channel" not in names(finance)
     assert {"gateway.change_channel", "gateway.delete_channel", "gateway.add_apikey"} <= names(admin)
+    assert "gateway.view_taskrun" in names(support) & names(finance) & names(admin)
+    assert {"otp_totp.view_totpdevice", "otp_totp.delete_totpdevice"} <= names(admin)
+    assert not any(name.startswith("otp_totp.") for name in names(support) | names(finance))
+
+
+def test_support_sees_the_scheduled_jobs_list(client, db):
+    client.force_login(_operator("sid", "support"))
+    assert client.get(reverse("admin:gateway_taskrun_changelist")).status_code == 200
 
 
 def test_support_cannot_adjust_a_balance(client, alice):

@@ -1,0 +1,46 @@
+"""The console's roles see the scheduled-job records; admins also see and revoke TOTP devices.
+
+Like 0005, permissions are created first so a fresh database gets them too. Re-running is harmless."""
+
+from django.contrib.auth.management import create_permissions
+from django.db import migrations
+
+GRANTS = {
+    "support": ["gateway.view_taskrun"],
+    "finance": ["gateway.view_taskrun"],
+    "admin": ["gateway.view_taskrun", "otp_totp.view_totpdevice", "otp_totp.delete_totpdevice"],
+}
+
+
+def grant(apps, schema_editor):
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role, names in GRANTS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        for name in names:
+            app_label, codename = name.split(".")
+            group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+
+
+def revoke(apps, schema_editor):
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role, names in GRANTS.items():
+        group = Group.objects.filter(name=role).first()
+        for name in names if group else ():
+            app_label, codename = name.split(".")
+            group.permissions.remove(*Permission.objects.filter(content_type__app_label=app_label, codename=codename))
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("accounts", "0005_operator_roles"),
+        ("gateway", "0003_taskrun"),
+        ("otp_totp", "0003_add_timestamps"),
+    ]
+
+    operations = [migrations.RunPython(grant, revoke)]

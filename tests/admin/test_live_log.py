@@ -66,14 +66,16 @@ def people(transactional_db):
 
 
 @pytest.fixture(autouse=True)
-async def _fresh_livelog():
+async def _fresh_livelog(request):
     await asyncio.to_thread(cache.delete, livelog.WATCH_KEY)
     yield
     await livelog.stop()
     await asyncio.to_thread(cache.delete, livelog.WATCH_KEY)
     # The consumer's and session middleware's queries ran in asgiref's shared thread: its connection must not
-    # outlive the test (CONN_MAX_AGE keeps it), or the test database cannot be dropped.
-    await database_sync_to_async(connections.close_all)()
+    # outlive the test (CONN_MAX_AGE keeps it), or the test database cannot be dropped. Only tests that may
+    # use the database can touch it (pytest-django refuses the others, even to close).
+    if request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & set(request.fixturenames):
+        await database_sync_to_async(connections.close_all)()
 
 
 async def _open(cookie: bytes | None = None) -> WebsocketCommunicator:

@@ -50,6 +50,17 @@ class BalanceAdjustForm(forms.Form):
         return micros
 
 
+def _margin_today() -> dict[str, str]:
+    revenue, cost = money_ops.revenue_today_micros(), money_ops.upstream_cost_today()
+    return {
+        "revenue_today": format_exact(revenue),
+        "upstream_cost_today": format_exact(cost.known_micros),
+        # Margin over the revenue whose upstream cost is known; the rest is shown apart, never guessed.
+        "margin_today": format_exact(revenue - cost.uncosted_revenue_micros - cost.known_micros),
+        "uncosted_today": format_exact(cost.uncosted_revenue_micros) if cost.uncosted_revenue_micros else "",
+    }
+
+
 def ops_view(request: HttpRequest) -> HttpResponse:
     """The control room: traffic, money and channels at a glance. Read-only; the numbers come from selectors."""
     hours = gateway_ops.requests_per_hour()
@@ -60,7 +71,7 @@ def ops_view(request: HttpRequest) -> HttpResponse:
         "traffic": gateway_ops.traffic(),
         "channels": gateway_ops.channel_states(),
         "jobs": scheduled_jobs(),
-        "revenue_today": format_exact(money_ops.revenue_today_micros()),
+        **_margin_today(),
         "top_customers": [(c, format_exact(c.spend_micros)) for c in money_ops.top_customers_today()],
         "hours_chart": {
             "labels": [f"{h:%H:00}" for h, _, _ in hours],

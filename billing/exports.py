@@ -106,6 +106,8 @@ USAGE = ExportSpec(
         ("reasoning_tokens", lambda r: r.reasoning_tokens),
         ("cost", lambda r: money(r.cost_micros)),
         ("cost_micros", lambda r: r.cost_micros),
+        ("upstream_cost", lambda r: "" if r.upstream_cost_micros is None else money(r.upstream_cost_micros)),
+        ("upstream_cost_micros", lambda r: "" if r.upstream_cost_micros is None else r.upstream_cost_micros),
         ("currency", _currency),
         ("usage_estimated", lambda r: r.usage_estimated),
         ("latency_ms", lambda r: r.latency_ms),

@@ -137,6 +137,8 @@ class UsageRecord(models.Model):
     output_tokens = models.BigIntegerField(default=0)
     reasoning_tokens = models.BigIntegerField(default=0)
     cost_micros = models.BigIntegerField(default=0)
+    # What the channel charged us for it, at its cost price when the request settled; null = unknown.
+    upstream_cost_micros = models.BigIntegerField(null=True, blank=True)
     usage_estimated = models.BooleanField(default=False)
     latency_ms = models.PositiveIntegerField(default=0)
     first_byte_ms = models.PositiveIntegerField(null=True, blank=True)
@@ -266,6 +268,7 @@ class UsageRollup(models.Model):
     output_tokens = models.BigIntegerField(default=0)
     reasoning_tokens = models.BigIntegerField(default=0)
     cost_micros = models.BigIntegerField(default=0)
+    upstream_cost_micros = models.BigIntegerField(default=0, help_text="Known upstream cost (see UsageRecord).")
 
     class Meta:
         ordering = ["-day", "account", "model_id"]

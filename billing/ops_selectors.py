@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -28,6 +28,21 @@ def revenue_today_micros() -> int:
         s=Sum("amount_micros")
     )["s"]
     return -(total or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamCost:
+    known_micros: int  # what channels charged us today, where their cost price is known
+    uncosted_revenue_micros: int  # revenue from requests whose channel has no cost price (no margin known)
+
+
+def upstream_cost_today() -> UpstreamCost:
+    """Today's upstream cost from the usage records, each costed at its channel's price when it settled."""
+    totals = UsageRecord.objects.filter(created_at__gte=_start_of_today()).aggregate(
+        known=Sum("upstream_cost_micros"),
+        uncosted=Sum("cost_micros", filter=Q(upstream_cost_micros__isnull=True)),
+    )
+    return UpstreamCost(known_micros=totals["known"] or 0, uncosted_revenue_micros=totals["uncosted"] or 0)
 
 
 def top_customers_today(*, limit: int = 5) -> list[CustomerSpend]:

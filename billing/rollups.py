@@ -12,7 +12,14 @@ from django.utils import timezone
 
 from .models import UsageRecord, UsageRollup
 
-_SUMMED = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens", "cost_micros")
+_SUMMED = (
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "cost_micros",
+    "upstream_cost_micros",  # the known part: a request whose channel has no cost price adds nothing
+)
 _ADVISORY_LOCK_SPACE = 0x68_6D_72_6C  # "hmrl": rollups' own PostgreSQL advisory-lock namespace
 
 

@@ -39,6 +39,7 @@ class RequestFacts:
     latency_ms: int = 0
     first_byte_ms: int | None = None
     attempts: list = field(default_factory=list)
+    upstream_cost_micros: int | None = None  # at the channel's cost price; None = unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +183,7 @@ def _hold_settle_locked(
         output_tokens=usage.output_tokens,
         reasoning_tokens=usage.reasoning_tokens,
         cost_micros=cost,
+        upstream_cost_micros=facts.upstream_cost_micros,
         usage_estimated=usage_estimated,
         latency_ms=facts.latency_ms,
         first_byte_ms=facts.first_byte_ms,

@@ -20,7 +20,7 @@ from .admin_history import CatalogModelAuditMixin, ChannelAuditMixin
 from .catalog import clear_caches
 from .channel_columns import live_columns
 from .crypto import decrypt_secret
-from .forms import ApiKeyAdminForm, ChannelAdminForm
+from .forms import ApiKeyAdminForm, ChannelAdminForm, ModelMapForm
 from .http import get_client
 from .models import ApiKey, CatalogModel, Channel, ChannelModel
 from .services import api_key_create, api_key_revoke
@@ -68,6 +68,7 @@ def probe_now(channels: list[Channel]) -> list[health.ProbeResult]:
 
 class _ModelMapInline(admin.TabularInline):
     model = ChannelModel
+    form = ModelMapForm
     extra = 0
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ChannelModel]:
@@ -76,14 +77,14 @@ class _ModelMapInline(admin.TabularInline):
 
 
 class ChannelsOfModelInline(_ModelMapInline):
-    fields = ["channel", "upstream_name"]
+    fields = ["channel", "upstream_name", "cost_input", "cost_cached_input", "cost_output"]
     autocomplete_fields = ["channel"]
     verbose_name = "channel serving this model"
     verbose_name_plural = "channels serving this model"
 
 
 class ModelsOfChannelInline(_ModelMapInline):
-    fields = ["model", "upstream_name"]
+    fields = ["model", "upstream_name", "cost_input", "cost_cached_input", "cost_output"]
     autocomplete_fields = ["model"]
     verbose_name = "model map entry"
     verbose_name_plural = "model map"

@@ -8,6 +8,7 @@ from django.http import HttpRequest
 
 from billing.admin_history import AuditHistoryMixin, price_history
 from billing.history import audit_history, changed_only
+from billing.money import decimal_string
 
 from .models import CatalogModel, Channel, ChannelModel
 from .signals import operator_action
@@ -17,10 +18,19 @@ CHANNEL_FIELDS = ["name", "provider", "base_url", "priority", "weight", "enabled
 MODEL_FIELDS = ["public_id", "display_name", "description", "enabled", "default_max_output_tokens", "context_window"]
 
 
+def _map_entry(entry: ChannelModel) -> str:
+    name = entry.upstream_name or entry.model.public_id
+    if entry.cost_input_micros is None:
+        return name
+    costs = (entry.cost_input_micros, entry.cost_cached_input_micros, entry.cost_output_micros)
+    return f"{name} (cost {' / '.join(decimal_string(c or 0) for c in costs)} per 1M)"
+
+
 def model_map(channel_id: int) -> dict[str, str]:
-    """public model ID → the name sent upstream (an empty upstream name means the same ID)."""
+    """public model ID → the name sent upstream (an empty upstream name means the same ID), with the
+    channel's cost price for it when one is set: a cost change is a price change, kept in the history."""
     maps = ChannelModel.objects.filter(channel_id=channel_id).select_related("model")
-    return {m.model.public_id: m.upstream_name or m.model.public_id for m in maps}
+    return {m.model.public_id: _map_entry(m) for m in maps}
 
 
 def channel_state(channel: Channel) -> dict[str, Any]:

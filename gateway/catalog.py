@@ -36,6 +36,7 @@ class ChannelRoute:
     connect_timeout: float | None = None
     first_byte_timeout: float | None = None
     idle_timeout: float | None = None
+    cost: PriceSnapshot | None = None  # what the channel charges us for this model; None = unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +136,11 @@ def load_model_route(public_id: str) -> ModelRoute | None:
             connect_timeout=m.channel.connect_timeout,
             first_byte_timeout=m.channel.first_byte_timeout,
             idle_timeout=m.channel.idle_timeout,
+            cost=(
+                PriceSnapshot(None, m.cost_input_micros, m.cost_cached_input_micros, m.cost_output_micros)
+                if m.cost_input_micros is not None
+                else None
+            ),
         )
         for m in maps
     )

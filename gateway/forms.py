@@ -5,7 +5,9 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
-from .models import ApiKey, CatalogModel, Channel
+from billing.money import AmountError, decimal_string, parse_amount
+
+from .models import ApiKey, CatalogModel, Channel, ChannelModel
 from .providers.registry import get_adapter, provider_choices
 from .services import channel_set_secret
 
@@ -74,3 +76,41 @@ class ApiKeyAdminForm(forms.ModelForm):
         if expires_at and "expires_at" in self.changed_data and expires_at <= timezone.now():
             raise forms.ValidationError("Already in the past; use “Revoke selected keys” to stop a key now.")
         return expires_at
+
+
+class ModelMapForm(forms.ModelForm):
+    """A model map entry; its upstream cost typed in currency units per 1M tokens (stored exactly, in micros)."""
+
+    COSTS = {"cost_input": "cost_input_micros", "cost_cached_input": "cost_cached_input_micros",
+             "cost_output": "cost_output_micros"}
+    cost_input = forms.CharField(required=False, label="Cost in / 1M", help_text="What the channel charges us.")
+    cost_cached_input = forms.CharField(required=False, label="Cost cached / 1M")
+    cost_output = forms.CharField(required=False, label="Cost out / 1M")
+
+    class Meta:
+        model = ChannelModel
+        fields = ["channel", "model", "upstream_name"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field, column in self.COSTS.items():
+            micros = getattr(self.instance, column, None)
+            if micros is not None:
+                self.initial[field] = decimal_string(micros)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        given = {field: (data.get(field) or "").strip() for field in self.COSTS}
+        if any(given.values()) and not all(given.values()):
+            raise forms.ValidationError("Give all three costs (input, cached input, output), or none.")
+        for field, text in given.items():
+            try:
+                data[field] = parse_amount(text) if text else None
+            except AmountError as exc:
+                self.add_error(field, str(exc))
+        return data
+
+    def save(self, commit: bool = True) -> ChannelModel:
+        for field, column in self.COSTS.items():
+            setattr(self.instance, column, self.cleaned_data.get(field))
+        return super().save(commit)

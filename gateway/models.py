@@ -63,9 +63,27 @@ class ChannelModel(models.Model):
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="model_maps")
     model = models.ForeignKey(CatalogModel, on_delete=models.CASCADE, related_name="channel_maps")
     upstream_name = models.CharField(max_length=200, blank=True, help_text="Empty: same as the public ID.")
+    # What this channel charges us for the model, per 1M tokens like a Price; empty = unknown (no margin shown).
+    cost_input_micros = models.BigIntegerField(null=True, blank=True, help_text="Upstream cost per 1M input tokens.")
+    cost_cached_input_micros = models.BigIntegerField(
+        null=True, blank=True, help_text="Upstream cost per 1M cached input tokens."
+    )
+    cost_output_micros = models.BigIntegerField(null=True, blank=True, help_text="Upstream cost per 1M output tokens.")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["channel", "model"], name="uniq_channel_model")]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "model"], name="uniq_channel_model"),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(cost_input_micros__isnull=True, cost_cached_input_micros__isnull=True,
+                             cost_output_micros__isnull=True)
+                    | models.Q(cost_input_micros__gte=0, cost_cached_input_micros__gte=0, cost_output_micros__gte=0,
+                               cost_input_micros__isnull=False, cost_cached_input_micros__isnull=False,
+                               cost_output_micros__isnull=False)
+                ),
+                name="channel_model_cost_all_or_none",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.channel.name}: {self.model.public_id} → {self.upstream_name or self.model.public_id}"

@@ -19,7 +19,7 @@ from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 from billing import aiofast
 from billing import services as billing
 from billing.money import decimal_string
-from billing.pricing import Usage
+from billing.pricing import Usage, charge_micros
 
 from . import breaker, metrics, ratelimit, request_log
 from .attempts import Admission, Opened, Outcome, _background, in_background, open_upstream
@@ -229,6 +229,9 @@ class RelayJob:
             latency_ms=_ms(a.started),
             first_byte_ms=o.first_byte_ms,
             attempts=o.attempts,
+            upstream_cost_micros=(
+                charge_micros(o.usage, o.channel.cost) if o.channel and o.channel.cost and o.usage else None
+            ),
         )
         assert a.route.price is not None
         closing = {

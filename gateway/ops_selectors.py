@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from asgiref.sync import async_to_sync
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
@@ -101,10 +101,16 @@ def _open_breakers(channels: list[Channel]) -> dict[int, list[str]]:
     return async_to_sync(read)()
 
 
-def channel_states() -> ChannelStates:
-    channels = list(Channel.objects.prefetch_related("model_maps__model").order_by("-priority", "name"))
-    for channel in channels:
+def _with_models(channels: QuerySet[Channel]) -> list[Channel]:
+    """The channels, each with `ops_models`: the public ids it serves (one prefetch for all)."""
+    found = list(channels.prefetch_related("model_maps__model"))
+    for channel in found:
         channel.ops_models = [m.model.public_id for m in channel.model_maps.all()]
+    return found
+
+
+def channel_states() -> ChannelStates:
+    channels = _with_models(Channel.objects.order_by("-priority", "name"))
     states = ChannelStates()
     try:
         open_by_channel = _open_breakers([c for c in channels if c.enabled])
@@ -135,9 +141,7 @@ def channel_success(*, hours: int = 24, now: datetime | None = None) -> dict[int
 
 def channel_breakers() -> dict[int, list[str]] | None:
     """Models whose breaker is open, per enabled channel; None when the breaker cannot be read."""
-    channels = list(Channel.objects.filter(enabled=True).prefetch_related("model_maps__model"))
-    for channel in channels:
-        channel.ops_models = [m.model.public_id for m in channel.model_maps.all()]
+    channels = _with_models(Channel.objects.filter(enabled=True))
     try:
         return _open_breakers(channels)
     except Exception:  # the console must render even when Redis or the breaker cannot be read

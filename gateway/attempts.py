@@ -139,7 +139,9 @@ def _timed_out(what: str) -> UpstreamError:
 def _sticky(a: Admission, previous: str) -> tuple[ChannelRoute, ParsedRequest]:
     """The channel behind `previous_response_id`, and the request as that upstream must see it."""
     ref = response_ids.parse(previous)
-    if ref is None:
+    # Another account's id (or one from before ids named their account) is refused exactly like a
+    # forged one: a tenant learns nothing about, and cannot continue, anyone else's conversation.
+    if ref is None or ref.account_id != a.key.account_id:
         raise InvalidRequest(
             f"Invalid 'previous_response_id': '{previous[:100]}' is not a response id this gateway issued.",
             param="previous_response_id",
@@ -162,6 +164,7 @@ def _sticky(a: Admission, previous: str) -> tuple[ChannelRoute, ParsedRequest]:
 async def open_upstream(a: Admission, stream: bool, outcome: Outcome) -> Opened:
     """Try channels in order until one answers. Raises ApiError when none did."""
     model = a.route.public_id
+    response_ids.bind(a.key.account_id)  # the ids this request issues name its account
     previous = a.parsed.typed.previous_response_id
     if previous:
         channel, parsed = _sticky(a, previous)
@@ -242,7 +245,7 @@ async def _attempt(
     response: httpx.Response | None = None
     phase = "first_byte"
     try:
-        async with asyncio.timeout(budget.first_byte):
+        async with asyncio.timeout(budget.first_byte) as timer:
             response = await adapter.send(client, upstream, ctx)
             attempt["status"] = response.status_code
             if response.status_code >= 400:
@@ -250,7 +253,7 @@ async def _attempt(
             rewrite = response_ids.Rewriter(channel.id, ctx.response_id, a.parsed.typed.previous_response_id)
             opened = Opened(channel, ctx, response, budget, rewrite)
             if stream:
-                await _first_events(opened, adapter, parsed)
+                await _first_events(opened, adapter, parsed, timer)
         if not stream:
             # The whole reply is read and checked before the client sees a byte: still retryable.
             phase = "body"
@@ -279,16 +282,34 @@ async def _attempt(
     raise failure
 
 
-async def _first_events(opened: Opened, adapter, parsed: ParsedRequest) -> None:
-    """Read the stream until the translator has something for the client. A stream that ends
-    before that (an empty body, a page that is not SSE) failed before the client saw anything."""
+async def _first_events(opened: Opened, adapter, parsed: ParsedRequest, timer: asyncio.Timeout) -> None:
+    """Read the stream until the translator has content for the client. A stream that ends or fails
+    before that (an empty body, a page that is not SSE, an upstream `error` event before any output)
+    failed before the client saw anything: the upstream's error is raised, so failover may try the
+    next channel.
+
+    Translators that know the difference (`holds_content`, `early_error`: Anthropic, Gemini, the
+    Responses passthrough) have their opening lifecycle events (response.created, in_progress) held
+    back until the first content or terminal event, and sent with it: the first content event is
+    never delayed. Other translators commit at their first output, as before. While events are held,
+    each chunk resets the clock to the channel's idle timeout (the first chunk had the first-byte one)."""
     translator = opened.translator = adapter.stream_translator(parsed, opened.ctx)
     if hasattr(translator, "rewrite"):  # passthrough: the upstream's response ids become ours
         translator.rewrite = opened.rewrite
     chunks = opened.chunks = opened.response.aiter_bytes()
+    loop = asyncio.get_running_loop()
+    out = b""
     async for chunk in chunks:
-        opened.first_out = translator.feed(chunk)
-        if opened.first_out:
+        out += translator.feed(chunk)
+        if _committed(translator, out):
+            opened.first_out = out
+            return
+        if out:
+            timer.reschedule(loop.time() + opened.budget.idle)
+    if out:  # held lifecycle events only, and the stream is over: how does it end?
+        out += translator.close()
+        if _committed(translator, out):
+            opened.first_out = out
             return
     raise UpstreamError(
         status=502,
@@ -296,3 +317,11 @@ async def _first_events(opened: Opened, adapter, parsed: ParsedRequest) -> None:
         message="The upstream ended the stream before sending anything.",
         retryable=True,
     )
+
+
+def _committed(translator: StreamTranslator, out: bytes) -> bool:
+    """Is `out` ready for the client? Raises the upstream's error when the stream failed before any content."""
+    early = getattr(translator, "early_error", None)
+    if early is not None:
+        raise early
+    return bool(out) and getattr(translator, "holds_content", True)

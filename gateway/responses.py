@@ -105,6 +105,7 @@ class ResponseStreamBuilder:
         self.usage: Usage | None = None
         self.status = "in_progress"
         self.incomplete_reason: str | None = None
+        self.error: dict[str, Any] | None = None  # set by `fail`: {"code", "message"}
         self.usage_cost = usage_cost  # Usage → cost string, added to the terminal event's usage
         self._open: dict[str, Any] | None = None  # the item being streamed
         self._text: list[str] = []  # every piece of output text or arguments sent, for local counting
@@ -289,6 +290,7 @@ class ResponseStreamBuilder:
             return b""
         self.finished = True
         self.status = "failed"
+        self.error = {"code": code, "message": message}
         out = self.start() + self._close_open("incomplete")
         error = {"type": "server_error", "code": code, "message": message, "param": None}
         # Flat fields for typed clients, nested `error` so the Python SDK raises (wire-formats §3.6).

@@ -39,6 +39,19 @@ _INCOMPLETE = {
     "refusal": "content_filter",
 }
 _CREDIT = re.compile(r"credit balance", re.IGNORECASE)  # Anthropic says "out of credit" with a 400
+# An `event: error` in a stream carries only the error type: the HTTP status Anthropic gives that type.
+_ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
 
 
 class AnthropicAdapter(Adapter):
@@ -122,6 +135,24 @@ class AnthropicStreamTranslator(BuilderTranslator):
         self._final = False  # the usage counts are the upstream's last word
         self._blocks: dict[Any, dict[str, Any]] = {}  # content block index → what we made of it
         self._open_call: dict[str, Any] | None = None  # the function_call item of the tool_use block being streamed
+        self._error: dict[str, Any] | None = None  # the upstream's `error` event
+
+    @property
+    def holds_content(self) -> bool:
+        """Output beyond response.created/in_progress went out (or the response ended): see attempts."""
+        return bool(self.builder.output) or self.builder.finished
+
+    @property
+    def early_error(self) -> UpstreamError | None:
+        """The stream failed before any content: the error failover acts on, as if it came as HTTP."""
+        builder = self.builder
+        if builder.status != "failed" or builder.output:
+            return None
+        if self._error is None:
+            return _bad_reply((builder.error or {}).get("message") or ENDED_EARLY)
+        error = self._error.get("error")
+        kind = error.get("type") if isinstance(error, dict) else None
+        return AnthropicAdapter().map_error(_ERROR_STATUS.get(kind or "", 500), _encode(self._error), httpx.Headers())
 
     @property
     def usage(self) -> Usage | None:
@@ -173,6 +204,7 @@ class AnthropicStreamTranslator(BuilderTranslator):
         if kind == "message_stop":
             return self._finish()
         if kind == "error":
+            self._error = data
             error = data.get("error")
             limited = isinstance(error, dict) and error.get("type") == "rate_limit_error"
             return self.builder.fail(

@@ -69,6 +69,21 @@ _FAILED = {
     "UNEXPECTED_TOOL_CALL": "The model called a tool that was not offered.",
 }
 _AUTH_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED"})
+# google.rpc status → HTTP status, for an error chunk in a stream that lacks its `code`.
+_RPC_STATUS = {
+    "INVALID_ARGUMENT": 400,
+    "FAILED_PRECONDITION": 400,
+    "OUT_OF_RANGE": 400,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "NOT_FOUND": 404,
+    "RESOURCE_EXHAUSTED": 429,
+    "CANCELLED": 499,
+    "INTERNAL": 500,
+    "UNKNOWN": 500,
+    "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
+}
 
 
 class GeminiAdapter(Adapter):
@@ -125,6 +140,26 @@ class GeminiStreamTranslator(BuilderTranslator):
         super().__init__(builder)
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
+        self._error: dict[str, Any] | None = None  # the upstream's error chunk
+
+    @property
+    def holds_content(self) -> bool:
+        """Output went out (or the response ended): see attempts."""
+        return bool(self.builder.output) or self.builder.finished
+
+    @property
+    def early_error(self) -> UpstreamError | None:
+        """The stream failed before any content: the error failover acts on, as if it came as HTTP."""
+        builder = self.builder
+        if builder.status != "failed" or builder.output:
+            return None
+        if self._error is None:
+            return _bad_reply((builder.error or {}).get("message") or ENDED_EARLY)
+        error = self._error.get("error")
+        error = error if isinstance(error, dict) else {}
+        code = error.get("code")
+        status = code if isinstance(code, int) and 400 <= code < 600 else _RPC_STATUS.get(error.get("status"), 500)
+        return map_gemini_error(status, _encode(self._error), httpx.Headers())
 
     def _end(self) -> bytes:
         reason = self.finish_reason
@@ -147,6 +182,7 @@ class GeminiStreamTranslator(BuilderTranslator):
 
     def _chunk(self, data: dict[str, Any]) -> bytes:
         if data.get("error"):
+            self._error = data
             return self.fail(_error_message(data))
         usage = gemini_usage(data.get("usageMetadata"))
         if usage is not None:

@@ -38,6 +38,21 @@ _TEXT_DELTAS = frozenset(
     }
 )
 
+# An `error` event's or failed response's code → the HTTP status that means the same, for failover
+# before any content. Codes not listed are the request's own fault (invalid_prompt, invalid_image…).
+_ERROR_STATUS = {
+    "rate_limit_exceeded": 429,
+    "insufficient_quota": 429,
+    "server_error": 500,
+    "internal_error": 500,
+    "server_is_overloaded": 503,
+    "overloaded": 503,
+    "service_unavailable": 503,
+    "timeout": 504,
+    "vector_store_timeout": 504,
+    "": 500,  # no code at all: nothing says it was the request
+}
+
 
 def auth_headers(ctx: CallContext) -> dict[str, str]:
     headers = {"content-type": "application/json", "accept": "application/json"}
@@ -94,6 +109,27 @@ class PassthroughTranslator(StreamTranslator):
         self.response_id = ctx.response_id
         self._deltas: list[bytes] = []
         self._last: dict[str, Any] | None = None  # latest response snapshot, for a synthetic failure
+        self._content = False  # an event beyond the opening lifecycle ones went through
+        self._early: dict[str, Any] | None = None  # {"code", "message"}: the stream failed before any content
+
+    @property
+    def holds_content(self) -> bool:
+        """Output beyond response.created/in_progress went out (or the response ended): see attempts."""
+        return self._content
+
+    @property
+    def early_error(self) -> UpstreamError | None:
+        """The stream failed before any content: the error failover acts on, as if it came as HTTP."""
+        if self._early is None:
+            return None
+        code = str(self._early.get("code") or "")
+        message = self._early.get("message")
+        body = _encode({"error": {"message": message if isinstance(message, str) else ""}})
+        return map_http_error(_ERROR_STATUS.get(code, 400), body, httpx.Headers())
+
+    def _failed_early(self, error: Any) -> None:
+        if not self._content and self._early is None:
+            self._early = error if isinstance(error, dict) else {}
 
     @property
     def emitted_text(self) -> str:
@@ -132,7 +168,10 @@ class PassthroughTranslator(StreamTranslator):
                     self.rewrite(response)
                 self.response_id = response.get("id", self.response_id)
                 self._last = response
+                if kind == "response.failed":
+                    self._failed_early(response.get("error"))
                 if kind in _TERMINAL:
+                    self._content = self._content or self._early is None
                     self.finished = True
                     self.usage = usage_from_responses(response.get("usage"))
                     if self.usage is not None and self.ctx.usage_cost is not None:
@@ -141,8 +180,13 @@ class PassthroughTranslator(StreamTranslator):
             else:
                 if kind in _TEXT_DELTAS:
                     self._deltas.append(event.data)
-                elif kind == "error":
+                if kind == "error":
+                    error = data if data is not None else _decode_object(event.data)
+                    nested = error.get("error")
+                    self._failed_early(nested if isinstance(nested, dict) and nested.get("code") else error)
                     self.finished = True
+                else:
+                    self._content = True
                 out.append(event.raw if data is None else encode_event(kind, data))
             self.sequence += 1
         return b"".join(out)
@@ -157,6 +201,7 @@ class PassthroughTranslator(StreamTranslator):
         if self.finished:
             return b""
         self.finished = True
+        self._failed_early({"code": "server_error", "message": message})
         error = {"type": "server_error", "code": "server_error", "message": message, "param": None}
         out = encode_event(
             "error",
@@ -178,3 +223,11 @@ class PassthroughTranslator(StreamTranslator):
         )
         self.sequence += 2
         return out
+
+
+def _decode_object(data: bytes) -> dict[str, Any]:
+    try:
+        value = _decode(data)
+    except msgspec.DecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -15,6 +15,7 @@ from billing.models import Wallet
 from billing.money import AmountError, format_exact, parse_amount
 from billing.services import InsufficientBalance, wallet_adjust
 from gateway import ops_selectors as gateway_ops
+from gateway.catalog import clear_caches
 from gateway.scheduled_jobs import scheduled_jobs
 
 from . import otp, otp_admin  # noqa: F401  (otp_admin: the operators' TOTP devices, key never shown)
@@ -96,10 +97,19 @@ admin.site.get_urls = lambda: [
 ]
 
 
+# Account-wide rate limits (every key of the account together); empty = none.
+LIMIT_FIELDS = ["rpm_limit", "tpm_limit", "concurrency_limit"]
+
+
 class AccountAdminForm(forms.ModelForm):
     class Meta:
         model = Account
-        fields = ["name", "email", "is_active"]
+        fields = ["name", "email", "is_active", *LIMIT_FIELDS]
+        help_texts = {
+            "rpm_limit": "Requests per minute, all keys together. Empty = no limit.",
+            "tpm_limit": "Tokens per minute, all keys together. Empty = no limit.",
+            "concurrency_limit": "Requests in flight at once, all keys together. Empty = no limit.",
+        }
 
     def clean_email(self) -> str:
         # account_create stores emails lower-cased; check uniqueness against that form, not the typed one.
@@ -188,7 +198,7 @@ class AccountAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/accounts/account/adjust_balance.html", context)
 
     def get_fields(self, request: HttpRequest, obj: Account | None = None) -> list[str]:
-        base = ["name", "email", "is_active"]
+        base = ["name", "email", "is_active", *LIMIT_FIELDS]
         return [*base, "balance", "held", "available", "links", "created_at"] if obj else base
 
     def get_readonly_fields(self, request: HttpRequest, obj: Account | None = None) -> list[str]:
@@ -201,12 +211,22 @@ class AccountAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Account, form: forms.ModelForm, change: bool) -> None:
         if change:
             super().save_model(request, obj, form, change)
-            return
-        created = account_create(email=obj.email, name=obj.name)  # opens the wallet too
-        obj.pk, obj.name, obj.created_at = created.pk, created.name, created.created_at
-        obj._state.adding = False
-        if not obj.is_active:
-            obj.save(update_fields=["is_active"])
+        else:
+            created = account_create(email=obj.email, name=obj.name)  # opens the wallet too
+            obj.pk, obj.name, obj.created_at = created.pk, created.name, created.created_at
+            obj._state.adding = False
+            if not obj.is_active or any(getattr(obj, name) is not None for name in LIMIT_FIELDS):
+                obj.save(update_fields=["is_active", *LIMIT_FIELDS])
+        limits = [name for name in LIMIT_FIELDS if name in form.changed_data]
+        if limits:
+            audit_record(
+                actor=request.user,
+                action="account_limits",
+                obj=obj,
+                before={name: form.initial.get(name) for name in limits} if change else {},
+                after={name: getattr(obj, name) for name in limits},
+            )
+            clear_caches()  # this process applies the new limits at once; others when their key cache expires
 
     @admin.display(ordering="wallet__balance_micros")
     def balance(self, account: Account) -> str:

@@ -20,9 +20,10 @@ from .admin_history import CatalogModelAuditMixin, ChannelAuditMixin
 from .catalog import clear_caches
 from .channel_columns import live_columns
 from .crypto import decrypt_secret
-from .forms import ApiKeyAdminForm, ChannelAdminForm, ModelMapForm
+from .forms import TIMEOUT_FIELDS, ApiKeyAdminForm, ChannelAdminForm, ModelMapForm
 from .http import get_client
 from .models import ApiKey, CatalogModel, Channel, ChannelModel
+from .probe_admin import probe_history_link  # also registers the read-only probe history
 from .services import api_key_create, api_key_revoke
 
 _STATE_FIELDS = ["enabled", "disabled_reason", "weight"]
@@ -155,12 +156,27 @@ class ChannelAdmin(ChannelAuditMixin, admin.ModelAdmin):
     list_filter = ["provider", "enabled"]
     actions = ["test_now", "enable_selected", "disable_selected", "drain_selected"]
     search_fields = ["name", "base_url"]
-    readonly_fields = ["secret_hint", "disabled_reason", "health", "last_probe_at", "created_at", "updated_at"]
+    readonly_fields = [
+        "secret_hint",
+        "disabled_reason",
+        "health",
+        "last_probe_at",
+        "probe_history",
+        "created_at",
+        "updated_at",
+    ]
     fieldsets = [
         (None, {"fields": ["name", "provider", "base_url", "enabled", "disabled_reason"]}),
-        ("Health", {"fields": ["health", "last_probe_at"]}),
+        ("Health", {"fields": ["health", "last_probe_at", "probe_history"]}),
         ("Credential", {"fields": ["secret_hint", "new_secret"]}),
         ("Routing", {"fields": ["priority", "weight", "options"]}),
+        (
+            "Timeouts",
+            {
+                "fields": TIMEOUT_FIELDS,
+                "description": "Seconds; leave empty for the platform defaults (HARNMODEL_*_TIMEOUT).",
+            },
+        ),
         (None, {"fields": ["created_at", "updated_at"]}),
     ]
     inlines = [ModelsOfChannelInline]
@@ -174,6 +190,10 @@ class ChannelAdmin(ChannelAuditMixin, admin.ModelAdmin):
     @admin.display(description="Secret")
     def secret_hint(self, channel: Channel) -> str:
         return channel.secret_hint or "none"
+
+    @admin.display(description="History")
+    def probe_history(self, channel: Channel) -> str:
+        return probe_history_link(channel)
 
     @admin.display(description="Last probe", ordering="last_probe_ok")
     def health(self, channel: Channel) -> str:

@@ -64,6 +64,11 @@ def _is_text(max_length: int) -> Callable[[Any], bool]:
     return lambda value: isinstance(value, str) and len(value) <= max_length
 
 
+def _is_timeout(value: Any) -> bool:
+    # Seconds, or null for the platform default (HARNMODEL_*_TIMEOUT).
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 3600)
+
+
 def _is_url(value: Any) -> bool:
     return _is_text(500)(value) and (not value or value.startswith(("http://", "https://")))
 
@@ -83,6 +88,9 @@ _CHANNEL_FIELDS: FieldRules = {
     "weight": (lambda v: _is_int(v) and v >= 0, "a non-negative integer"),
     "enabled": (lambda v: isinstance(v, bool), "true or false"),
     "options": (lambda v: isinstance(v, dict), "a mapping"),
+    "connect_timeout": (_is_timeout, "seconds (0 < s <= 3600), or null for the platform default"),
+    "first_byte_timeout": (_is_timeout, "seconds (0 < s <= 3600), or null for the platform default"),
+    "idle_timeout": (_is_timeout, "seconds (0 < s <= 3600), or null for the platform default"),
 }
 _PRICE_PARTS = ("input", "cached_input", "output")
 

@@ -11,6 +11,9 @@ from .models import ApiKey, CatalogModel, Channel, ChannelModel
 from .providers.registry import get_adapter, provider_choices
 from .services import channel_set_secret
 
+TIMEOUT_FIELDS = ["connect_timeout", "first_byte_timeout", "idle_timeout"]  # seconds; empty = platform default
+MAX_TIMEOUT = 3600
+
 
 class ChannelAdminForm(forms.ModelForm):
     provider = forms.ChoiceField(choices=provider_choices, help_text="Protocol adapter that speaks to this upstream.")
@@ -24,7 +27,16 @@ class ChannelAdminForm(forms.ModelForm):
 
     class Meta:
         model = Channel
-        fields = ["name", "provider", "base_url", "priority", "weight", "enabled", "options"]
+        fields = [
+            "name",
+            "provider",
+            "base_url",
+            "priority",
+            "weight",
+            "enabled",
+            "options",
+            *TIMEOUT_FIELDS,
+        ]
 
     def clean_base_url(self) -> str:
         base_url = self.cleaned_data.get("base_url", "").strip()
@@ -34,6 +46,10 @@ class ChannelAdminForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        for name in TIMEOUT_FIELDS:
+            value = cleaned.get(name)
+            if value is not None and not 0 < value <= MAX_TIMEOUT:
+                self.add_error(name, f"Seconds between 0 and {MAX_TIMEOUT} (leave empty for the platform default).")
         provider = cleaned.get("provider")
         if provider and "base_url" in cleaned and not cleaned["base_url"] and get_adapter(provider).needs_base_url:
             self.add_error("base_url", f"The {provider} provider needs a base URL.")
@@ -81,8 +97,11 @@ class ApiKeyAdminForm(forms.ModelForm):
 class ModelMapForm(forms.ModelForm):
     """A model map entry; its upstream cost typed in currency units per 1M tokens (stored exactly, in micros)."""
 
-    COSTS = {"cost_input": "cost_input_micros", "cost_cached_input": "cost_cached_input_micros",
-             "cost_output": "cost_output_micros"}
+    COSTS = {
+        "cost_input": "cost_input_micros",
+        "cost_cached_input": "cost_cached_input_micros",
+        "cost_output": "cost_output_micros",
+    }
     cost_input = forms.CharField(required=False, label="Cost in / 1M", help_text="What the channel charges us.")
     cost_cached_input = forms.CharField(required=False, label="Cost cached / 1M")
     cost_output = forms.CharField(required=False, label="Cost out / 1M")

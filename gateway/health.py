@@ -3,14 +3,16 @@ mapped model, through the same adapters and HTTP client customers' requests use.
 
 Probed: every enabled channel, and every channel health checks switched off (so it can come back).
 Each probe writes a ChannelProbe row and the channel's last_probe_* fields. A channel is switched
-off only for what no retry can fix, the upstream account itself: refused credentials (401/403) or
-an exhausted quota; disabled_reason then says "health: <why>". It is switched back on when a probe
-passes again, and only if health checks switched it off: an operator's decision is never undone.
-Overload and outages (429, 5xx, timeouts) are the breaker's business, not a reason to disable.
+off only for what no retry can fix, the upstream account itself: refused credentials (401/403, or
+Gemini's 400 API_KEY_INVALID) or an explicitly exhausted quota or billing (insufficient_quota, 402,
+"credit balance is too low"); disabled_reason then says "health: <why>". It is switched back on when
+a probe passes again, and only if health checks switched it off: an operator's decision is never
+undone. Overload, rate limits and outages (any other 429, 5xx, timeouts) are the breaker's business.
 A probe is nobody's request: no hold, no usage record, no charge.
 """
 
 import asyncio
+import json
 import logging
 import re
 import secrets
@@ -35,11 +37,18 @@ from .schema import parse_request
 
 log = logging.getLogger("harnmodel.health")
 REASON_PREFIX = "health:"
+# Only an explicit "the account has no money / quota left" signal disables a channel. A plain 429 is a
+# rate limit that passes by itself (the breaker honours its Retry-After); disabling on it is the
+# anchors' bug of channels that never come back in time. Phrases such as "exceeded your current quota"
+# are deliberately absent: Gemini says exactly that for its per-minute limits (RESOURCE_EXHAUSTED),
+# and OpenAI's hard quota is recognised by its `insufficient_quota` code, not by the wording.
 _QUOTA = re.compile(
-    r"insufficient[_ ]quota|quota[_ ](?:exceeded|exhausted)|exceeded your current quota|credit balance is too low"
-    r"|billing[_ ](?:hard[_ ])?limit|out of credits|resource[_ ]exhausted.*quota",
+    r"insufficient[_ ]quota|credit balance is too low|billing[_ ](?:hard[_ ])?limit|billing[_ ]not[_ ]active"
+    r"|out of credits",
     re.IGNORECASE,
 )
+# Google's ErrorInfo reasons for a dead key: it answers 400 INVALID_ARGUMENT, not 401.
+_GOOGLE_BAD_KEY = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED"})
 
 
 @dataclass(slots=True)
@@ -85,20 +94,48 @@ def load_targets() -> list[Target]:
             secret=decrypt_secret(c.secret_encrypted),
             options=c.options or {},
             connect_timeout=c.connect_timeout,
-            models=[(m.model.public_id, m.upstream_name or m.model.public_id) for m in c.model_maps.all()
-                    if m.model.enabled],
+            models=[
+                (m.model.public_id, m.upstream_name or m.model.public_id) for m in c.model_maps.all() if m.model.enabled
+            ],
         )
         for c in channels
     ]
 
 
+def _google_error(body: bytes) -> dict:
+    """Google's `{"error": {"status", "details": [...]}}` (streamed errors come wrapped in a list)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return {}
+    if isinstance(data, list) and data:
+        data = data[0]
+    error = data.get("error") if isinstance(data, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
 def _fatal(status: int, body: bytes) -> str:
+    """Why the upstream account itself is unusable, or "" for anything a wait or a retry may fix."""
     if status in (401, 403):
         return f"upstream refused the credentials (HTTP {status})"
+    google = _google_error(body[:20000])
+    if status == 400 and google.get("status") == "INVALID_ARGUMENT":
+        details = google.get("details")
+        reasons = {d.get("reason") for d in details if isinstance(d, dict)} if isinstance(details, list) else set()
+        if reasons & _GOOGLE_BAD_KEY:
+            return f"upstream refused the credentials (HTTP {status})"
+    if google.get("status") == "RESOURCE_EXHAUSTED":
+        return ""  # Gemini's rate and daily limits: they reset by themselves (see _QUOTA)
     text = body[:4000].decode("utf-8", "replace")
     if status == 402 or (status in (400, 403, 429) and _QUOTA.search(text)):
         return f"upstream quota exhausted (HTTP {status})"
     return ""
+
+
+def _probe_options(options: dict) -> dict:
+    """The channel's options for a probe: without Anthropic extended thinking, whose budget_tokens
+    (at least 1024) must stay below max_tokens; a probe of a few output tokens would always be refused."""
+    return {k: v for k, v in options.items() if k != "thinking"}
 
 
 async def probe(target: Target, public_id: str, upstream_model: str, client: httpx.AsyncClient) -> ProbeResult:
@@ -116,7 +153,7 @@ async def probe(target: Target, public_id: str, upstream_model: str, client: htt
         stream=False,
         max_output_tokens=limit,
         created_at=int(time.time()),
-        options=target.options,
+        options=_probe_options(target.options),
     )
     result = ProbeResult(channel_id=target.channel_id, model_id=public_id, ok=False)
     timeout = settings.HARNMODEL_PROBE_TIMEOUT
@@ -159,7 +196,11 @@ def apply_results(results: list[ProbeResult]) -> Summary:
     summary = Summary(probed=len(results))
     ChannelProbe.objects.bulk_create(
         ChannelProbe(
-            channel_id=r.channel_id, model_id=r.model_id, ok=r.ok, status=r.status, latency_ms=r.latency_ms,
+            channel_id=r.channel_id,
+            model_id=r.model_id,
+            ok=r.ok,
+            status=r.status,
+            latency_ms=r.latency_ms,
             error=r.error,
         )
         for r in results
@@ -185,9 +226,9 @@ def apply_results(results: list[ProbeResult]) -> Summary:
                 summary.disabled.append(channel_id)
                 log.warning("channel %s disabled by health probe: %s", channel_id, fatal)
         elif any(p.ok for p in probes):
-            if Channel.objects.filter(
-                pk=channel_id, enabled=False, disabled_reason__startswith=REASON_PREFIX
-            ).update(enabled=True, disabled_reason=""):
+            if Channel.objects.filter(pk=channel_id, enabled=False, disabled_reason__startswith=REASON_PREFIX).update(
+                enabled=True, disabled_reason=""
+            ):
                 summary.enabled.append(channel_id)
                 log.warning("channel %s re-enabled: a health probe passed", channel_id)
     return summary

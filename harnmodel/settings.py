@@ -135,6 +135,13 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="harnmodel <no-reply@
 # The base URL customers call (docs, playground samples), e.g. https://api.example.com/v1;
 # empty = the host the portal was reached on.
 HARNMODEL_PUBLIC_API_BASE = env.str("HARNMODEL_PUBLIC_API_BASE", default="")
+# The portal's own origin, e.g. https://portal.example.com: every link we email (sign-up confirmation,
+# password reset, invitations) and the Stripe return URL are built from it, never from the request's
+# Host header (which a client chooses, and ALLOWED_HOSTS may allow). The default is where scripts/run
+# serves: http://127.0.0.1 on $PORT (8000 unless set). Production must set it.
+HARNMODEL_SITE_URL = env.str("HARNMODEL_SITE_URL", default="").rstrip("/") or (
+    f"http://127.0.0.1:{env.int('PORT', default=8000)}"
+)
 # Behind TLS (directly or via a proxy that sets X-Forwarded-Proto) cookies must be Secure; the
 # embedded demo runs on plain http://127.0.0.1, where Secure cookies would never come back.
 HARNMODEL_HTTPS = env.bool("HARNMODEL_HTTPS", default=False)

@@ -187,6 +187,8 @@ class UsageFilterForm(forms.Form):
     key = forms.TypedChoiceField(label=_("Key"), required=False, coerce=int, empty_value=None)
     model = forms.ChoiceField(label=_("Model"), required=False)
     status = forms.ChoiceField(label=_("Status"), required=False)
+    request_id = forms.CharField(label=_("Request ID"), required=False, max_length=64,
+                                 widget=forms.TextInput(attrs={"placeholder": "req_…", "autocomplete": "off"}))  # fmt: skip
 
     def __init__(self, *args, keys=(), models=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -207,6 +209,7 @@ class UsageFilterForm(forms.Form):
             key_id=data.get("key"),
             model=data.get("model") or "",
             status=data.get("status") or "",
+            request_id=(data.get("request_id") or "").strip(),
         )
 
 

@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -13,7 +13,7 @@ from gateway import selectors as gateway_selectors
 from gateway.models import ApiKey
 
 from ..models import Invitation, Membership
-from . import billing_hooks
+from . import billing_hooks, usage_totals
 from .pagination import Page, keyset_chunks, keyset_page
 
 # What a customer may see of a usage record: never the channel, the upstream model or the attempts
@@ -68,40 +68,34 @@ def dashboard(*, account_id: int, days: int = 30) -> Dashboard:
     wallet = Wallet.objects.get(account_id=account_id)
     today = timezone.localdate()
     start_day = today - timedelta(days=days - 1)
-    usage = UsageRecord.objects.filter(account_id=account_id)
-    spend = usage.aggregate(
-        today=Sum("cost_micros", filter=Q(created_at__gte=_day_start(today))),
-        month=Sum("cost_micros", filter=Q(created_at__gte=_day_start(today.replace(day=1)))),
-    )
-    # One grouped scan of the account's index range (30 days): day × model.
-    series = (
-        usage.filter(created_at__gte=_day_start(start_day))
-        .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
-        .values("day", "model_id")
-        .annotate(requests=Count("id"), errors=Count("id", filter=Q(status__gte=400)), spend=Sum("cost_micros"))
-        .order_by("day", "model_id")
-    )
+    month_first = today.replace(day=1)
     days_list = [start_day + timedelta(days=n) for n in range(days)]
     index = {day: n for n, day in enumerate(days_list)}
     per_model: dict[str, dict[str, list]] = {}
-    requests = errors = 0
-    for row in series:
-        slot = index.get(row["day"])
+    requests = errors = spend_today = spend_month = 0
+    # Day × model: past days from the rollup, today (since the last rollup) from raw rows.
+    for row in usage_totals.daily(account_id=account_id, since=min(start_day, month_first)):
+        day, cost = row["day"], row["cost"] or 0
+        if day == today:
+            spend_today += cost
+        if day >= month_first:
+            spend_month += cost
+        slot = index.get(day)
         if slot is None:
             continue
         model = per_model.setdefault(row["model_id"], {"requests": [0] * days, "spend": [0] * days})
         model["requests"][slot] += row["requests"]
-        model["spend"][slot] += row["spend"] or 0
+        model["spend"][slot] += cost
         requests += row["requests"]
-        errors += row["errors"]
+        errors += row["errors"] or 0
     threshold = wallet.low_balance_threshold_micros
     if threshold is None:
         threshold = billing_hooks.default_threshold_micros()
     available = wallet.balance_micros - wallet.held_micros
     return Dashboard(
         wallet=wallet,
-        spend_today_micros=spend["today"] or 0,
-        spend_month_micros=spend["month"] or 0,
+        spend_today_micros=spend_today,
+        spend_month_micros=spend_month,
         requests_30d=requests,
         errors_30d=errors,
         low_balance=available <= 0 or (threshold is not None and available < threshold),
@@ -127,6 +121,7 @@ class UsageFilter:
     key_id: int | None = None
     model: str = ""
     status: str = ""
+    request_id: str = ""  # the full id (x-request-id): one row, through the unique index
 
 
 def usage_queryset(*, account_id: int, flt: UsageFilter) -> QuerySet[UsageRecord]:
@@ -135,6 +130,8 @@ def usage_queryset(*, account_id: int, flt: UsageFilter) -> QuerySet[UsageRecord
         qs = qs.filter(created_at__gte=_day_start(flt.start))
     if flt.end:
         qs = qs.filter(created_at__lt=_day_start(flt.end + timedelta(days=1)))
+    if flt.request_id:
+        qs = qs.filter(request_id=flt.request_id)
     if flt.key_id:
         qs = qs.filter(api_key_id=flt.key_id)
     if flt.model:
@@ -164,13 +161,9 @@ def usage_record(*, account_id: int, request_id: str) -> dict | None:
 
 
 def usage_model_ids(*, account_id: int) -> list[str]:
-    """Models to filter by: the catalog's plus any this account's usage names (a model since retired)."""
+    """Models to filter by: the catalog's plus any this account used in 90 days (a model since retired)."""
     catalog = set(gateway_selectors.models_enabled().values_list("public_id", flat=True))
-    recent = set(
-        UsageRecord.objects.filter(account_id=account_id, created_at__gte=timezone.now() - timedelta(days=90))
-        .values_list("model_id", flat=True)
-        .distinct()
-    )
+    recent = usage_totals.model_ids_since(account_id=account_id, since=timezone.localdate() - timedelta(days=90))
     return sorted(catalog | recent)
 
 
@@ -179,13 +172,7 @@ def usage_model_ids(*, account_id: int) -> list[str]:
 
 def keys_with_spend(*, account_id: int) -> list[ApiKey]:
     keys = list(gateway_selectors.keys_of_account(account_id=account_id).order_by("-created_at"))
-    month_start = _day_start(timezone.localdate().replace(day=1))
-    spend = {
-        row["api_key_id"]: row
-        for row in UsageRecord.objects.filter(account_id=account_id, api_key_id__isnull=False)
-        .values("api_key_id")
-        .annotate(total=Sum("cost_micros"), month=Sum("cost_micros", filter=Q(created_at__gte=month_start)))
-    }
+    spend = usage_totals.spend_per_key(account_id=account_id, month_first=timezone.localdate().replace(day=1))
     now = timezone.now()
     for key in keys:
         key.spend_total_micros = (spend.get(key.pk) or {}).get("total") or 0
@@ -202,8 +189,23 @@ def key_of_account(*, account_id: int, key_id: int) -> ApiKey:
 
 
 def ledger_page(*, account_id: int, after: str | None, before: str | None, size: int = 50) -> Page:
-    qs = LedgerEntry.objects.filter(wallet__account_id=account_id)
+    """Top-ups, codes, credits, refunds and adjustments one by one; charges (one per request) are
+    summed per day by charges_by_day instead, or they would bury everything else."""
+    qs = LedgerEntry.objects.filter(wallet__account_id=account_id).exclude(kind=LedgerEntry.Kind.CHARGE)
     return keyset_page(qs, after=after, before=before, size=size, fields=LEDGER_FIELDS)
+
+
+def charges_by_day(*, account_id: int, days: int = 30) -> list[dict]:
+    """[{day, count, amount_micros (negative)}] of the ledger's charges, newest day first, days with charges only."""
+    since = _day_start(timezone.localdate() - timedelta(days=days - 1))
+    return list(
+        LedgerEntry.objects.filter(wallet__account_id=account_id, kind=LedgerEntry.Kind.CHARGE, created_at__gte=since)
+        .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
+        .order_by()
+        .values("day")
+        .annotate(count=Count("id"), amount_micros=Sum("amount_micros"))
+        .order_by("-day")
+    )
 
 
 def wallet_of(*, account_id: int) -> dict:

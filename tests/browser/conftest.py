@@ -65,7 +65,9 @@ class PortalServer:
                         return found.group(0)
             return None
 
-        return wait_for(find, timeout=timeout, what=f"a mail to {to} with {pattern}")
+        link = wait_for(find, timeout=timeout, what=f"a mail to {to} with {pattern}")
+        # Mailed links carry HARNMODEL_SITE_URL (never the Host header); the test server has its own port.
+        return re.sub(r"^https?://[^/]+", self.url.rstrip("/"), link)
 
 
 @pytest.fixture(scope="session")

@@ -74,7 +74,10 @@ def test_portal_tour(page, portal_server, catalog, shot):
     expect(page.get_by_text("Copy this key now. It will not be shown again.")).to_be_visible()
     secret = page.get_by_test_id("secret").input_value()
     assert secret.startswith("sk-")
-    expect(page.get_by_role("button", name="Copy")).to_be_visible()
+    copy = page.locator('button[data-copy="#secret"]')
+    expect(copy).to_be_visible()
+    copy.click()
+    expect(copy).to_have_text("Copied")
     shot(page, "key-created")
 
     # The Playground gets the key from the tab; stream and watch the text grow token by token.
@@ -107,6 +110,7 @@ def test_portal_tour(page, portal_server, catalog, shot):
     expect(row).to_contain_text("tour-key")
     expect(row).to_contain_text("200")
     expect(row.get_by_test_id("cost")).to_have_text(cost)
+    expect(row.get_by_test_id("request-id")).to_contain_text(re.compile(r"req_[0-9a-f]{8}"))
     assert "sim" not in page.locator("table.usage").inner_text().replace("simulator", "")
     page.get_by_label("Status").select_option("error")
     expect(page.locator("table.usage tbody")).to_contain_text("No requests match.")
@@ -135,8 +139,8 @@ def test_portal_tour(page, portal_server, catalog, shot):
     shot(page, "keys")
     for name in ("models", "docs", "account"):
         page.goto(f"{base}/{name}/")
+        expect(page.get_by_test_id("base-url") if name == "docs" else page.locator("h1")).to_be_visible()
         shot(page, name, full_page=name != "docs")
-    expect(page.get_by_test_id("base-url") if name == "docs" else page.locator("h1")).to_be_visible()
 
     # Switch language: the same pages, in Chinese.
     page.goto(base + "/dashboard/")

@@ -44,6 +44,7 @@ def _fast_and_fresh(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.STRIPE_SECRET_KEY = ""
     settings.STRIPE_WEBHOOK_SECRET = ""
+    settings.HARNMODEL_SITE_URL = "http://testserver"  # mailed links, as the test client reaches us
     cache.clear()  # throttle counters
     yield
     cache.clear()

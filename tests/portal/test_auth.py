@@ -15,8 +15,9 @@ from tests.portal.conftest import PASSWORD, make_user
 NEW_PASSWORD = "another-long-secret-42"
 
 
-def _signup(client, email="dana@example.com", password=PASSWORD):
-    return client.post(reverse("portal:signup"), {"email": email, "password1": password, "password2": password})
+def _signup(client, email="dana@example.com", password=PASSWORD, **extra):
+    data = {"email": email, "password1": password, "password2": password}
+    return client.post(reverse("portal:signup"), data, **extra)
 
 
 def _link(message, pattern=r"http://testserver/\S+"):
@@ -215,3 +216,24 @@ def test_forms_render_a_csrf_token(alice):
 def test_user_made_by_tests_helper_can_log_in(client, db):
     make_user("eve@example.com")
     assert client.post(reverse("portal:login"), {"email": "eve@example.com", "password": PASSWORD}).status_code == 302
+
+
+def test_a_forged_host_never_reaches_a_mail(client, alice, settings, django_capture_on_commit_callbacks):
+    """Reset, sign-up and invitation links come from HARNMODEL_SITE_URL, whatever Host the client sends."""
+    settings.ALLOWED_HOSTS = ["*"]
+    settings.HARNMODEL_SITE_URL = "https://portal.example.com"
+    forged = {"HTTP_HOST": "evil.example"}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert (
+            client.post(reverse("portal:password_reset"), {"email": "alice@example.com"}, **forged).status_code == 302
+        )
+        assert _signup(client, email="erin@example.com", **forged).status_code == 302
+        response = alice.client.post(
+            reverse("portal:invitation_create"), {"email": "frank@example.com", "role": "member"}, **forged
+        )
+        assert response.status_code == 302
+    assert sorted(m.to[0] for m in mail.outbox) == ["alice@example.com", "erin@example.com", "frank@example.com"]
+    for message in mail.outbox:
+        text = message.body + "".join(str(content) for content, _ in getattr(message, "alternatives", []))
+        assert "evil.example" not in text
+        assert "https://portal.example.com/" in text

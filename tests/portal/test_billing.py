@@ -115,3 +115,34 @@ def test_ledger_pagination(alice):
     assert len(first.rows) == 50 and first.older
     second = alice.client.get(reverse("portal:billing"), {"after": first.older}).context["ledger"]
     assert len(second.rows) == 11
+
+
+def test_charges_are_summed_per_day_next_to_the_other_entries(alice, bob):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from billing.services import wallet_credit
+
+    def charge(member, n, micros, days_ago=0):  # the ledger is append-only, even for created_at: travel instead
+        with time_machine.travel(timezone.now() - timedelta(days=days_ago)):
+            wallet_credit(account_id=member.account.pk, amount_micros=-micros, idempotency_key=f"c:{n}",
+                          kind=LedgerEntry.Kind.CHARGE)  # fmt: skip
+
+    for n in range(3):
+        charge(alice, n, 1_000_000)
+    charge(alice, 3, 2_500_000, days_ago=2)
+    charge(alice, 4, 9_000_000, days_ago=40)  # outside the 30 days
+    charge(bob, 5, 7_000_000)
+    wallet_credit(account_id=alice.account.pk, amount_micros=5_000_000, idempotency_key="t:gift", note="sorry")
+    response = alice.client.get(reverse("portal:billing"))
+    today = timezone.localdate()
+    assert [(c["day"], c["count"], c["amount_micros"]) for c in response.context["charges_by_day"]] == [
+        (today, 3, -3_000_000),
+        (today - timedelta(days=2), 1, -2_500_000),
+    ]
+    assert {e["kind"] for e in response.context["ledger"].rows} == {"credit"}  # no per-request charge rows
+    body = response.content.decode()
+    assert "Charges by day" in body and "-¥3.00" in body and "-¥2.50" in body and "sorry" in body
+    assert "-¥7.00" not in body and "-¥9.00" not in body

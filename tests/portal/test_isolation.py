@@ -109,6 +109,81 @@ def test_writes_only_ever_touch_the_current_account(alice, bobs, bob):
     assert LedgerEntry.objects.filter(wallet__account=bob.account).count() == bobs["ledger"]
 
 
+def _point_session_at(member, account_id):
+    """A session forged (or stale) to name another account: access.resolve must ignore it."""
+    session = member.client.session
+    session["portal_account_id"] = account_id
+    session.save()
+
+
+def test_redeem_credits_only_the_current_account(alice, bobs, bob):
+    from billing.money import parse_amount
+    from billing.redemption import redemption_codes_generate
+
+    [code] = redemption_codes_generate(count=1, amount_micros=parse_amount("7"), expires_at=None, batch="iso",
+                                       created_by="test")  # fmt: skip
+    _point_session_at(alice, bob.account.pk)
+    before = Wallet.objects.get(account=alice.account).balance_micros
+    response = alice.client.post(reverse("portal:redeem"), {"code": code, "account": bob.account.pk})
+    assert response.status_code == 302
+    assert Wallet.objects.get(account=alice.account).balance_micros == before + 7_000_000
+    assert Wallet.objects.get(account=bob.account).balance_micros == bobs["wallet"].balance_micros
+    assert LedgerEntry.objects.filter(wallet__account=bob.account).count() == bobs["ledger"]
+
+
+def test_bobs_redeemed_code_is_no_use_to_alice(alice, bobs, bob):
+    from billing.money import parse_amount
+    from billing.redemption import redemption_codes_generate
+
+    [code] = redemption_codes_generate(count=1, amount_micros=parse_amount("3"), expires_at=None, batch="iso",
+                                       created_by="test")  # fmt: skip
+    assert bob.client.post(reverse("portal:redeem"), {"code": code}).status_code == 302
+    before = Wallet.objects.get(account=alice.account).balance_micros
+    assert alice.client.post(reverse("portal:redeem"), {"code": code}).status_code == 400
+    assert Wallet.objects.get(account=alice.account).balance_micros == before
+
+
+def test_topup_is_always_for_the_current_account(alice, bobs, bob, settings, monkeypatch):
+    from types import SimpleNamespace
+
+    from accounts.portal import billing_hooks
+
+    settings.STRIPE_SECRET_KEY, settings.STRIPE_WEBHOOK_SECRET = "sk_test_x", "whsec_x"
+    calls = []
+    monkeypatch.setattr(billing_hooks, "topup_start", lambda **kw: calls.append(kw) or SimpleNamespace(
+        redirect_url="https://checkout.stripe.test/c/1", qr_code="", order=None))  # fmt: skip
+    _point_session_at(alice, bob.account.pk)
+    response = alice.client.post(reverse("portal:topup"), {"preset": "100", "account_id": bob.account.pk})
+    assert response.status_code == 302
+    assert [c["account_id"] for c in calls] == [alice.account.pk]
+
+
+def test_invitation_create_invites_only_into_the_current_account(alice, bobs, bob, django_capture_on_commit_callbacks):
+    _point_session_at(alice, bob.account.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice.client.post(
+            reverse("portal:invitation_create"),
+            {"email": "eve@example.com", "role": "owner", "account": bob.account.pk},
+        )
+    assert response.status_code == 302
+    invitation = Invitation.objects.get(email="eve@example.com")
+    assert invitation.account_id == alice.account.pk
+    assert list(Invitation.objects.filter(account=bob.account)) == [bobs["invitation"]]
+    _assert_no_bob(alice.client.get(reverse("portal:account")))
+
+
+def test_a_member_cannot_revoke_an_invitation(alice, mallory, django_capture_on_commit_callbacks):
+    from accounts.portal import services
+
+    with django_capture_on_commit_callbacks(execute=True):
+        invitation = services.invitation_create(account_id=alice.account.pk, email="gus@example.com", role="member",
+                                                invited_by=alice.user, site_url="http://testserver")  # fmt: skip
+    assert mallory.client.post(reverse("portal:invitation_revoke", args=[invitation.pk])).status_code == 403
+    assert Invitation.objects.get(pk=invitation.pk).is_pending
+    assert alice.client.post(reverse("portal:invitation_revoke", args=[invitation.pk])).status_code == 302
+    assert not Invitation.objects.get(pk=invitation.pk).is_pending
+
+
 def test_every_portal_url_is_covered_here():
     """A new portal URL must be added to the isolation tests (or to PUBLIC below) consciously."""
     covered = {name.split(":")[1] for name, _, _ in READ_URLS} | {

@@ -154,3 +154,48 @@ def test_usage_page_is_one_index_range_scan_without_offset(alice):
         plan = " ".join(str(row) for row in cur.fetchall())
     assert "usage_account_time" in plan, plan
     assert rows
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_real_requests_id_is_shown_and_filterable(alice):
+    """The x-request-id a client got (and quotes to support) is on the Usage page, copyable, and filters it."""
+    import json
+
+    from asgiref.sync import sync_to_async
+
+    from tests.conftest import relay_settled
+
+    await sync_to_async(make_channel)("sim", provider="simulator", models={"gpt-4o": ""},
+                                      options={"latency_ms": 0, "token_delay_ms": 0})  # fmt: skip
+    response = await AsyncClient().post(
+        "/v1/responses",
+        data=json.dumps({"model": "gpt-4o", "input": "hello"}),
+        content_type="application/json",
+        headers={"authorization": f"Bearer {alice.key}"},
+    )
+    assert response.status_code == 200
+    await relay_settled()
+    request_id = response["x-request-id"]
+    other = await sync_to_async(_records)(alice, 3)
+    client = AsyncClient()
+    await sync_to_async(client.force_login)(alice.user)
+    body = (await client.get(reverse("portal:usage"))).content.decode()
+    assert f'title="{request_id}"' in body and f">{request_id}</span>" in body  # full id behind the copy button
+    assert request_id[:12] in body
+    filtered = (await client.get(reverse("portal:usage"), {"request_id": request_id})).content.decode()
+    assert filtered.count('data-testid="request-id"') == 1 and request_id in filtered
+    assert other[0].request_id not in filtered
+
+
+def test_csv_export_defuses_formula_like_cells(alice):
+    key = ApiKey.objects.get(account=alice.account)
+    ApiKey.objects.filter(pk=key.pk).update(name='=HYPERLINK("http://evil.example","x")')
+    _records(alice, 1)
+    UsageRecord.objects.filter(account=alice.account).update(error_code="@SUM(1+1)", status=502)
+    text = b"".join(alice.client.get(reverse("portal:usage_export")).streaming_content).decode()
+    [row] = list(csv.DictReader(io.StringIO(text)))
+    assert row["key_name"] == '\'=HYPERLINK("http://evil.example","x")'
+    assert row["error_code"] == "'@SUM(1+1)"
+    assert row["status"] == "502" and row["input_tokens"] == "10"  # numbers stay numbers
+    for value in row.values():
+        assert not value.startswith(("=", "+", "-", "@")), value

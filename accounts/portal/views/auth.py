@@ -1,5 +1,7 @@
 """Sign-up with email confirmation, log in (throttled), invitations, password reset (throttled)."""
 
+from urllib.parse import urlsplit
+
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth import login as auth_login
@@ -150,6 +152,15 @@ class PasswordResetView(auth_views.PasswordResetView):
         if throttle.MAIL.blocked(ip):
             return redirect(self.success_url)  # say the same as always; just send nothing
         throttle.MAIL.fail(ip)
+        # The link's origin comes from HARNMODEL_SITE_URL, never from the Host header (Django's view
+        # has no domain_override; the extra context overrides the domain it would take from the request).
+        origin = urlsplit(site_url())
+        self.extra_email_context = {
+            **(self.extra_email_context or {}),
+            "domain": origin.netloc,
+            "site_name": origin.netloc,
+            "protocol": origin.scheme,
+        }
         return super().form_valid(form)
 
 

@@ -31,6 +31,7 @@ def _page(request, *, redeem_form=None, topup_form=None, threshold_form=None, st
         "ledger": selectors.ledger_page(
             account_id=account_id, after=request.GET.get("after"), before=request.GET.get("before")
         ),
+        "charges_by_day": selectors.charges_by_day(account_id=account_id),
         "topup_available": billing_hooks.topup_available(),
         "redeem_form": redeem_form or RedeemForm(),
         "topup_form": topup_form

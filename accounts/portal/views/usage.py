@@ -9,6 +9,7 @@ from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from billing.exports import cell
 from billing.money import decimal_string, format_exact
 from gateway import selectors as gateway_selectors
 
@@ -66,9 +67,11 @@ def _csv_line(values) -> str:
 
 
 def _csv_row(row: dict) -> str:
+    # Text a customer (key name) or an upstream (error code) chose is defused against spreadsheet
+    # formulas (=, +, -, @ first) exactly as the admin exports do; numbers we computed stay numbers.
     return _csv_line([
-        timezone.localtime(row["created_at"]).isoformat(), row["request_id"], row["api_key__name"] or "",
-        row["api_key__prefix"] or "", row["model_id"], row["status"], row["error_code"], row["stream"],
+        timezone.localtime(row["created_at"]).isoformat(), cell(row["request_id"]), cell(row["api_key__name"]),
+        cell(row["api_key__prefix"]), cell(row["model_id"]), row["status"], cell(row["error_code"]), row["stream"],
         row["input_tokens"], row["cached_input_tokens"], row["output_tokens"], row["reasoning_tokens"],
         decimal_string(row["cost_micros"]), row["latency_ms"], row["usage_estimated"],
     ])  # fmt: skip

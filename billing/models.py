@@ -51,6 +51,13 @@ class Price(models.Model):
     def __str__(self) -> str:
         return f"{self.model_id} from {self.effective_from:%Y-%m-%d %H:%M}"
 
+    def save(self, *args, **kwargs) -> None:
+        # Usage records point at the version they were charged at: publish a newer one instead
+        # (services.price_publish). The admin is add-only too.
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise ImmutableRowError("prices are versioned: publish a new price instead of editing one")
+        super().save(*args, **kwargs)
+
 
 class Hold(models.Model):
     """Funds reserved for one request until it settles. Not money moved: the ledger is."""
@@ -66,6 +73,8 @@ class Hold(models.Model):
     request_id = models.CharField(max_length=64, unique=True)
     amount_micros = models.BigIntegerField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    # Set only for keys with a spend cap (gateway/pipeline.py), so their open holds count against the cap.
+    api_key = models.ForeignKey("gateway.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -79,7 +88,7 @@ class Hold(models.Model):
 
 
 class ImmutableRowError(Exception):
-    """Raised when code tries to edit or delete a ledger row."""
+    """Raised when code tries to edit or delete a ledger row, or edit a price version."""
 
 
 class LedgerEntry(models.Model):

@@ -3,7 +3,7 @@
 from django.db.models import Sum
 from django.utils import timezone
 
-from .models import Hold, LedgerEntry, Price, Wallet
+from .models import Hold, LedgerEntry, Price, UsageRecord, Wallet
 from .pricing import PriceSnapshot
 
 
@@ -38,20 +38,29 @@ def wallet_summary(*, account_id: int) -> dict:
     }
 
 
-def key_spend_over_cap(*, api_key_id: int, caps: tuple[int | None, int | None, int | None]) -> str | None:
+def key_spend_over_cap(
+    *, api_key_id: int, caps: tuple[int | None, int | None, int | None], hold_request_id: str | None = None
+) -> str | None:
     """Which spend cap of a key is used up: "total", "daily", "monthly", or None.
 
-    Periods are calendar days and months in settings.TIME_ZONE, so caps reset on their own.
-    Spend counts settled requests; requests still in flight are not counted, so a key with many
-    concurrent requests can pass its cap by at most what those requests cost.
+    Periods are calendar days and months in settings.TIME_ZONE, so caps reset on their own. Spend is
+    what the key's settled requests cost plus what its open holds reserve (requests in flight count
+    now, in every period), so a burst of concurrent requests cannot run far past a cap.
+
+    Called twice by the pipeline for a capped key: before its hold (cheap refusal), and with
+    `hold_request_id` once the hold exists. That call first tags the hold with the key (so that later
+    checks count it), then checks without it: of the requests admitted together, the last one tagged
+    saw all the others, so the key overshoots a cap by at most one request's hold.
     """
-    from django.db.models import Sum
-
-    from .models import UsageRecord
-
+    if hold_request_id is not None:
+        Hold.objects.filter(request_id=hold_request_id).update(api_key_id=api_key_id)
     total_cap, daily_cap, monthly_cap = caps
     now = timezone.localtime()
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    holds = Hold.objects.filter(api_key_id=api_key_id, status=Hold.Status.OPEN)
+    if hold_request_id is not None:
+        holds = holds.exclude(request_id=hold_request_id)
+    in_flight = holds.aggregate(s=Sum("amount_micros"))["s"] or 0
     checks = [
         ("total", total_cap, None),
         ("monthly", monthly_cap, day_start.replace(day=1)),
@@ -63,6 +72,6 @@ def key_spend_over_cap(*, api_key_id: int, caps: tuple[int | None, int | None, i
         records = UsageRecord.objects.filter(api_key_id=api_key_id)
         if since is not None:
             records = records.filter(created_at__gte=since)
-        if (records.aggregate(s=Sum("cost_micros"))["s"] or 0) >= cap:
+        if (records.aggregate(s=Sum("cost_micros"))["s"] or 0) + in_flight >= cap:
             return name
     return None

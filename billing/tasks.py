@@ -15,12 +15,34 @@ def sweep_expired_holds() -> int:
     return services.holds_expire()
 
 
+class LedgerDrift(RuntimeError):
+    """Raised by the reconcile task after alerting, so the scheduled-jobs page shows the run as failed."""
+
+
 @shared_task
 def reconcile_ledger() -> dict[str, int]:
+    """Clean books: {"wallets": n, "drift": 0}. Any drift: an ERROR per wallet, one operator alert (mail to
+    ADMINS), then LedgerDrift, so the run is recorded as a failure (gateway/taskruns.py) until fixed."""
     drifts = reconcile.ledger_reconcile()
+    wallets = Wallet.objects.count()
+    if not drifts:
+        return {"wallets": wallets, "drift": 0}
     for drift in drifts:
         logger.error("ledger drift: %s", drift.as_dict())
-    return {"wallets": Wallet.objects.count(), "drift": len(drifts)}
+    shown = drifts[:20]
+    lines = [
+        f"wallet {d.wallet_id} (account {d.account_id}): balance drift {d.balance_drift_micros} µ, "
+        f"held drift {d.held_drift_micros} µ"
+        for d in shown
+    ]
+    if len(drifts) > len(shown):
+        lines.append(f"… and {len(drifts) - len(shown)} more; run `manage.py ledger_reconcile` for all of them.")
+    alerts.operator_alert(
+        subject=f"Ledger drift in {len(drifts)} of {wallets} wallets",
+        message="The books do not close: balance != sum of ledger, or held != sum of open holds.\n\n"
+        + "\n".join(lines),
+    )
+    raise LedgerDrift(f"{len(drifts)} of {wallets} wallets drift from their ledger or open holds")
 
 
 @shared_task

@@ -92,6 +92,8 @@ async def admit(request: HttpRequest, request_id: str, started: float) -> Admiss
     except Exception:
         await ratelimit.finish(limits, 0)
         raise
+    if any(cap is not None for cap in key.spend_caps):  # again with the hold: concurrent requests see each other
+        await _spend_cap_recheck(key, request_id, model_id, route.price, limits)
     return Admission(
         request_id=request_id,
         key=key,
@@ -102,6 +104,28 @@ async def admit(request: HttpRequest, request_id: str, started: float) -> Admiss
         started=started,
         limits=limits,
     )
+
+
+async def _spend_cap_recheck(key: catalog.KeyInfo, request_id: str, model_id: str, price, limits) -> None:
+    """Tag the new hold with its key and check the caps with the key's other holds: if requests admitted
+    together push the key over a cap, this one gives its hold back (a 402 usage record, cost 0)."""
+    exhausted = await run_db(
+        billing_selectors.key_spend_over_cap, api_key_id=key.id, caps=key.spend_caps, hold_request_id=request_id
+    )
+    if not exhausted:
+        return
+    facts = billing.RequestFacts(
+        account_id=key.account_id,
+        model_id=model_id,
+        api_key_id=key.id,
+        status=402,
+        error_code=KeySpendLimitReached.code,
+    )
+    try:
+        await run_db(billing.hold_settle, request_id=request_id, usage=None, price=price, facts=facts)
+    finally:
+        await ratelimit.finish(limits, 0)
+    raise KeySpendLimitReached(f"This API key has reached its {exhausted} spend limit.")
 
 
 async def handle_responses(request: HttpRequest) -> HttpResponseBase:

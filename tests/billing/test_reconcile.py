@@ -79,14 +79,14 @@ def test_reconcile_finds_a_ledger_row_written_around_the_wallet(bob):
 # --- the task and the command ----------------------------------------------------------------------
 
 
-def test_reconcile_task_logs_an_error_per_drift_and_returns_counts(alice, bob, caplog):
+def test_reconcile_task_logs_an_error_per_drift_then_fails(alice, bob, caplog):
     for persona in (alice, bob):
         _raw(
             "UPDATE billing_wallet SET balance_micros = balance_micros + 1 WHERE account_id = %s", [persona.account.pk]
         )
 
-    with caplog.at_level(logging.ERROR, logger="billing.tasks"):
-        assert tasks.reconcile_ledger() == {"wallets": 2, "drift": 2}
+    with caplog.at_level(logging.ERROR, logger="billing.tasks"), pytest.raises(tasks.LedgerDrift, match="2 of 2"):
+        tasks.reconcile_ledger()  # alerts and fails: see test_reconcile_alerts.py
 
     errors = [r for r in caplog.records if r.levelname == "ERROR" and "ledger drift" in r.getMessage()]
     assert len(errors) == 2

@@ -182,6 +182,25 @@ def test_small_balance_caps_the_output_the_upstream_may_produce(gateway, upstrea
     assert wallet.balance_micros == parse_amount("0.001") - record.cost_micros
 
 
+def test_a_wallet_that_pays_for_three_tokens_gets_an_incomplete_answer_not_a_402(gateway, upstream):
+    """The hold caps the output at what the balance pays for: the answer is cut (`incomplete`,
+    `max_output_tokens`), charged at most the balance, and the wallet never goes below zero."""
+    serve_model("simulator", upstream)
+    body = {"model": "gpt-4o", "instructions": INSTRUCTIONS, "input": DOC_INPUT}
+    input_tokens = count_request_tokens(parse_request(json.dumps(body).encode()).typed)
+    funds = -(-(input_tokens * PRICE.input_micros + 3 * PRICE.output_micros) // 1_000_000)  # micros, rounded up
+    account, key = make_customer("frank@example.com", balance=decimal_string(funds))
+    assert affordable_output_tokens(funds, input_tokens, PRICE) == 3
+    raw = gateway.client(key).responses.with_raw_response.create(**body)
+    response = raw.parse()
+    assert response.status == "incomplete"
+    assert response.incomplete_details.reason == "max_output_tokens"
+    assert 0 < response.usage.output_tokens <= 3
+    record = billed_once(raw.headers["x-request-id"])
+    assert record.cost_micros <= funds
+    assert books_close(account).balance_micros == funds - record.cost_micros >= 0
+
+
 def test_refused_and_failed_requests_cost_nothing(gateway, upstream, alice, bob):
     serve_model("openai_responses", upstream)
     with pytest.raises(openai.APIStatusError):

@@ -4,6 +4,10 @@ Django's request cycle costs ~3 ms per request here (middleware built for browse
 thread per request for thread-sensitive code, signals crossing into threads). /v1 needs none of
 it: no sessions, cookies, CSRF or templates. This app answers /v1/responses itself and hands
 every other path to Django unchanged. The pipeline is the same one Django's view calls.
+
+It also enforces the limits that come before any pipeline work on every /v1 path: the header size
+(HARNMODEL_MAX_HEADER_BYTES, 431) and the body size (HARNMODEL_MAX_BODY_BYTES, 413). Its own answers
+carry an x-request-id and are logged and counted as rejections, like the pipeline's.
 """
 
 import asyncio
@@ -11,9 +15,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
+from django.conf import settings
 from django.http import HttpResponseBase
 
-from . import cors
+from . import cors, metrics, request_log
 from .errors import ApiError, InvalidRequest, UpstreamFailed, error_response
 
 log = logging.getLogger("harnmodel.asgi")
@@ -83,6 +89,31 @@ async def _send_response(response: HttpResponseBase, send: Send, receive: Receiv
         await asyncio.gather(streaming, watching, return_exceptions=True)
 
 
+def _header_bytes(headers: list[tuple[bytes, bytes]]) -> int:
+    return sum(len(name) + len(value) for name, value in headers)
+
+
+def _new_request_id() -> str:
+    from .pipeline import new_request_id
+
+    return new_request_id()
+
+
+def _rejection(error: ApiError) -> HttpResponseBase:
+    """The front's own refusal (431, 413, 500): an OpenAI error with a request id, logged and counted."""
+    request_id = _new_request_id()
+    request_log.log_rejection(request_id=request_id, status=error.status, code=error.code)
+    metrics.observe_rejection(status=error.status, code=error.code)
+    return error_response(error, request_id=request_id)
+
+
+def _error_code(response: HttpResponseBase) -> str | None:
+    try:
+        return msgspec.json.decode(response.content)["error"]["code"]
+    except Exception:
+        return None
+
+
 def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
     if not extra:
         return send
@@ -106,6 +137,15 @@ class GatewayApp:
         if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
             await self.fallback(scope, receive, send)
             return
+        if _header_bytes(scope["headers"]) > settings.HARNMODEL_MAX_HEADER_BYTES:
+            too_big = InvalidRequest(
+                f"The request headers are larger than {settings.HARNMODEL_MAX_HEADER_BYTES} bytes in total.",
+                status=431,
+                code="request_header_fields_too_large",
+            )
+            send = _with_headers(send, cors.response_headers(scope["headers"]))
+            await _send_response(_rejection(too_big), send, receive)
+            return
         if scope["method"] == "OPTIONS":
             await send(
                 {"type": "http.response.start", "status": 204, "headers": cors.preflight_headers(scope["headers"])}
@@ -117,8 +157,6 @@ class GatewayApp:
             await self.fallback(scope, receive, send)
             return
         if self._handler is None:
-            from django.conf import settings
-
             from .idempotency import handle
 
             self._handler, self._limit = handle, settings.HARNMODEL_MAX_BODY_BYTES
@@ -126,8 +164,10 @@ class GatewayApp:
         try:
             body = await _read_body(receive, self._limit)
         except ApiTooLarge:
-            error: ApiError = InvalidRequest("The request body is too large.", status=413, code="request_too_large")
-            await _send_response(error_response(error), send, receive)
+            error: ApiError = InvalidRequest(
+                f"The request body is larger than {self._limit} bytes.", status=413, code="request_too_large"
+            )
+            await _send_response(_rejection(error), send, receive)
             return
         except asyncio.CancelledError:
             return  # the client left before sending its body: nothing was admitted
@@ -135,9 +175,15 @@ class GatewayApp:
             response = await self._handler(LeanRequest(scope["method"], headers, body))
         except Exception:
             log.exception("unhandled error in /v1/responses")
-            response = error_response(
+            response = _rejection(
                 UpstreamFailed("The gateway failed; nothing was charged.", status=500, code="internal_error")
             )
+        if "x-request-id" not in response:  # refused before the pipeline named it (Idempotency-Key checks)
+            response["x-request-id"] = request_id = _new_request_id()
+            if response.status_code >= 400 and not response.streaming:
+                code = _error_code(response)
+                request_log.log_rejection(request_id=request_id, status=response.status_code, code=code)
+                metrics.observe_rejection(status=response.status_code, code=code)
         try:
             await _send_response(response, send, receive)
         except OSError:

@@ -10,6 +10,10 @@ another channel could do better count (connect errors, timeouts, 429, 5xx, refus
 a customer's own 4xx proves the channel is alive. With REDIS_URL every worker shares one state
 (a hash per channel+model, updated by small Lua scripts); without it, or while Redis is down,
 each process keeps its own.
+
+Every state change this process makes or sees is published to the `harnmodel_breaker_state` gauge
+(metrics.set_breaker_state, only when the value changes: one dict lookup per call otherwise). With Redis,
+changes made by other workers are seen whenever this worker routes that model (verdicts()).
 """
 
 import time
@@ -19,7 +23,7 @@ from typing import NamedTuple
 
 from django.conf import settings
 
-from . import shared_state
+from . import metrics, shared_state
 
 clock = time.time  # injectable for tests
 
@@ -44,6 +48,7 @@ class _State:
 
 _local: dict[str, _State] = {}
 _cache: dict[str, tuple[float, dict[int, tuple[int, int]]]] = {}  # model → (fetched, {channel: (open, probe)})
+_published: dict[tuple[int, str], str] = {}  # (channel, model) → the state last sent to the metrics gauge
 
 
 def _now_ms() -> int:
@@ -64,9 +69,23 @@ def _verdict(open_until: int, probe_until: int, now: int) -> Verdict:
     return Verdict(HALF_OPEN)
 
 
+def _gauge_state(open_until: int, probe_until: int, now: int) -> str:
+    """The state an operator sees: a channel past its cooldown (probe in flight or awaited) is half-open."""
+    if not open_until:
+        return CLOSED
+    return OPEN if now < open_until else HALF_OPEN
+
+
+def _publish(channel_id: int, model: str, state: str) -> None:
+    if _published.get((channel_id, model)) != state:
+        _published[(channel_id, model)] = state
+        metrics.set_breaker_state(channel_id, state, model=model)
+
+
 def reset_local() -> None:
     _local.clear()
     _cache.clear()
+    _published.clear()
 
 
 # -- reading -----------------------------------------------------------------------------------------
@@ -76,7 +95,13 @@ async def verdicts(model: str, channel_ids: Sequence[int]) -> dict[int, Verdict]
     """Each channel's state for `model`: one Redis round trip at most, none while cached."""
     now = _now_ms()
     states = await _states(model, channel_ids)
-    return {cid: _verdict(*states.get(cid, (0, 0)), now) for cid in channel_ids}
+    result = {}
+    for cid in channel_ids:
+        open_until, probe_until = states.get(cid, (0, 0))
+        result[cid] = _verdict(open_until, probe_until, now)
+        if open_until or cid in _published:  # never-tripped channels cost nothing here
+            _publish(cid, model, _gauge_state(open_until, probe_until, now))
+    return result
 
 
 async def _states(model: str, channel_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
@@ -133,6 +158,8 @@ async def claim_probe(channel_id: int, model: str, hold_seconds: float) -> bool:
     if used:
         if claimed:
             _remember(model, channel_id, 1, now + hold)  # this worker's other requests wait for the probe
+            if _published.get((channel_id, model)) == OPEN:  # the script does not say whether it was open
+                _publish(channel_id, model, HALF_OPEN)
         return bool(claimed)
     state = _local.get(_key(channel_id, model))
     if state is None or not state.open_until:
@@ -140,6 +167,7 @@ async def claim_probe(channel_id: int, model: str, hold_seconds: float) -> bool:
     if now < state.open_until or state.probe_until > now:
         return False
     state.probe_until = now + hold
+    _publish(channel_id, model, HALF_OPEN)
     return True
 
 
@@ -202,9 +230,14 @@ async def record(channel_id: int, model: str, ok: bool, retry_after: float | Non
     key = _key(channel_id, model)
     used, open_until = await shared_state.call(lambda r: _RECORD(r, [key], args))
     if used:
-        _remember(model, channel_id, int(open_until or 0))
-        return
-    _record_local(_local.setdefault(key, _State(bucket=now)), now, ok, window, cooldown, force)
+        open_until = int(open_until or 0)
+        _remember(model, channel_id, open_until)
+    else:
+        state = _local.setdefault(key, _State(bucket=now))
+        _record_local(state, now, ok, window, cooldown, force)
+        open_until = state.open_until
+    if open_until or (channel_id, model) in _published:
+        _publish(channel_id, model, OPEN if now < open_until else (HALF_OPEN if open_until else CLOSED))
 
 
 def _record_local(s: _State, now: int, ok: bool, window: int, cooldown: int, force: bool) -> None:

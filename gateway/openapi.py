@@ -65,13 +65,14 @@ ERRORS: dict[int, tuple[str, list[str]]] = {
         ["idempotency_request_in_progress", "idempotent_request_interrupted"],
     ),
     413: ("The body is larger than the gateway accepts.", ["request_too_large"]),
+    431: ("The request headers together are larger than the gateway accepts.", ["request_header_fields_too_large"]),
     429: ("Rate limited (by this gateway or the upstream). See Retry-After.", ["rate_limit_exceeded"]),
     500: ("The gateway failed; nothing was charged unless output was delivered.", ["internal_error"]),
     502: ("Every upstream tried failed.", ["upstream_error", "upstream_auth_error", "upstream_unreachable"]),
     503: ("The model has no available route right now.", ["model_not_available"]),
     504: ("The upstream timed out.", ["upstream_timeout"]),
 }
-MODELS_ERRORS = (401, 500)
+MODELS_ERRORS = (401, 431, 500)
 
 
 def _ref(name: str) -> dict[str, str]:

@@ -62,6 +62,9 @@ def json_depth_exceeds(body: bytes, limit: int) -> bool:
     return max(accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0) > limit
 
 
+_INTEGER_FIELDS = ("max_output_tokens", "top_logprobs")
+
+
 class ResponsesRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
     model: str
     input: str | list[dict[str, Any]]
@@ -108,9 +111,11 @@ def parse_request(body: bytes) -> ParsedRequest:
         raise InvalidRequest("The request body must be a JSON object.")
     for name in ("model", "input"):
         if raw.get(name) is None:
-            raise InvalidRequest(
-                f"Missing required parameter: '{name}'.", param=name
-            )
+            raise InvalidRequest(f"Missing required parameter: '{name}'.", param=name)
+    for name in _INTEGER_FIELDS:  # OpenAI and JSON Schema take 1.0 as an integer; so do we (and pass on 1)
+        value = raw.get(name)
+        if type(value) is float and value.is_integer():
+            raw[name] = int(value)
     try:
         typed = msgspec.convert(raw, ResponsesRequest)
     except msgspec.ValidationError as exc:

@@ -226,6 +226,8 @@ HARNMODEL_DRAIN_SECONDS = env.float("HARNMODEL_DRAIN_SECONDS", default=30.0)
 # A hold not settled after this long belongs to a crashed worker; the sweeper handles it.
 HARNMODEL_HOLD_TTL_SECONDS = env.int("HARNMODEL_HOLD_TTL_SECONDS", default=3600)
 HARNMODEL_MAX_BODY_BYTES = env.int("HARNMODEL_MAX_BODY_BYTES", default=16 * 1024 * 1024)
+# /v1 requests whose header names and values add up to more get a 431 (the lean front, gateway/asgi.py).
+HARNMODEL_MAX_HEADER_BYTES = env.int("HARNMODEL_MAX_HEADER_BYTES", default=16 * 1024)
 # Routing. Per-channel timeouts (Channel.*_timeout) override these platform defaults, in seconds.
 HARNMODEL_CONNECT_TIMEOUT = env.float("HARNMODEL_CONNECT_TIMEOUT", default=HARNMODEL_UPSTREAM_CONNECT_TIMEOUT)
 HARNMODEL_FIRST_BYTE_TIMEOUT = env.float("HARNMODEL_FIRST_BYTE_TIMEOUT", default=60.0)  # streams: the first chunk

@@ -133,3 +133,80 @@ def test_limits_answer_openai_errors_and_charge_nothing(funded, asgi, settings):
         assert set(response.json()["error"]) == {"message", "type", "param", "code"}
     assert LedgerEntry.objects.count() == before
     assert not Hold.objects.exists()
+
+
+# -- the lean front's own answers: header cap (431), body cap (413), its 500 ----------------------------------------
+def rejected(status: int, code: str) -> float:
+    from gateway import metrics
+
+    for family in metrics.REJECTED.collect():
+        for found in family.samples:
+            if found.name.endswith("_total") and found.labels == {"status": str(status), "code": code}:
+                return found.value
+    return 0.0
+
+
+def assert_front_rejection(response, status: int, code: str, caplog) -> None:
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"} and error["code"] == code
+    request_id = response.headers["x-request-id"]
+    assert request_id.startswith("req_")
+    assert f"{request_id} {status} rejected error={code}" in caplog.text  # the request log's line
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "/v1/responses"), ("GET", "/v1/models")])
+def test_oversized_headers_get_a_431_before_any_work(funded, asgi, settings, caplog, method, path):
+    from billing.models import Hold, LedgerEntry
+
+    caplog.set_level("INFO", logger="harnmodel.request")
+    settings.HARNMODEL_MAX_HEADER_BYTES = 2048
+    body = {"model": "gpt-4o", "input": "hello"}
+    before, entries = rejected(431, "request_header_fields_too_large"), LedgerEntry.objects.count()
+    big = {**funded.auth, "x-padding": "p" * 2048}
+    response = asgi.request(method, path, headers=big, json=body if method == "POST" else None)
+    assert_front_rejection(response, 431, "request_header_fields_too_large", caplog)
+    assert "2048 bytes" in response.json()["error"]["message"]
+    assert rejected(431, "request_header_fields_too_large") == before + 1
+    assert LedgerEntry.objects.count() == entries and not Hold.objects.exists()
+
+    # just under the cap: served as usual
+    fits = {**funded.auth, "x-padding": "p" * 1024}
+    ok = asgi.request(method, path, headers=fits, json=body if method == "POST" else None)
+    assert ok.status_code == 200, ok.text[:300]
+
+
+def test_default_header_cap_is_16_kib(settings):
+    assert settings.HARNMODEL_MAX_HEADER_BYTES == 16 * 1024
+
+
+def test_the_fronts_413_has_a_request_id_and_is_logged_and_counted(funded, asgi, settings, caplog):
+    caplog.set_level("INFO", logger="harnmodel.request")
+    before = rejected(413, "request_too_large")
+    body = b'{"model":"gpt-4o","input":"' + b"x" * (settings.HARNMODEL_MAX_BODY_BYTES + 1) + b'"}'
+    response = asgi.post("/v1/responses", content=body, headers=funded.auth)
+    assert_front_rejection(response, 413, "request_too_large", caplog)
+    assert rejected(413, "request_too_large") == before + 1
+
+
+def test_the_fronts_500_has_a_request_id_and_is_logged_and_counted(funded, asgi, caplog, monkeypatch):
+    from harnmodel.asgi import gateway_application
+
+    caplog.set_level("INFO", logger="harnmodel.request")
+    assert asgi.post("/v1/responses", json={"model": "gpt-4o", "input": "warm"}, headers=funded.auth).is_success
+
+    async def broken(request):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(gateway_application, "_handler", broken)
+    before = rejected(500, "internal_error")
+    response = asgi.post("/v1/responses", json={"model": "gpt-4o", "input": "hi"}, headers=funded.auth)
+    assert_front_rejection(response, 500, "internal_error", caplog)
+    assert rejected(500, "internal_error") == before + 1
+
+
+def test_answers_refused_before_the_pipeline_still_carry_a_request_id(funded, asgi, caplog):
+    caplog.set_level("INFO", logger="harnmodel.request")
+    headers = {**funded.auth, "idempotency-key": "k" * 256}
+    response = asgi.post("/v1/responses", json={"model": "gpt-4o", "input": "hi"}, headers=headers)
+    assert_front_rejection(response, 400, "invalid_request_error", caplog)

@@ -130,8 +130,13 @@ def test_redact_blanks_keys_and_tokens(text):
 
 
 def test_redact_leaves_ordinary_text_alone():
-    for text in ("sk-short", "max_output_tokens=5 input_tokens: 3", "key prefix sk-AbCdEfG", "the bearer of news",
-                 "see https://example.com/docs and mail ops@example.com"):
+    for text in (
+        "sk-short",
+        "max_output_tokens=5 input_tokens: 3",
+        "key prefix sk-AbCdEfG",
+        "the bearer of news",
+        "see https://example.com/docs and mail ops@example.com",
+    ):
         assert redact(text) == text
 
 

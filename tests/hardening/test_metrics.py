@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import uuid
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from billing import services as billing_services
 from billing.pricing import Usage
 from billing.selectors import price_current, price_snapshot
-from gateway import metrics, relay
+from gateway import breaker, metrics, relay
 from tests.factories import make_channel, make_customer, make_model
 from tests.hardening.support import relay_is_wired, wired_settle
 
@@ -210,10 +211,14 @@ def test_open_holds_and_channels_are_read_at_scrape_time(client, settings):
 
 # -- the suggested relay wiring, end to end (in-process) --------------------------------------------------------------
 def test_metrics_after_requests_through_the_gateway(funded, asgi, client, settings, monkeypatch, capsys):
-    """A dead channel in front of the simulator: every request fails over, and /metrics says so."""
+    """A dead channel in front of the simulator: every request fails over, its breaker opens, and /metrics says so."""
     from tests.e2e.conftest import free_port
 
     settings.HARNMODEL_METRICS_TOKEN = ""
+    settings.HARNMODEL_BREAKER_FAILURES = 2  # the two requests below trip the dead channel's breaker
+    settings.HARNMODEL_BREAKER_COOLDOWN = 300  # and it stays open while we scrape
+    settings.HARNMODEL_REDIS_PREFIX = f"hmtest:{uuid.uuid4().hex[:12]}"  # no breaker state from earlier runs
+    breaker.reset_local()
     if not relay_is_wired():
         monkeypatch.setattr(relay.RelayJob, "_settle", wired_settle(relay.RelayJob._settle))
     dead = make_channel(
@@ -223,7 +228,6 @@ def test_metrics_after_requests_through_the_gateway(funded, asgi, client, settin
         secret="dead-secret",
         priority=10,
     )
-    metrics.set_breaker_state(dead.pk, "half_open")
     sim, dead_label = str(funded.channel_id), str(dead.pk)
     before = {
         "ok": sample("harnmodel_requests_total", model="gpt-4o", status="200", channel=sim),
@@ -234,14 +238,15 @@ def test_metrics_after_requests_through_the_gateway(funded, asgi, client, settin
     assert asgi.post("/v1/responses", json=body, headers=funded.auth).status_code == 200
     assert asgi.post("/v1/responses", json={**body, "stream": True}, headers=funded.auth).status_code == 200
     assert asgi.post("/v1/responses", json={"model": "gpt-4o"}, headers=funded.auth).status_code == 400
-    asgi.settled()
+    asgi.settled()  # the breaker's records run in the background too
 
     text = client.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()
     assert sample("harnmodel_requests_total", model="gpt-4o", status="200", channel=sim) == before["ok"] + 2
     assert sample("harnmodel_failovers_total", channel=dead_label) == before["failovers"] + 2
     assert sample("harnmodel_upstream_errors_total", channel=dead_label, code="connect_error") == before["refused"] + 2
     assert "harnmodel_open_holds 0.0" in text
-    assert f'harnmodel_breaker_state{{channel="{dead_label}",model=""}} 1.0' in text
+    assert f'harnmodel_breaker_state{{channel="{dead_label}",model="gpt-4o"}} 2.0' in text  # open, by the breaker
+    assert f'harnmodel_breaker_state{{channel="{sim}",model="gpt-4o"}}' not in text  # the healthy one: no series
     if os.environ.get("HARNMODEL_SHOW_METRICS"):
         with capsys.disabled():
             print("\n" + "\n".join(line for line in text.splitlines() if "harnmodel_" in line))
@@ -327,3 +332,32 @@ def test_worker_processes_add_up_in_one_scrape(tmp_path):
     assert _value(after, 'harnmodel_requests_total{channel="5",model="gpt-mp",status="200"}') == 2
     assert _value(after, "harnmodel_relay_inflight") in (None, 0)
     assert _value(after, 'harnmodel_breaker_state{channel="5",model=""}') is None
+
+
+CELERY_TASK = textwrap.dedent(
+    """
+    import django
+    django.setup()
+    from harnmodel.celery import app
+    from billing.tasks import sweep_expired_holds
+    app.conf.task_always_eager = True
+    sweep_expired_holds.apply()  # no tables in this database: a failure, which is an outcome too
+    """
+)
+
+
+def test_a_celery_task_outcome_reaches_the_web_scrape(tmp_path):
+    """What scripts/run sets up: the Celery worker and the web workers share PROMETHEUS_MULTIPROC_DIR."""
+    env = {
+        **os.environ,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "harnmodel.settings",
+        "DATABASE_URL": "sqlite:///" + str(tmp_path / "none.sqlite3"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", CELERY_TASK], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    text = _scrape(env)
+    series = [line for line in text.splitlines() if line.startswith("harnmodel_celery_tasks_total{")]
+    assert any('task="billing.tasks.sweep_expired_holds"' in line for line in series), series

@@ -8,14 +8,14 @@ text formats) is the same set in the document; requests the validator accepts ar
 import json
 from typing import Any
 
+import jsonschema_rs
 import msgspec
 import pytest
+import schemathesis
 
 from gateway import schema as validator
 from gateway.openapi import ITEM_SCHEMAS, PART_SCHEMAS, TEXT_FORMAT_SCHEMAS, build_document, request_schema
 from gateway.schema import parse_request
-
-jsonschema_rs = pytest.importorskip("jsonschema_rs")
 
 
 @pytest.fixture(scope="module")
@@ -171,6 +171,8 @@ ACCEPTED = [
     },
     {"model": "m", "input": "x", "tools": [{"type": "function", "name": "f"}], "tool_choice": {"type": "auto"}},
     {"model": "m", "input": "x", "tools": [{"type": "function", "name": "f"}], "tool_choice": "required"},
+    # JSON Schema (and OpenAI) count an integral float as an integer.
+    {"model": "m", "input": "x", "max_output_tokens": 1.0, "top_logprobs": 20.0},
 ]
 
 
@@ -189,6 +191,8 @@ REJECTED = [
     {"model": "m", "input": "x", "top_p": -0.5},
     {"model": "m", "input": "x", "max_output_tokens": 0},
     {"model": "m", "input": "x", "top_logprobs": 21},
+    {"model": "m", "input": "x", "max_output_tokens": 1.5},
+    {"model": "m", "input": "x", "top_logprobs": 21.0},
     {"model": "m", "input": [{"role": "robot", "content": "x"}]},
     {"model": "m", "input": [{"type": "web_search_call"}]},
     {"model": "m", "input": [{"role": "user", "content": [{"type": "input_txt", "text": "x"}]}]},
@@ -225,7 +229,6 @@ def test_error_bodies_match_the_error_schema(doc):
 @pytest.mark.django_db
 @pytest.mark.urls("tests.hardening.urls")
 def test_document_is_served_and_loads_as_openapi_31(client):
-    schemathesis = pytest.importorskip("schemathesis")
     response = client.get("/v1/openapi.json")
     assert response.status_code == 200
     assert response["content-type"] == "application/json"

@@ -23,7 +23,7 @@ from ..sse import SSEEvent
 from ..tokens import count_tokens
 from .anthropic_request import anthropic_body
 from .base import Adapter, CallContext, JsonResult, StreamTranslator, UpstreamError, UpstreamRequest
-from .common import ENDED_EARLY, BuilderTranslator, decode_object, new_builder
+from .common import ENDED_EARLY, HeldOpeningTranslator, decode_object, new_builder
 from .errors import map_http_error, retry_after_seconds, upstream_message
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -124,7 +124,7 @@ class AnthropicAdapter(Adapter):
         return map_http_error(status, body, headers)
 
 
-class AnthropicStreamTranslator(BuilderTranslator):
+class AnthropicStreamTranslator(HeldOpeningTranslator):
     """Anthropic events → Responses events. The terminal event goes at `message_stop`, or at the end of
     the stream if `message_delta` already said why the message stopped."""
 
@@ -137,22 +137,10 @@ class AnthropicStreamTranslator(BuilderTranslator):
         self._open_call: dict[str, Any] | None = None  # the function_call item of the tool_use block being streamed
         self._error: dict[str, Any] | None = None  # the upstream's `error` event
 
-    @property
-    def holds_content(self) -> bool:
-        """Output beyond response.created/in_progress went out (or the response ended): see attempts."""
-        return bool(self.builder.output) or self.builder.finished
-
-    @property
-    def early_error(self) -> UpstreamError | None:
-        """The stream failed before any content: the error failover acts on, as if it came as HTTP."""
-        builder = self.builder
-        if builder.status != "failed" or builder.output:
-            return None
-        if self._error is None:
-            return _bad_reply((builder.error or {}).get("message") or ENDED_EARLY)
-        error = self._error.get("error")
+    def _error_from(self, event: dict[str, Any]) -> UpstreamError:
+        error = event.get("error")
         kind = error.get("type") if isinstance(error, dict) else None
-        return AnthropicAdapter().map_error(_ERROR_STATUS.get(kind or "", 500), _encode(self._error), httpx.Headers())
+        return AnthropicAdapter().map_error(_ERROR_STATUS.get(kind or "", 500), _encode(event), httpx.Headers())
 
     @property
     def usage(self) -> Usage | None:

@@ -9,7 +9,7 @@ from ..errors import InvalidRequest
 from ..responses import ResponseStreamBuilder
 from ..schema import ParsedRequest
 from ..sse import SSEDecoder, SSEEvent
-from .base import CallContext, StreamTranslator
+from .base import CallContext, StreamTranslator, UpstreamError
 
 ENDED_EARLY = "The upstream ended the stream early."
 
@@ -84,3 +84,30 @@ class BuilderTranslator(StreamTranslator):
     @abstractmethod
     def _end(self) -> bytes:
         """The upstream's stream is over and no terminal event went out: finish or fail."""
+
+
+class HeldOpeningTranslator(BuilderTranslator):
+    """A translator whose stream may fail before any content (an `error` event first): attempts.py holds
+    the opening events back until `holds_content`, and fails over on `early_error` as if the upstream's
+    error had come as HTTP. Subclasses keep that event in `_error` and map it in `_error_from`."""
+
+    _error: dict[str, Any] | None = None
+
+    @property
+    def holds_content(self) -> bool:
+        """Output beyond response.created/in_progress went out, or the response ended."""
+        return bool(self.builder.output) or self.builder.finished
+
+    @property
+    def early_error(self) -> UpstreamError | None:
+        """The stream failed before any content: the error failover acts on."""
+        builder = self.builder
+        if builder.status != "failed" or builder.output:
+            return None
+        if self._error is None:
+            message = (builder.error or {}).get("message") or ENDED_EARLY
+            return UpstreamError(status=502, code="upstream_error", message=message, retryable=True)
+        return self._error_from(self._error)
+
+    @abstractmethod
+    def _error_from(self, event: dict[str, Any]) -> UpstreamError: ...

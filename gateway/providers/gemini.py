@@ -43,7 +43,7 @@ from ..responses import ResponseStreamBuilder, new_id
 from ..schema import ParsedRequest
 from ..sse import SSEEvent
 from .base import Adapter, CallContext, JsonResult, StreamTranslator, UpstreamError, UpstreamRequest
-from .common import ENDED_EARLY, BuilderTranslator, new_builder
+from .common import ENDED_EARLY, HeldOpeningTranslator, new_builder
 from .errors import map_http_error, retry_after_seconds, upstream_message
 from .gemini_request import gemini_body, signed_call_id
 
@@ -132,7 +132,7 @@ class GeminiAdapter(Adapter):
         return map_gemini_error(status, body, headers)
 
 
-class GeminiStreamTranslator(BuilderTranslator):
+class GeminiStreamTranslator(HeldOpeningTranslator):
     """Gemini SSE chunks → Responses events. Each `data:` is a whole GenerateContentResponse holding
     only new parts; there is no terminator, so the terminal event waits for the end of the stream."""
 
@@ -142,24 +142,12 @@ class GeminiStreamTranslator(BuilderTranslator):
         self.finish_reason: str | None = None
         self._error: dict[str, Any] | None = None  # the upstream's error chunk
 
-    @property
-    def holds_content(self) -> bool:
-        """Output went out (or the response ended): see attempts."""
-        return bool(self.builder.output) or self.builder.finished
-
-    @property
-    def early_error(self) -> UpstreamError | None:
-        """The stream failed before any content: the error failover acts on, as if it came as HTTP."""
-        builder = self.builder
-        if builder.status != "failed" or builder.output:
-            return None
-        if self._error is None:
-            return _bad_reply((builder.error or {}).get("message") or ENDED_EARLY)
-        error = self._error.get("error")
+    def _error_from(self, event: dict[str, Any]) -> UpstreamError:
+        error = event.get("error")
         error = error if isinstance(error, dict) else {}
         code = error.get("code")
         status = code if isinstance(code, int) and 400 <= code < 600 else _RPC_STATUS.get(error.get("status"), 500)
-        return map_gemini_error(status, _encode(self._error), httpx.Headers())
+        return map_gemini_error(status, _encode(event), httpx.Headers())
 
     def _end(self) -> bytes:
         reason = self.finish_reason

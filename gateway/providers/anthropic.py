@@ -2,7 +2,8 @@
 
 Requests are translated by `anthropic_request`; replies, whole or streamed, are replayed through the
 ResponseStreamBuilder so both paths produce the same Responses objects (§6.6). Thinking becomes a
-reasoning item (never text); redacted thinking, signatures and server-tool blocks are not shown.
+reasoning item (never text) whose `encrypted_content` keeps the signature, or a redacted block's data, for
+the next turn (`anthropic_thinking`); server-tool blocks are not shown.
 
 Channel options read here: `anthropic_version` (default 2023-06-01), `anthropic_beta` (a string or a
 list, sent as the `anthropic-beta` header); the request options are listed in `anthropic_request`.
@@ -22,6 +23,7 @@ from ..schema import ParsedRequest
 from ..sse import SSEEvent
 from ..tokens import count_tokens
 from .anthropic_request import anthropic_body
+from .anthropic_thinking import close_reasoning, opaque_reasoning, open_reasoning, redacted_content, sign
 from .base import Adapter, CallContext, JsonResult, StreamTranslator, UpstreamError, UpstreamRequest
 from .common import ENDED_EARLY, HeldOpeningTranslator, decode_object, new_builder
 from .errors import map_http_error, retry_after_seconds, upstream_message
@@ -90,7 +92,11 @@ class AnthropicAdapter(Adapter):
             if kind == "text":
                 builder.text_delta(_text(block.get("text")))
             elif kind == "thinking":
+                close_reasoning(builder)
                 builder.reasoning_delta(_text(block.get("thinking")))
+                sign(builder, open_reasoning(builder), _text(block.get("signature")))
+            elif kind == "redacted_thinking" and (encrypted := redacted_content(block.get("data"))):
+                opaque_reasoning(builder, encrypted)
             elif kind == "tool_use":
                 builder.tool_call_start(call_id=block.get("id") or _call_id(), name=block.get("name") or "")
                 builder.tool_call_arguments(_arguments(block.get("input")))
@@ -182,6 +188,9 @@ class AnthropicStreamTranslator(HeldOpeningTranslator):
             return self._block_delta(data.get("index"), data.get("delta") or {})
         if kind == "content_block_stop":
             state = self._blocks.get(data.get("index"))
+            if state and state["type"] == "thinking" and not state.get("signed"):
+                state["signed"] = True  # a signed block without text gets its own item, once
+                return sign(self.builder, state.get("reasoning"), state.get("signature", ""))
             return self._leave_call() if state and state.get("item") is self._open_call else b""
         if kind == "message_delta":
             delta = data.get("delta")
@@ -210,9 +219,15 @@ class AnthropicStreamTranslator(HeldOpeningTranslator):
         if kind == "text":
             return out + self.builder.text_delta(_text(block.get("text")))
         if kind == "thinking":
-            return out + self.builder.reasoning_delta(_text(block.get("thinking")))
+            out += close_reasoning(self.builder) + self.builder.reasoning_delta(_text(block.get("thinking")))
+            state["reasoning"] = open_reasoning(self.builder)
+            state["signature"] = _text(block.get("signature"))
+            return out
+        if kind == "redacted_thinking":
+            encrypted = redacted_content(block.get("data"))
+            return out + opaque_reasoning(self.builder, encrypted) if encrypted else out
         if kind != "tool_use":
-            return out  # redacted_thinking, server tools and their results: not ours to show
+            return out  # server tools and their results: not ours to show
         out += self.builder.tool_call_start(call_id=block.get("id") or _call_id(), name=block.get("name") or "")
         state["item"] = self._open_call = self.builder.output[-1]
         initial = block.get("input")
@@ -229,12 +244,23 @@ class AnthropicStreamTranslator(HeldOpeningTranslator):
         if kind == "text_delta":
             text = _text(delta.get("text"))
             return self._leave_call() + self.builder.text_delta(text) if text else b""
+        state = self._blocks.get(index)
         if kind == "thinking_delta":
             text = _text(delta.get("thinking"))
-            return self._leave_call() + self.builder.reasoning_delta(text) if text else b""
+            if not text:
+                return b""
+            out = self._leave_call() + self.builder.reasoning_delta(text)
+            if state is not None and state["type"] == "thinking":
+                state["reasoning"] = open_reasoning(self.builder)
+            return out
+        if kind == "signature_delta":
+            if state is not None and state["type"] == "thinking":
+                state["signature"] = _text(delta.get("signature"))  # replaced, as the SDK accumulates it
+                if state.get("reasoning") is not None:
+                    sign(self.builder, state["reasoning"], state["signature"])  # in the item by its done event
+            return b""
         if kind != "input_json_delta":
-            return b""  # signature_delta, citations_delta
-        state = self._blocks.get(index)
+            return b""  # citations_delta
         piece = _text(delta.get("partial_json"))
         if not piece or not state or "item" not in state or state.get("whole"):
             return b""

@@ -15,6 +15,7 @@ import msgspec
 
 from ..errors import InvalidRequest
 from ..schema import ParsedRequest
+from .anthropic_thinking import thinking_block
 from .base import CallContext
 from .common import refuse_stateful
 
@@ -74,6 +75,7 @@ def anthropic_messages(
     messages: list[Message] = []
     if isinstance(items, str):
         return system, [{"role": "user", "content": items}]
+    thinking: list[Block] = []  # signed thinking of the current assistant turn, waiting for its tool_use
     for index, item in enumerate(items):
         where = f"input[{index}]"
         kind = item.get("type", "message")
@@ -82,19 +84,27 @@ def anthropic_messages(
             if role in ("system", "developer"):
                 system.extend({"type": "text", "text": text} for text in _system_texts(item.get("content"), where))
             else:
+                if role != "assistant":
+                    thinking = []
                 _append(messages, role, _content(item.get("content"), role, where))
         elif kind == "function_call":
             block = {"type": "tool_use", "id": item["call_id"], "name": item["name"], "input": _tool_input(item)}
             _append(messages, "assistant", [block])
+            _add_thinking(messages[-1]["content"], thinking)
+            thinking = []
         elif kind == "function_call_output":
+            thinking = []
             _add_result(messages, _tool_result(item, where))
+        elif kind == "reasoning" and (signed := thinking_block(item)):
+            thinking.append(signed)
         elif kind == "item_reference":
             raise InvalidRequest(
                 "item_reference needs stored items, which this model does not keep; send the items themselves.",
                 param=where,
                 code="unsupported_value",
             )
-        # reasoning items are dropped: only Anthropic's own signed thinking blocks could go back.
+        # Other reasoning items are dropped, and signed ones not followed by a call in their turn: Anthropic
+        # only needs thinking replayed with tool use (§8.24), and a signature it did not make is a 400.
     if not messages:
         raise InvalidRequest("'input' needs at least one user or assistant message for this model.", param="input")
     for message in messages:
@@ -111,6 +121,14 @@ def _append(messages: list[Message], role: str, blocks: list[Block]) -> None:
         messages[-1]["content"].extend(blocks)
     else:
         messages.append({"role": role, "content": blocks})
+
+
+def _add_thinking(content: list[Block], blocks: list[Block]) -> None:
+    """Thinking leads the assistant message, after any thinking already there, in the order sent."""
+    position = 0
+    while position < len(content) and content[position]["type"] in ("thinking", "redacted_thinking"):
+        position += 1
+    content[position:position] = blocks
 
 
 def _add_result(messages: list[Message], block: Block) -> None:

@@ -477,7 +477,7 @@ def test_stream_with_crlf_line_endings_equals_lf() -> None:
             "我来查一下两地天气。",
             ["message", "function_call", "function_call", "function_call"],
         ),
-        ("stream_thinking_then_text", "先注册，再创建密钥。", ["reasoning", "message"]),
+        ("stream_thinking_then_text", "先注册，再创建密钥。", ["reasoning", "reasoning", "message"]),
     ],
 )
 def test_stream_is_accepted_by_the_openai_sdk_stream_helper(name: str, output_text: str, types: list[str]) -> None:

@@ -29,7 +29,8 @@ application = ProtocolTypeRouter(
 )
 
 # A full garbage collection walks every tracked object: ~40 ms here for the ~115k objects that Django
-# and the app create at import, charged to whichever request happens to trigger it (the suspect behind
-# the benchmark's C=1 p99). They live as long as the worker: take them out of the collector's walk.
+# and the app create at import, paid by whichever request triggers it. They live as long as the worker:
+# freezing them makes such a collection ~0 ms (a C=1 A/B showed no steady-state difference; it bounds the
+# rare pause, nothing else).
 gc.collect()
 gc.freeze()

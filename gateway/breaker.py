@@ -69,7 +69,7 @@ def _verdict(open_until: int, probe_until: int, now: int) -> Verdict:
     return Verdict(HALF_OPEN)
 
 
-def _gauge_state(open_until: int, probe_until: int, now: int) -> str:
+def _gauge_state(open_until: int, now: int) -> str:
     """The state an operator sees: a channel past its cooldown (probe in flight or awaited) is half-open."""
     if not open_until:
         return CLOSED
@@ -80,6 +80,12 @@ def _publish(channel_id: int, model: str, state: str) -> None:
     if _published.get((channel_id, model)) != state:
         _published[(channel_id, model)] = state
         metrics.set_breaker_state(channel_id, state, model=model)
+
+
+def _observe(channel_id: int, model: str, open_until: int, now: int) -> None:
+    """Publish what a read or a record learnt; channels that never tripped cost nothing here."""
+    if open_until or (channel_id, model) in _published:
+        _publish(channel_id, model, _gauge_state(open_until, now))
 
 
 def reset_local() -> None:
@@ -99,8 +105,7 @@ async def verdicts(model: str, channel_ids: Sequence[int]) -> dict[int, Verdict]
     for cid in channel_ids:
         open_until, probe_until = states.get(cid, (0, 0))
         result[cid] = _verdict(open_until, probe_until, now)
-        if open_until or cid in _published:  # never-tripped channels cost nothing here
-            _publish(cid, model, _gauge_state(open_until, probe_until, now))
+        _observe(cid, model, open_until, now)
     return result
 
 
@@ -236,8 +241,7 @@ async def record(channel_id: int, model: str, ok: bool, retry_after: float | Non
         state = _local.setdefault(key, _State(bucket=now))
         _record_local(state, now, ok, window, cooldown, force)
         open_until = state.open_until
-    if open_until or (channel_id, model) in _published:
-        _publish(channel_id, model, OPEN if now < open_until else (HALF_OPEN if open_until else CLOSED))
+    _observe(channel_id, model, open_until, now)
 
 
 def _record_local(s: _State, now: int, ok: bool, window: int, cooldown: int, force: bool) -> None:

@@ -35,19 +35,24 @@ ROUTES = {
 
 
 @transaction.atomic
-def provision() -> str:
-    for public_id, (provider, base_url) in ROUTES.items():
+def provision(
+    routes: dict[str, tuple[str, str]] = ROUTES, name: str = "bench", options: dict | None = None
+) -> str:
+    """Models at one price, a channel per model (`options` on each), a funded customer; returns its new key."""
+    for public_id, (provider, base_url) in routes.items():
         model, _ = CatalogModel.objects.get_or_create(public_id=public_id)
         price_publish(model_id=public_id, input_micros=parse_amount("2.5"), cached_input_micros=parse_amount("1.25"),
                       output_micros=parse_amount("10"))
-        channel, _ = Channel.objects.update_or_create(
-            name=f"bench-{public_id}", defaults={"provider": provider, "base_url": base_url, "enabled": True}
-        )
+        defaults = {"provider": provider, "base_url": base_url, "enabled": True}
+        if options is not None:
+            defaults["options"] = options
+        channel, _ = Channel.objects.update_or_create(name=f"{name}-{public_id}", defaults=defaults)
         ChannelModel.objects.get_or_create(channel=channel, model=model, defaults={"upstream_name": "gpt-4o"})
-    account = account_by_email(email="bench@harnmodel.local") or account_create(email="bench@harnmodel.local")
-    wallet_credit(account_id=account.pk, amount_micros=parse_amount("1000000000"), idempotency_key="bench:funds",
-                  note="benchmark funds", actor="bench")
-    return api_key_create(account_id=account.pk, name="bench").secret
+    email = f"{name}@harnmodel.local"
+    account = account_by_email(email=email) or account_create(email=email)
+    wallet_credit(account_id=account.pk, amount_micros=parse_amount("1000000000"), idempotency_key=f"{name}:funds",
+                  note=f"{name} benchmark funds", actor="bench")
+    return api_key_create(account_id=account.pk, name=name).secret
 
 
 if __name__ == "__main__":

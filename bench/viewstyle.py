@@ -101,44 +101,11 @@ def _adrf_urlconf() -> str:
 
 
 def provision() -> str:
-    """A funded customer, a key and MODEL on a zero-latency simulator channel (as bench/provision.py does)."""
-    from django.db import transaction
+    """A funded customer, a key and MODEL on a zero-latency simulator channel."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from provision import provision as bench_provision
 
-    from accounts.selectors import account_by_email
-    from accounts.services import account_create
-    from billing.money import parse_amount
-    from billing.services import price_publish, wallet_credit
-    from gateway.models import CatalogModel, Channel, ChannelModel
-    from gateway.services import api_key_create
-
-    with transaction.atomic():
-        model, _ = CatalogModel.objects.get_or_create(public_id=MODEL)
-        price_publish(
-            model_id=MODEL,
-            input_micros=parse_amount("2.5"),
-            cached_input_micros=parse_amount("1.25"),
-            output_micros=parse_amount("10"),
-        )
-        channel, _ = Channel.objects.update_or_create(
-            name="viewstyle-simulator",
-            defaults={
-                "provider": "simulator",
-                "base_url": "",
-                "enabled": True,
-                "options": {"latency_ms": 0, "token_delay_ms": 0},
-            },
-        )
-        ChannelModel.objects.get_or_create(channel=channel, model=model, defaults={"upstream_name": ""})
-        email = "viewstyle@harnmodel.local"
-        account = account_by_email(email=email) or account_create(email=email)
-        wallet_credit(
-            account_id=account.pk,
-            amount_micros=parse_amount("1000000000"),
-            idempotency_key="viewstyle:funds",
-            note="viewstyle benchmark funds",
-            actor="bench",
-        )
-        return api_key_create(account_id=account.pk, name="viewstyle").secret
+    return bench_provision({MODEL: ("simulator", "")}, name="viewstyle", options={"latency_ms": 0, "token_delay_ms": 0})
 
 
 class Driver:

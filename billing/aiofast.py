@@ -89,10 +89,17 @@ async def _fetch(sql: str, params: dict[str, Any]) -> tuple | None:
 
 
 async def hold_reserve(
-    *, account_id: int, request_id: str, input_tokens: int, max_output_tokens: int, price: PriceSnapshot, ttl_seconds: int
+    *,
+    account_id: int,
+    request_id: str,
+    input_tokens: int,
+    max_output_tokens: int,
+    price: PriceSnapshot,
+    ttl_seconds: int,
+    tool_micros: int = 0,
 ) -> Reservation | None:
     """services.hold_reserve's common case in one statement; None means "ask the ORM path"."""
-    amount = estimate_micros(input_tokens, max_output_tokens, price)
+    amount = estimate_micros(input_tokens, max_output_tokens, price, tool_micros)
     params = fastpath.reserve_params(
         account_id=account_id, request_id=request_id, amount=amount, ttl=timedelta(seconds=ttl_seconds)
     )

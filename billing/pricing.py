@@ -11,11 +11,15 @@ class Usage:
     cached_input_tokens: int = 0  # a subset of input_tokens
     output_tokens: int = 0  # reasoning included
     reasoning_tokens: int = 0  # a subset of output_tokens
+    # Hosted-tool calls the upstream made, ((kind, count), ...) sorted: charged per call, not in tokens.
+    tool_calls: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} is negative")
+        if any(count < 0 for _, count in self.tool_calls):
+            raise ValueError("a tool call count is negative")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +30,17 @@ class PriceSnapshot:
     input_micros: int
     cached_input_micros: int
     output_micros: int
+    # Per hosted-tool call, ((kind, micros), ...): a kind not listed has no price and may not be used.
+    tool_call_micros: tuple[tuple[str, int], ...] = ()
+
+    def tool_price(self, kind: str) -> int | None:
+        return next((micros for name, micros in self.tool_call_micros if name == kind), None)
+
+
+def tool_calls_micros(tool_calls: tuple[tuple[str, int], ...], price: PriceSnapshot) -> int:
+    """What hosted-tool calls cost: whole micros per call, so no rounding. A kind without a price costs
+    nothing here: admission refuses such tools, so only an upstream acting unasked could make one."""
+    return sum(count * (price.tool_price(kind) or 0) for kind, count in tool_calls)
 
 
 def charge_micros(usage: Usage, price: PriceSnapshot) -> int:
@@ -35,12 +50,18 @@ def charge_micros(usage: Usage, price: PriceSnapshot) -> int:
         + cached * price.cached_input_micros
         + usage.output_tokens * price.output_micros
     )
-    return ceil_div(total, TOKENS_PER_PRICE_UNIT)
+    return ceil_div(total, TOKENS_PER_PRICE_UNIT) + tool_calls_micros(usage.tool_calls, price)
 
 
-def estimate_micros(input_tokens: int, max_output_tokens: int, price: PriceSnapshot) -> int:
-    """Worst case for a request: all input uncached, every allowed output token generated."""
-    return charge_micros(Usage(input_tokens=input_tokens, output_tokens=max_output_tokens), price)
+def tool_hold_micros(kinds: tuple[str, ...], max_calls: int, price: PriceSnapshot) -> int:
+    """Worst case for hosted tools: every allowed call made with the dearest tool the request offers."""
+    return max_calls * max((price.tool_price(kind) or 0 for kind in kinds), default=0)
+
+
+def estimate_micros(input_tokens: int, max_output_tokens: int, price: PriceSnapshot, tool_micros: int = 0) -> int:
+    """Worst case for a request: all input uncached, every allowed output token generated, plus
+    `tool_micros` for its hosted-tool calls (tool_hold_micros)."""
+    return charge_micros(Usage(input_tokens=input_tokens, output_tokens=max_output_tokens), price) + tool_micros
 
 
 def affordable_output_tokens(available_micros: int, input_tokens: int, price: PriceSnapshot) -> int:

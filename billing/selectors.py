@@ -21,6 +21,7 @@ def price_snapshot(price: Price) -> PriceSnapshot:
         input_micros=price.input_micros,
         cached_input_micros=price.cached_input_micros,
         output_micros=price.output_micros,
+        tool_call_micros=tuple(sorted((kind, int(micros)) for kind, micros in (price.tool_call_micros or {}).items())),
     )
 
 
@@ -36,6 +37,12 @@ def wallet_summary(*, account_id: int) -> dict:
         "ledger_sum_micros": ledger_sum,
         "open_holds_micros": open_holds,
     }
+
+
+def available_micros(*, account_id: int) -> int:
+    """What the wallet can still hold (balance minus open holds); 0 without a wallet."""
+    row = Wallet.objects.filter(account_id=account_id).values_list("balance_micros", "held_micros").first()
+    return row[0] - row[1] if row else 0
 
 
 def key_spend_over_cap(

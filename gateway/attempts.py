@@ -25,7 +25,7 @@ from billing import services as billing
 from billing.money import decimal_string
 from billing.pricing import Usage, charge_micros
 
-from . import breaker, response_ids, routing
+from . import breaker, field_policy, response_ids, routing
 from .catalog import ChannelRoute, KeyInfo, ModelRoute
 from .errors import ApiError, InvalidRequest, ModelNotAvailable, UpstreamFailed, UpstreamTimeout
 from .http import get_client
@@ -53,6 +53,7 @@ class Admission:
     input_tokens: int
     started: float
     limits: Ticket | None = None  # rate-limit reservation, handed back when the request ends
+    needs: field_policy.Needs = field_policy.NONE  # what the request asks of a channel (field policy)
 
     def usage_cost(self, usage: Usage) -> str:
         """What this usage costs at the price the request was admitted with (the settlement's rule)."""
@@ -154,10 +155,15 @@ def _sticky(a: Admission, previous: str) -> tuple[ChannelRoute, ParsedRequest]:
             param="previous_response_id",
             code="previous_response_not_found",
         )
+    miss = field_policy.unmet(channel.options, a.needs)
+    if miss is not None:  # no failover here: the one channel that knows the conversation must allow it
+        raise field_policy.refusal(*miss, a.route.public_id)
     parsed = a.parsed
     if ref.upstream_id != previous:
         typed = msgspec.structs.replace(parsed.typed, previous_response_id=ref.upstream_id)
-        parsed = ParsedRequest(typed=typed, raw={**parsed.raw, "previous_response_id": ref.upstream_id})
+        parsed = ParsedRequest(
+            typed=typed, raw={**parsed.raw, "previous_response_id": ref.upstream_id}, extras=parsed.extras
+        )
     return channel, parsed
 
 
@@ -172,7 +178,8 @@ async def open_upstream(a: Admission, stream: bool, outcome: Outcome) -> Opened:
     else:
         parsed = a.parsed
         plan = await routing.plan(a.route)
-        candidates = plan.candidates
+        # Channels that do not allow what the request uses are never tried (admission saw one that does).
+        candidates = [c for c in plan.candidates if field_policy.unmet(c.channel.options, a.needs) is None]
         if not candidates:
             wait = plan.retry_in
             raise ModelNotAvailable(
@@ -324,4 +331,6 @@ def _committed(translator: StreamTranslator, out: bytes) -> bool:
     early = getattr(translator, "early_error", None)
     if early is not None:
         raise early
+    if translator.meter is not None and translator.meter.spent:
+        return True  # the hold's output ran out already: the relay ends the response at once
     return bool(out) and getattr(translator, "holds_content", True)

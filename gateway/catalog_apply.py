@@ -16,6 +16,7 @@ from django.db import transaction
 from billing.money import AmountError, parse_amount
 from billing.services import price_publish
 
+from . import field_policy
 from .crypto import SecretUnreadable, decrypt_secret
 from .models import CatalogModel, Channel, ChannelModel
 from .providers.registry import ADAPTERS
@@ -100,6 +101,7 @@ class ModelSpec:
     public_id: str
     fields: dict[str, Any]
     price: tuple[int, int, int] | None  # micros per 1M tokens: input, cached input, output
+    tool_prices: dict[str, int] | None = None  # micros per hosted-tool call, by kind (price.tool_calls)
 
 
 @dataclass(frozen=True)
@@ -125,9 +127,30 @@ def _identifier(item: dict, key: str, where: str, errors: list[str]) -> str | No
     return value
 
 
+def _tool_prices(value: Any, where: str, errors: list[str]) -> dict[str, int] | None:
+    """`price.tool_calls`: {kind: amount per call in currency units}; see gateway/field_policy.py."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or len(value) > 50:
+        errors.append(f"{where}: price.tool_calls must be a mapping of hosted tool kind to a price per call")
+        return None
+    prices = {}
+    for kind, amount in value.items():
+        if not isinstance(kind, str) or field_policy.tool_kind(kind) != kind or kind in field_policy.CLIENT_TOOLS:
+            errors.append(f"{where}: price.tool_calls: {kind!r} is not a hosted tool kind (e.g. web_search)")
+            continue
+        try:
+            if isinstance(amount, bool) or not isinstance(amount, int | float | str):
+                raise AmountError("must be a number")
+            prices[kind] = parse_amount(str(amount))
+        except AmountError as exc:
+            errors.append(f"{where}: price.tool_calls.{kind} {exc}")
+    return prices
+
+
 def _price(value: Any, where: str, errors: list[str]) -> tuple[int, int, int] | None:
-    if not isinstance(value, dict) or set(value) != set(_PRICE_PARTS):
-        errors.append(f"{where}: price must be a mapping with exactly {', '.join(_PRICE_PARTS)}")
+    if not isinstance(value, dict) or set(value) - {"tool_calls"} != set(_PRICE_PARTS):
+        errors.append(f"{where}: price must be a mapping with exactly {', '.join(_PRICE_PARTS)} (and tool_calls)")
         return None
     micros = []
     for part in _PRICE_PARTS:
@@ -202,11 +225,12 @@ def parse_catalog(data: Any) -> tuple[list[ModelSpec], list[ChannelSpec]]:
         where = f"{where} ({public_id})" if public_id else where
         fields = _fields(item, _MODEL_FIELDS, where, errors)
         price = _price(item["price"], where, errors) if "price" in item else None
+        tools = _tool_prices(item["price"].get("tool_calls"), where, errors) if price is not None else None
         if public_id is None:
             continue
         if any(spec.public_id == public_id for spec in models):
             errors.append(f"{where}: model {public_id} is listed twice")
-        models.append(ModelSpec(public_id=public_id, fields=fields, price=price))
+        models.append(ModelSpec(public_id=public_id, fields=fields, price=price, tool_prices=tools))
 
     channels: list[ChannelSpec] = []
     for where, item in _entries(data, "channels", errors):
@@ -214,6 +238,7 @@ def parse_catalog(data: Any) -> tuple[list[ModelSpec], list[ChannelSpec]]:
         name = _identifier(item, "name", where, errors)
         where = f"{where} ({name})" if name else where
         fields = _fields(item, _CHANNEL_FIELDS, where, errors)
+        errors.extend(f"{where}: options.{problem}" for problem in field_policy.validate_options(fields.get("options")))
         provider = item.get("provider")
         if provider is None:
             errors.append(f"{where}: provider is required; known: {', '.join(sorted(ADAPTERS))}")
@@ -268,6 +293,7 @@ def _apply_model(spec: ModelSpec, summary: dict) -> None:
             input_micros=input_micros,
             cached_input_micros=cached_input_micros,
             output_micros=output_micros,
+            tool_call_micros=spec.tool_prices,
         )
         if published:
             summary["prices"]["published"].append(spec.public_id)
@@ -305,7 +331,7 @@ def _apply_channel(spec: ChannelSpec, summary: dict) -> None:
     if channel is None:
         channel = Channel(name=spec.name)
     changed = _changes(channel, spec.fields)
-    if spec.secret is not None and not hmac.compare_digest(_stored_secret(channel).encode(), spec.secret.encode()):
+    if spec.secret is not None and not hmac.compare_digest((_stored_secret(channel) or "").encode(), spec.secret.encode()):
         channel_set_secret(channel=channel, secret=spec.secret)
         changed += ["secret_encrypted", "secret_hint"]
     if created:

@@ -7,12 +7,21 @@ from django.utils import timezone
 
 from billing.money import AmountError, decimal_string, parse_amount
 
+from . import field_policy
 from .models import ApiKey, CatalogModel, Channel, ChannelModel
 from .providers.registry import get_adapter, provider_choices
 from .services import channel_set_secret
 
 TIMEOUT_FIELDS = ["connect_timeout", "first_byte_timeout", "idle_timeout"]  # seconds; empty = platform default
 MAX_TIMEOUT = 3600
+# The field policy's switches (gateway/field_policy.py), edited as lists here and kept in Channel.options.
+POLICY_FIELDS = {
+    "allow_fields": "Gated fields this channel forwards (e.g. background, store, conversation, prompt, "
+    "item_reference, file_id, service_tier), or unknown top-level fields by name. One per line or comma-separated.",
+    "allow_tools": "Hosted tools this channel may run: " + ", ".join(field_policy.HOSTED_TOOLS)
+    + ". The model also needs a per-call price for each.",
+    "allow_url_hosts": "Internal hosts customer image/file URLs may name: host names, *.suffix, IPs or CIDRs.",
+}
 
 
 class ChannelAdminForm(forms.ModelForm):
@@ -24,6 +33,12 @@ class ChannelAdminForm(forms.ModelForm):
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Upstream API key. Leave blank to keep the current one; it is stored encrypted and never shown.",
     )
+    allow_fields = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                                   help_text=POLICY_FIELDS["allow_fields"])
+    allow_tools = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                                  help_text=POLICY_FIELDS["allow_tools"])
+    allow_url_hosts = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                                      help_text=POLICY_FIELDS["allow_url_hosts"])
 
     class Meta:
         model = Channel
@@ -38,6 +53,13 @@ class ChannelAdminForm(forms.ModelForm):
             *TIMEOUT_FIELDS,
         ]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        options = self.instance.options or {}
+        for name in POLICY_FIELDS:
+            if isinstance(options.get(name), list):
+                self.initial[name] = "\n".join(map(str, options[name]))
+
     def clean_base_url(self) -> str:
         base_url = self.cleaned_data.get("base_url", "").strip()
         if base_url and not base_url.startswith(("http://", "https://")):
@@ -50,6 +72,18 @@ class ChannelAdminForm(forms.ModelForm):
             value = cleaned.get(name)
             if value is not None and not 0 < value <= MAX_TIMEOUT:
                 self.add_error(name, f"Seconds between 0 and {MAX_TIMEOUT} (leave empty for the platform default).")
+        options = cleaned.get("options")
+        if isinstance(options, dict):
+            options = dict(options)
+            for name in POLICY_FIELDS:  # the list fields win over the same keys typed into options
+                entries = [e.strip() for e in (cleaned.get(name) or "").replace(",", "\n").splitlines() if e.strip()]
+                if entries:
+                    options[name] = entries
+                else:
+                    options.pop(name, None)
+            for problem in field_policy.validate_options(options):
+                self.add_error(problem.split(" ", 1)[0].rstrip(":"), problem)
+            cleaned["options"] = options
         provider = cleaned.get("provider")
         if provider and "base_url" in cleaned and not cleaned["base_url"] and get_adapter(provider).needs_base_url:
             self.add_error("base_url", f"The {provider} provider needs a base URL.")

@@ -12,7 +12,10 @@ Behaviour is a pure function of the request:
 * function tools offered, `tool_choice` not "none" and the last input is not a tool result → a call to the
   forced tool (or the first allowed / first tool), its arguments built from the tool's JSON Schema;
 * the last input is a tool result → the text `工具返回：<output>` (the output quoted verbatim);
-* otherwise → the echo `你说：<last user text>` (verbatim, so byte-exactness can be asserted).
+* otherwise → the echo `你说：<last user text>` (verbatim, so byte-exactness can be asserted);
+* hosted tools offered (web_search, file_search, …) → besides the answer, `hosted_calls` completed
+  `<tool>_call` output items per hosted tool (default 2, never more than `max_tool_calls` in all),
+  after the answer's item, the way an upstream that ran them reports them.
 
 Tokens are counted as `len(text) // 2 + 1`. A max-tokens cap smaller than the answer truncates it and the
 reply ends `incomplete` (Responses) / `finish_reason: "length"` (Chat).
@@ -281,6 +284,29 @@ def response_object(body: dict[str, Any], response_id: str, status: str, output:
     return obj
 
 
+HOSTED_CALL_ITEMS = {
+    "web_search": "web_search_call",
+    "web_search_preview": "web_search_call",
+    "file_search": "file_search_call",
+    "code_interpreter": "code_interpreter_call",
+    "image_generation": "image_generation_call",
+    "mcp": "mcp_call",
+    "computer_use_preview": "computer_call",
+}
+HOSTED_CALLS = 2  # per hosted tool offered
+
+
+def hosted_call_items(body: dict[str, Any], per_tool: int = HOSTED_CALLS) -> list[dict[str, Any]]:
+    """The completed hosted-tool call items an upstream reports for the hosted tools in `body`."""
+    items: list[dict[str, Any]] = []
+    for tool in body.get("tools") or ():
+        kind = HOSTED_CALL_ITEMS.get(tool.get("type")) if isinstance(tool, dict) else None
+        if kind:
+            items += [{"id": f"{kind[:2]}_{secrets.token_hex(8)}", "type": kind, "status": "completed"}] * per_tool
+    cap = body.get("max_tool_calls")
+    return items[:cap] if isinstance(cap, int) else items
+
+
 def responses_output(answer: Answer, ids: dict[str, str]) -> dict[str, Any]:
     """The final output item (completed)."""
     if answer.call_name:
@@ -345,7 +371,11 @@ def responses_events(body: dict[str, Any], answer: Answer) -> list[tuple[str, di
         events.append(("response.output_text.done", {**where, "text": answer.text, "logprobs": []}))
         events.append(("response.content_part.done", {**where, "part": final_item["content"][0]}))
     events.append(("response.output_item.done", {"output_index": 0, "item": final_item}))
-    final = response_object(body, ids["resp"], status, [final_item], answer.usage_responses())
+    hosted = hosted_call_items(body)
+    for index, item in enumerate(hosted, start=1):
+        events.append(("response.output_item.added", {"output_index": index, "item": {**item, "status": "in_progress"}}))
+        events.append(("response.output_item.done", {"output_index": index, "item": item}))
+    final = response_object(body, ids["resp"], status, [final_item, *hosted], answer.usage_responses())
     events.append((f"response.{status}", {"response": final}))
     return [(kind, {"type": kind, "sequence_number": n, **payload}) for n, (kind, payload) in enumerate(events)]
 
@@ -353,7 +383,8 @@ def responses_events(body: dict[str, Any], answer: Answer) -> list[tuple[str, di
 def responses_json(body: dict[str, Any], answer: Answer) -> dict[str, Any]:
     ids = _new_ids()
     status = "incomplete" if answer.incomplete else "completed"
-    return response_object(body, ids["resp"], status, [responses_output(answer, ids)], answer.usage_responses())
+    output = [responses_output(answer, ids), *hosted_call_items(body)]
+    return response_object(body, ids["resp"], status, output, answer.usage_responses())
 
 
 # -- Chat Completions ----------------------------------------------------------------------------

@@ -19,6 +19,8 @@ class Command(BaseCommand):
     def handle(self, *args, file: str, dry_run: bool, **options) -> None:
         data = expand_catalog(read_yaml(file))
         try:
+            if not isinstance(data, dict):
+                raise CatalogError("the catalog file must hold a mapping at the top level")
             summary = catalog_apply(data=data, dry_run=dry_run)
         except CatalogError as exc:
             raise CommandError(f"{file}: {exc}") from None

@@ -24,6 +24,7 @@ from typing import NamedTuple
 from django.conf import settings
 
 from . import metrics, shared_state
+from .bounded import BoundedCache
 
 clock = time.time  # injectable for tests
 
@@ -46,9 +47,11 @@ class _State:
     probe_until: int = 0  # ms; a half-open probe is in flight until then
 
 
-_local: dict[str, _State] = {}
-_cache: dict[str, tuple[float, dict[int, tuple[int, int]]]] = {}  # model → (fetched, {channel: (open, probe)})
-_published: dict[tuple[int, str], str] = {}  # (channel, model) → the state last sent to the metrics gauge
+# Keyed by catalog models and channels, not by anything a client names; bounded all the same (gateway/bounded.py).
+MAX_ENTRIES, MAX_BYTES = 50_000, 32 * 1024 * 1024
+_local: BoundedCache = BoundedCache(MAX_ENTRIES, MAX_BYTES)  # Redis key → _State
+_cache = BoundedCache(MAX_ENTRIES, MAX_BYTES)  # model → (fetched, {channel: (open, probe)})
+_published = BoundedCache(MAX_ENTRIES, MAX_BYTES)  # (channel, model) → the state last sent to the metrics gauge
 
 
 def _now_ms() -> int:
@@ -123,7 +126,7 @@ async def _states(model: str, channel_ids: Sequence[int]) -> dict[int, tuple[int
 
     used, rows = await shared_state.call(fetch)
     if used:
-        states = {cid: (int(row[0] or 0), int(row[1] or 0)) for cid, row in zip(channel_ids, rows, strict=True)}
+        states = {cid: (int(row[0] or 0), int(row[1] or 0)) for cid, row in zip(channel_ids, rows or (), strict=True)}
         if ttl > 0:
             _cache[model] = (time.monotonic(), states)
         return states

@@ -5,7 +5,7 @@ HARNMODEL_*_CACHE_SECONDS; in exchange a request costs no database round trip be
 """
 
 import asyncio
-import time
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +16,8 @@ from django.utils import timezone
 from billing.pricing import PriceSnapshot
 from billing.selectors import price_current, price_snapshot
 
+from . import limits
+from .bounded import BoundedCache
 from .crypto import decrypt_secret
 from .db import run_db
 from .models import ApiKey, CatalogModel, ChannelModel
@@ -83,30 +85,59 @@ class KeyInfo:
         return not self.revoked and self.account_active and (self.expires_at is None or self.expires_at > now)
 
 
+def _route_bytes(key: str, route: object) -> int:
+    """Bytes a model route holds (its id and every channel's strings); a miss (None) costs its key alone."""
+    size = sys.getsizeof(key)
+    for channel in getattr(route, "channels", ()):
+        size += 400 + sum(map(len, (channel.name, channel.base_url, channel.secret, channel.upstream_model)))
+        size += len(repr(channel.options)) if channel.options else 0
+    return size + (300 if route is not None else 0)
+
+
+def _key_bytes(key: str, info: object) -> int:
+    allowed = getattr(info, "allowed_models", ())
+    return sys.getsizeof(key) + (300 + sum(len(name) + 60 for name in allowed) if info is not None else 0)
+
+
 class TTLCache:
-    def __init__(self, ttl_setting: str) -> None:
+    """Entries live HARNMODEL_*_CACHE_SECONDS, and the cache is bounded by entries and bytes (gateway/bounded.py):
+    unknown model names are cached as misses too, so a client sending many distinct names only evicts."""
+
+    def __init__(self, ttl_setting: str, entries_setting: str, bytes_setting: str, size) -> None:
         self._ttl_setting = ttl_setting
-        self._data: dict[str, tuple[float, object]] = {}
+        self._data = BoundedCache(
+            lambda: getattr(settings, entries_setting, CACHE_DEFAULTS[entries_setting]),
+            lambda: getattr(settings, bytes_setting, CACHE_DEFAULTS[bytes_setting]),
+            size=size,
+        )
+
+    @property
+    def stats(self) -> tuple[int, int]:
+        """(entries, bytes) held now: what the limits bound."""
+        return len(self._data), self._data.bytes
 
     def get(self, key: str) -> tuple[bool, object]:
-        hit = self._data.get(key)
-        if hit is None or hit[0] < time.monotonic():
-            return False, None
-        return True, hit[1]
+        return self._data.lookup(key)
 
     def put(self, key: str, value: object) -> None:
         ttl = getattr(settings, self._ttl_setting)
         if ttl > 0:
-            if len(self._data) > 50_000:  # bounded: forget everything rather than grow without end
-                self._data.clear()
-            self._data[key] = (time.monotonic() + ttl, value)
+            self._data.put(key, value, ttl)
 
     def clear(self) -> None:
         self._data.clear()
 
 
-_models = TTLCache("HARNMODEL_CATALOG_CACHE_SECONDS")
-_keys = TTLCache("HARNMODEL_AUTH_CACHE_SECONDS")
+CACHE_DEFAULTS = {
+    "HARNMODEL_MODEL_CACHE_ENTRIES": 10_000,
+    "HARNMODEL_MODEL_CACHE_BYTES": 16 * 1024 * 1024,
+    "HARNMODEL_KEY_CACHE_ENTRIES": 100_000,
+    "HARNMODEL_KEY_CACHE_BYTES": 64 * 1024 * 1024,
+}
+_models = TTLCache(
+    "HARNMODEL_CATALOG_CACHE_SECONDS", "HARNMODEL_MODEL_CACHE_ENTRIES", "HARNMODEL_MODEL_CACHE_BYTES", _route_bytes
+)
+_keys = TTLCache("HARNMODEL_AUTH_CACHE_SECONDS", "HARNMODEL_KEY_CACHE_ENTRIES", "HARNMODEL_KEY_CACHE_BYTES", _key_bytes)
 _loading: dict[tuple[str, str], asyncio.Task] = {}  # (kind, key) → the load under way
 
 
@@ -196,8 +227,8 @@ async def _load_once(cache: TTLCache, kind: str, key: str, loader: Callable[[str
 
 
 async def model_route(public_id: str) -> ModelRoute | None:
-    if "\x00" in public_id:  # no catalog id holds NUL, and PostgreSQL refuses it in a query
-        return None
+    if "\x00" in public_id or len(public_id) > limits.model_chars():
+        return None  # no catalog id holds NUL (PostgreSQL refuses it) or is that long: neither queried nor cached
     found, route = _models.get(public_id)
     if not found:
         route = await _load_once(_models, "model", public_id, load_model_route)

@@ -25,6 +25,7 @@ from django.core.cache import cache
 from prometheus_client import Counter
 
 from . import metrics
+from .bounded import BoundedCache
 from .db import run_db
 
 log = logging.getLogger("harnmodel.livelog")
@@ -38,6 +39,7 @@ WATCH_TTL_SECONDS = 30  # a viewer re-announces itself well within this
 WATCH_POLL_SECONDS = 2.0  # how late another worker notices a new viewer
 NAME_TTL_SECONDS = 60.0  # a renamed account or channel shows its new name within this
 MAX_NAMES = 10_000
+MAX_NAME_BYTES = 4 * 1024 * 1024
 
 DROPPED = Counter(
     "harnmodel_livelog_dropped",
@@ -67,7 +69,8 @@ class _Publisher:
         self.queue: asyncio.Queue[Pending] | None = None
         self.task: asyncio.Task | None = None  # the drainer: runs only while someone watches
         self.poller: asyncio.Task | None = None
-        self.names: dict[tuple[str, int], tuple[float, dict[str, str]]] = {}
+        # (kind, pk) → (expires, names); names are the operator's, but bound them like every cache.
+        self.names = BoundedCache(MAX_NAMES, MAX_NAME_BYTES)
 
     def adopt(self, loop: asyncio.AbstractEventLoop) -> None:
         # One queue per loop: a test runner gives every test its own loop, a server has one for its life.
@@ -204,6 +207,7 @@ def event(
         "account_email": account.get("email", ""),
         "key_prefix": key_prefix,
         "model": facts.model_id,
+        "door": getattr(facts, "door", "responses"),  # the client protocol it came through (issue 15)
         "channel_id": facts.channel_id,
         "channel_name": channel.get("name", ""),
         "status": facts.status,
@@ -238,8 +242,6 @@ async def _resolve_names(account_ids: set[int], channel_ids: set[int]) -> None:
     except Exception:  # names are decoration: send the ids without them
         log.warning("live log: name lookup failed", exc_info=True)
         return
-    if len(_pub.names) > MAX_NAMES:
-        _pub.names.clear()
     expires = now + NAME_TTL_SECONDS
     for key, names in found.items():
         _pub.names[key] = (expires, names)

@@ -15,7 +15,9 @@ from typing import Any
 import msgspec
 from django.conf import settings
 
+from . import limits
 from . import schema as validator
+from .limits import MAX_TOKENS
 
 OPENAPI_VERSION = "3.1.0"
 ERROR_TYPES = (
@@ -54,7 +56,14 @@ ERRORS: dict[int, tuple[str, list[str]]] = {
     400: (
         "The body is not a JSON object, breaks a rule of the request schema, or the upstream rejected it. "
         "`param` names the field.",
-        ["invalid_request_error", "array_above_max_length", "idempotency_key_reused"],
+        [
+            "invalid_request_error",
+            "array_above_max_length",
+            "string_above_max_length",
+            "idempotency_key_reused",
+            "unsupported_parameter",  # the field policy (gateway/field_policy.py)
+            "url_not_allowed",  # a private or non-http(s) customer URL (gateway/url_policy.py)
+        ],
     ),
     401: ("Missing, malformed, unknown, revoked or expired API key.", ["invalid_auth_header"]),
     402: ("The balance cannot cover the request; refused before any upstream call.", ["insufficient_balance"]),
@@ -102,7 +111,13 @@ def _content_parts() -> dict[str, dict[str, Any]]:
         },
         "InputImagePart": {
             "type": "object",
-            "description": "An image by URL (https or a data: URL) or by uploaded file id; one of the two is required.",
+            "description": (
+                "An image by URL (https or a data: URL) or by uploaded file id; one of the two is required. A URL "
+                "must name a public host (private, loopback, link-local, metadata, `localhost`, `.local`/"
+                "`.internal` or dotless hosts: 400 `url_not_allowed`, unless the operator allows the host); "
+                "`file_id` names a file in the operator's upstream account: refused unless the model's channel "
+                "allows `file_id`."
+            ),
             "required": ["type"],
             "properties": {
                 "type": {"const": "input_image"},
@@ -120,7 +135,9 @@ def _content_parts() -> dict[str, dict[str, Any]]:
                 "type": {"const": "input_file"},
                 "file_id": _upstream({"type": "string"}, "An uploaded file."),
                 "file_data": _upstream({"type": "string"}, "The file as base64 or a data: URL."),
-                "file_url": _upstream({"type": "string"}, "A URL of the file."),
+                "file_url": _upstream(
+                    {"type": "string"}, "A URL of the file: a public http(s) host, as for `image_url`."
+                ),
                 "filename": _upstream({"type": "string"}, "Its name."),
             },
         },
@@ -218,7 +235,10 @@ def _items() -> dict[str, dict[str, Any]]:
         },
         "ItemReference": {
             "type": "object",
-            "description": "A stored item, by id (Responses passthrough channels only).",
+            "description": (
+                "A stored item, by id: refused (400 `unsupported_parameter`) unless the model's channel allows "
+                "`item_reference`."
+            ),
             "required": ["type", "id"],
             "properties": {"type": {"const": "item_reference"}, "id": {"type": "string"}},
         },
@@ -241,7 +261,13 @@ def _tools() -> dict[str, dict[str, Any]]:
         },
         "HostedTool": {
             "type": "object",
-            "description": "A built-in tool (web_search, file_search, …): Responses passthrough channels only.",
+            "description": (
+                "A built-in tool (web_search, file_search, code_interpreter, image_generation, mcp, computer_use, "
+                "…): refused (400 `unsupported_parameter`) unless the model's channel allows it and the model has a "
+                "per-call price for it. The hold covers `max_tool_calls` calls (default "
+                "HARNMODEL_DEFAULT_MAX_TOOL_CALLS = 8, at most HARNMODEL_MAX_TOOL_CALLS = 64), that cap is sent "
+                "upstream, and each call made is charged per call on top of tokens."
+            ),
             "required": ["type"],
             "properties": {"type": {"type": "string", "not": {"const": "function"}}},
         },
@@ -340,8 +366,12 @@ def _fields(max_items: int, max_tools: int) -> dict[str, dict[str, Any]]:
         "temperature": {**_nullable({"type": "number", "minimum": 0, "maximum": 2}), "description": "Sampling."},
         "top_p": {**_nullable({"type": "number", "minimum": 0, "maximum": 1}), "description": "Nucleus sampling."},
         "max_output_tokens": {
-            **_nullable({"type": "integer", "minimum": 1}),
-            "description": "Cap on output tokens, reasoning included; the hold is sized by it.",
+            **_nullable({"type": "integer", "minimum": 1, "maximum": MAX_TOKENS}),
+            "description": (
+                "Cap on output tokens, reasoning included; the hold is sized by it (lowered to what the balance "
+                "pays for). A stream never carries more output than its hold pays for: beyond it, it ends "
+                "`response.incomplete` with `incomplete_details.reason: max_output_tokens`."
+            ),
         },
         "metadata": {
             **_nullable(
@@ -364,7 +394,13 @@ def _fields(max_items: int, max_tools: int) -> dict[str, dict[str, Any]]:
             **_nullable({"type": "object"}),
             "description": "`{effort, summary}` for reasoning models. Checked by the upstream, not by the gateway.",
         },
-        "store": {**_nullable({"type": "boolean"}), "description": "Whether the upstream keeps the response."},
+        "store": {
+            **_nullable({"type": "boolean"}),
+            "description": (
+                "Whether the upstream keeps the response. `true` is refused (400 `unsupported_parameter`) unless "
+                "the model's channel allows `store`; otherwise `false` is sent upstream."
+            ),
+        },
         "include": {
             **_nullable({"type": "array", "items": {"type": "string"}}),
             "description": "Extra output to include, e.g. `reasoning.encrypted_content`. Checked by the upstream.",
@@ -375,13 +411,20 @@ def _fields(max_items: int, max_tools: int) -> dict[str, dict[str, Any]]:
         },
         "previous_response_id": {
             **_nullable({"type": "string"}),
-            "description": "Continue a stored response (it returns to the channel that made it).",
+            "description": (
+                "Continue a stored response (it returns to the channel that made it). The stored conversation "
+                "cannot be counted here, so it is held at HARNMODEL_PREVIOUS_RESPONSE_HOLD_TOKENS (default 128,000) "
+                "input tokens: a balance below that worst case gets 402 before any upstream call."
+            ),
         },
         "safety_identifier": {**_nullable({"type": "string"}), "description": "A stable end-user id; forwarded."},
         "prompt_cache_key": {**_nullable({"type": "string"}), "description": "Cache bucketing key; forwarded."},
         "service_tier": {
             **_nullable({"type": "string"}),
-            "description": "auto, default, flex, priority, … Checked by the upstream, not by the gateway.",
+            "description": (
+                "auto or default; another tier (flex, priority, …) bills the operator at another rate and is "
+                "refused (400 `unsupported_parameter`) unless the model's channel allows `service_tier`."
+            ),
         },
         "top_logprobs": {**_nullable({"type": "integer", "minimum": 0, "maximum": 20}), "description": "0-20."},
     }
@@ -398,8 +441,11 @@ def request_schema(*, max_items: int, max_tools: int) -> dict[str, Any]:
             base["properties"][name] = fields[name]
     base.pop("title", None)
     base["description"] = (
-        "Fields not listed here are ignored by translating channels and forwarded untouched to Responses "
-        "passthrough channels."
+        "Field policy: besides the fields listed here only `max_tool_calls` and `stream_options` are forwarded. "
+        "Any other field, and `background: true`, `conversation`, `prompt`, `prompt_cache_retention` (other "
+        "than in_memory), `prompt_cache_options`, is refused with 400 `unsupported_parameter` naming it, before "
+        "any hold, unless the operator allows it on the model's channel. Every string the gateway reads has a `maxLength` (400 "
+        "`string_above_max_length` beyond, `param` naming it)."
     )
     base["additionalProperties"] = True
     return base
@@ -632,7 +678,10 @@ def _responses_operation(max_body: int) -> dict[str, Any]:
         },
         "x-harnmodel-balance": {"description": "The wallet balance after it.", "schema": {"type": "string"}},
         "x-harnmodel-hold": {
-            "description": "Streams: the amount held while the request runs; the charge follows usage.",
+            "description": (
+                "Streams: the amount held while the request runs; the charge follows the reported usage, and "
+                "beyond the hold takes the balance at most HARNMODEL_OVERDRAFT_LIMIT_MICROS below zero."
+            ),
             "schema": {"type": "string"},
         },
     }
@@ -655,7 +704,8 @@ def _responses_operation(max_body: int) -> dict[str, Any]:
             "OpenAI Responses API compatible. The gateway authenticates the key, validates the body, holds the "
             "worst-case price, relays to an upstream channel (failing over before the first byte) and charges "
             f"actual usage. The body is at most {max_body} bytes, nested at most "
-            f"{_setting('HARNMODEL_MAX_JSON_DEPTH', validator.DEFAULT_MAX_JSON_DEPTH)} levels deep."
+            f"{_setting('HARNMODEL_MAX_JSON_DEPTH', validator.DEFAULT_MAX_JSON_DEPTH)} levels deep. "
+            + _websocket_note()
         ),
         "parameters": [
             {
@@ -675,6 +725,20 @@ def _responses_operation(max_body: int) -> dict[str, Any]:
         },
         "responses": responses,
     }
+
+
+def _websocket_note() -> str:
+    """The same path also upgrades to a WebSocket (gateway/responses_ws.py); OpenAPI cannot describe one."""
+    return (
+        "The same URL also accepts a WebSocket upgrade (`Authorization: Bearer` on the upgrade; bad key 401, "
+        "a socket that cannot be served 426 so clients use HTTP): `response.create` text frames carry this body "
+        "(plus an optional `idempotency_key`; `generate: false` prepares a response without calling the model; "
+        "`stream` is implied) and each event of the stream comes back as one frame, failures as `error` frames. "
+        f"A frame is at most {settings.HARNMODEL_MAX_BODY_BYTES} bytes; a socket closes after "
+        f"{settings.HARNMODEL_WS_IDLE_SECONDS:.0f} s idle, {settings.HARNMODEL_WS_MAX_SECONDS:.0f} s in all, "
+        f"{settings.HARNMODEL_WS_MAX_TURNS} responses or {settings.HARNMODEL_WS_MAX_FRAMES} frames, and holds one "
+        "of the key's concurrent-request slots. See docs/websocket.md."
+    )
 
 
 def _models_operation() -> dict[str, Any]:
@@ -699,6 +763,7 @@ def build_document() -> dict[str, Any]:
     schemas: dict[str, Any] = {"ResponsesRequest": request_schema(max_items=max_items, max_tools=max_tools)}
     for part in (_content_parts(), _items(), _tools(), _text_formats(), _response_schemas()):
         schemas.update(part)
+    limits.declare(schemas)  # every string's maxLength, from the table the validator enforces
     return {
         "openapi": OPENAPI_VERSION,
         "info": {

@@ -3,12 +3,14 @@
 import msgspec
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
 
 from . import schema
+from .bounded import BoundedCache
+from .errors import InvalidRequest, error_response
 from .openapi import build_document
 
-_cache: dict[tuple, bytes] = {}
+_cache = BoundedCache(4, 4 * 1024 * 1024)  # one document per set of limits in force; settings rarely change
 
 
 def _limits() -> tuple:
@@ -20,16 +22,24 @@ def _limits() -> tuple:
             ("HARNMODEL_MAX_INPUT_ITEMS", schema.DEFAULT_MAX_INPUT_ITEMS),
             ("HARNMODEL_MAX_TOOLS", schema.DEFAULT_MAX_TOOLS),
             ("HARNMODEL_MAX_JSON_DEPTH", schema.DEFAULT_MAX_JSON_DEPTH),
+            ("HARNMODEL_MAX_MODEL_CHARS", None),
+            ("HARNMODEL_MAX_ID_CHARS", None),
+            ("HARNMODEL_MAX_TEXT_CHARS", None),
         )
     )
 
 
-@require_GET
+@csrf_exempt  # public and cookie-free: a POST gets the JSON 405
 def openapi_json(request: HttpRequest) -> HttpResponse:
+    if request.method not in ("GET", "HEAD"):
+        return error_response(
+            InvalidRequest("Use GET for this endpoint.", status=405, code="method_not_allowed", headers={"Allow": "GET"})
+        )
     key = _limits()
     body = _cache.get(key)
     if body is None:
-        body = _cache[key] = msgspec.json.encode(build_document())
+        body = msgspec.json.encode(build_document())
+        _cache.put(key, body)
     response = HttpResponse(body, content_type="application/json")
     response["cache-control"] = "public, max-age=300"
     return response

@@ -14,11 +14,13 @@ Redis fails, requests pass (fail open): limits protect the upstream budget, not 
 import math
 import threading
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from django.conf import settings
 
 from . import shared_state
+from .bounded import BoundedCache
 from .catalog import KeyInfo
 from .errors import ApiError
 
@@ -53,8 +55,14 @@ class Ticket:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+# Set while a turn of a Responses WebSocket is admitted: the socket already holds a concurrency slot of its key
+# and account for its whole life (gateway/responses_ws.py), and its turns run one at a time inside it.
+IN_SOCKET_SLOT: ContextVar[bool] = ContextVar("harnmodel_in_socket_slot", default=False)
+
+
 def _limits(key: KeyInfo, input_tokens: int, max_output_tokens: int) -> list[Limit]:
     wanted = input_tokens + max_output_tokens
+    slot_held = IN_SOCKET_SLOT.get()
     limits = []
     for scope, owner, rpm, tpm, concurrency in (
         ("API key", f"k:{key.id}", key.rpm_limit, key.tpm_limit, key.concurrency_limit),
@@ -71,7 +79,7 @@ def _limits(key: KeyInfo, input_tokens: int, max_output_tokens: int) -> list[Lim
                     retryable=False,
                 )
             limits.append(Limit(shared_state.key("rl", owner, "tpm"), BUCKET, "tokens", scope, tpm, min(wanted, tpm)))
-        if concurrency:
+        if concurrency and not slot_held:
             limits.append(Limit(shared_state.key("rl", owner, "inflight"), SLOTS, "concurrency", scope, concurrency))
     return limits
 
@@ -140,8 +148,10 @@ return 1
 )
 
 _lock = threading.Lock()
-_buckets: dict[str, tuple[float, int]] = {}  # key → (tokens, updated ms)
-_slots: dict[str, dict[str, int]] = {}  # key → {member: expires ms}
+# Without Redis only; keyed by key and account ids. Bounded (gateway/bounded.py): an evicted bucket starts full.
+MAX_ENTRIES, MAX_BYTES = 200_000, 64 * 1024 * 1024
+_buckets = BoundedCache(MAX_ENTRIES, MAX_BYTES)  # key → (tokens, updated ms)
+_slots = BoundedCache(MAX_ENTRIES, MAX_BYTES)  # key → {member: expires ms}; at most `limit` members each
 
 
 def reset_local() -> None:
@@ -179,7 +189,7 @@ def _acquire_local(limits: list[Limit], member: str, now: int, slot_ttl: int) ->
                     levels[index] -= limit.cost
                     _buckets[limit.key] = (levels[index], now)
                 else:
-                    _slots[limit.key][member] = now + slot_ttl
+                    _slots.setdefault(limit.key, {})[member] = now + slot_ttl
                     levels[index] -= 1
         return blocked, wait, levels
 
@@ -207,7 +217,7 @@ async def acquire(key: KeyInfo, request_id: str, input_tokens: int, max_output_t
     for limit in limits:
         args += [limit.kind, limit.limit, limit.cost]
     used, reply = await shared_state.call(lambda r: _ACQUIRE(r, [limit.key for limit in limits], args))
-    if used:
+    if used and reply is not None:
         blocked, wait, levels = int(reply[0]), int(reply[1]), [float(v) for v in reply[2:]]
     elif shared_state.configured():
         return None  # Redis is down: let traffic through rather than guess

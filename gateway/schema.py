@@ -3,8 +3,9 @@
 Field policy (documented in README): the core fields and `max_output_tokens`, `metadata`,
 `parallel_tool_calls`, `text`, `user`, `reasoning`, `store`, `include`, `truncation`,
 `safety_identifier`, `prompt_cache_key`, `service_tier`, `top_logprobs`, `previous_response_id`
-are validated here. Any other field is ignored by translating channels and forwarded untouched
-by Responses passthrough channels; fields a translating channel cannot honour are rejected there.
+are validated here. Which fields may reach an upstream at all is the field policy's question
+(field_policy.py: an allowlist; gated and unknown fields are refused unless a channel allows them);
+fields a translating channel cannot honour are rejected there.
 """
 
 import re
@@ -14,6 +15,7 @@ from typing import Any
 import msgspec
 from django.conf import settings
 
+from . import limits
 from .errors import InvalidRequest
 
 _decode = msgspec.json.Decoder()
@@ -29,6 +31,8 @@ _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DEFAULT_MAX_INPUT_ITEMS = 2048
 DEFAULT_MAX_TOOLS = 128
 DEFAULT_MAX_JSON_DEPTH = 64
+DEFAULT_MAX_JSON_CONTAINERS = 100_000  # arrays and objects in one body; a usual request has tens
+_SCAN_CHUNK = 64 * 1024
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _BRACKET_STEP = [0] * 256
 for _byte in b"[{":
@@ -47,19 +51,40 @@ def _limit(name: str, default: int) -> int:
     return getattr(settings, name, default)
 
 
-def json_depth_exceeds(body: bytes, limit: int) -> bool:
-    """Whether the JSON text nests arrays/objects deeper than `limit`, before anything is decoded.
+def json_shape(body: bytes, max_depth: int, max_containers: int, chunk: int = _SCAN_CHUNK) -> tuple[int, int]:
+    """(deepest nesting, number of arrays and objects) of the JSON text outside strings, before anything is
+    decoded: enough to tell whether either bound is passed (the scan stops as soon as one is, and a body with
+    too few brackets to pass either is not scanned at all: (0, 0)).
 
     msgspec decodes recursively: a body of 100k `[` ends in a RecursionError (a 500), and every later step
-    walks the tree recursively too. This scan is all C-level byte operations (≈0.4 s for a 15 MB body of
-    nothing but brackets, µs for a usual request): drop escaped backslashes and quotes, keep what lies outside
-    strings, keep only brackets, take the running maximum of +1/-1.
+    walks the tree recursively too; 5 million `{}` take a second to decode in one call that never lets another
+    thread run. The scan is C-level byte operations: drop escaped backslashes and quotes, keep what lies
+    outside strings, keep only brackets, take the running maximum of +1/-1. It goes 64 KiB at a time, so
+    run in a worker thread (gateway/offload.py) it hands the GIL back between chunks.
     """
-    if body.count(b"[") + body.count(b"{") <= limit:
-        return False
-    outside_strings = b"".join(body.replace(b"\\\\", b"").replace(b'\\"', b"").split(b'"')[::2])
-    brackets = outside_strings.translate(None, _NOT_BRACKETS)
-    return max(accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0) > limit
+    if body.count(b"[") + body.count(b"{") <= min(max_depth, max_containers):
+        return 0, 0  # cannot pass either bound (brackets inside strings only over-count)
+    depth = deepest = containers = 0
+    inside = False  # whether the chunk starts inside a string
+    start, size = 0, len(body)
+    while start < size and deepest <= max_depth and containers <= max_containers:
+        end = min(start + chunk, size)
+        while end < size and body[end - 1] == 0x5C:  # never cut an escape sequence in two
+            end += 1
+        pieces = body[start:end].replace(b"\\\\", b"").replace(b'\\"', b"").split(b'"')
+        brackets = b"".join(pieces[inside::2]).translate(None, _NOT_BRACKETS)
+        inside ^= len(pieces) % 2 == 0  # an odd number of quotes flips it
+        if brackets:
+            containers += brackets.count(b"[") + brackets.count(b"{")
+            levels = list(accumulate(map(_BRACKET_STEP.__getitem__, brackets), initial=depth))
+            deepest, depth = max(deepest, max(levels)), levels[-1]
+        start = end
+    return deepest, containers
+
+
+def json_depth_exceeds(body: bytes, limit: int) -> bool:
+    """Whether the JSON text nests arrays/objects deeper than `limit`."""
+    return json_shape(body, limit, 2**62)[0] > limit
 
 
 _INTEGER_FIELDS = ("max_output_tokens", "top_logprobs")
@@ -93,14 +118,31 @@ class ResponsesRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
 class ParsedRequest(msgspec.Struct):
     typed: ResponsesRequest
     raw: dict[str, Any]  # the body as sent, for passthrough channels
+    # Sampling controls a door carried that the Responses form has no field for: {neutral name: (value,
+    # the client's param)}, honoured or refused by every channel (gateway/providers/extras.py).
+    extras: dict[str, tuple[Any, str]] = msgspec.field(default_factory=dict)
 
 
 def parse_request(body: bytes) -> ParsedRequest:
+    raw = decode_object(body)
+    for name in ("model", "input"):
+        if raw.get(name) is None:
+            raise InvalidRequest(f"Missing required parameter: '{name}'.", param=name)
+    return parse_object(raw)
+
+
+def decode_object(body: bytes) -> dict[str, Any]:
+    """A request body → its JSON object, with the nesting and container bounds checked before decoding.
+    Every door decodes through here."""
     if not body:
         raise InvalidRequest("The request body is empty; send a JSON object.")
     max_depth = _limit("HARNMODEL_MAX_JSON_DEPTH", DEFAULT_MAX_JSON_DEPTH)
-    if json_depth_exceeds(body, max_depth):
+    max_containers = _limit("HARNMODEL_MAX_JSON_CONTAINERS", DEFAULT_MAX_JSON_CONTAINERS)
+    deepest, containers = json_shape(body, max_depth, max_containers)
+    if deepest > max_depth:
         raise InvalidRequest(f"The request body nests arrays or objects deeper than {max_depth} levels.")
+    if containers > max_containers:
+        raise InvalidRequest(f"The request body holds more than {max_containers} arrays and objects.")
     try:
         raw = _decode.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
@@ -109,9 +151,12 @@ def parse_request(body: bytes) -> ParsedRequest:
         raise InvalidRequest("The request body nests arrays or objects too deeply.") from None
     if not isinstance(raw, dict):
         raise InvalidRequest("The request body must be a JSON object.")
-    for name in ("model", "input"):
-        if raw.get(name) is None:
-            raise InvalidRequest(f"Missing required parameter: '{name}'.", param=name)
+    return raw
+
+
+def parse_object(raw: dict[str, Any]) -> ParsedRequest:
+    """A decoded Responses body (with `model` and `input`) → the typed request, validated."""
+    limits.check(raw, "ResponsesRequest")  # before anything reads, caches or quotes a field
     for name in _INTEGER_FIELDS:  # OpenAI and JSON Schema take 1.0 as an integer; so do we (and pass on 1)
         value = raw.get(name)
         if type(value) is float and value.is_integer():
@@ -120,7 +165,7 @@ def parse_request(body: bytes) -> ParsedRequest:
         typed = msgspec.convert(raw, ResponsesRequest)
     except msgspec.ValidationError as exc:
         message, _, path = str(exc).partition(" - at `$.")
-        param = path.rstrip("`") or None
+        param = limits.clip(path.rstrip("`"), 200) or None  # a path may hold a client's object key
         raise InvalidRequest(f"Invalid type for '{param}': {message}." if param else message, param=param) from None
     _validate(typed)
     if typed.tool_choice is not None:
@@ -154,8 +199,10 @@ def _validate(req: ResponsesRequest) -> None:
         raise InvalidRequest("'temperature' must be between 0 and 2.", param="temperature")
     if req.top_p is not None and not 0 <= req.top_p <= 1:
         raise InvalidRequest("'top_p' must be between 0 and 1.", param="top_p")
-    if req.max_output_tokens is not None and req.max_output_tokens < 1:
-        raise InvalidRequest("'max_output_tokens' must be at least 1.", param="max_output_tokens")
+    if req.max_output_tokens is not None and not 1 <= req.max_output_tokens <= limits.MAX_TOKENS:
+        raise InvalidRequest(
+            f"'max_output_tokens' must be between 1 and {limits.MAX_TOKENS}.", param="max_output_tokens"
+        )
     if req.top_logprobs is not None and not 0 <= req.top_logprobs <= 20:
         raise InvalidRequest("'top_logprobs' must be between 0 and 20.", param="top_logprobs")
     if req.metadata is not None:
@@ -164,7 +211,8 @@ def _validate(req: ResponsesRequest) -> None:
         for key, value in req.metadata.items():
             if len(key) > 64 or len(value) > 512:
                 raise InvalidRequest(
-                    "'metadata' keys are at most 64 and values at most 512 characters.", param=f"metadata.{key}"
+                    "'metadata' keys are at most 64 and values at most 512 characters.",
+                    param=f"metadata.{limits.clip(key)}",
                 )
     if req.tools:
         _check_length(req.tools, "tools", _limit("HARNMODEL_MAX_TOOLS", DEFAULT_MAX_TOOLS))
@@ -179,6 +227,7 @@ def _validate(req: ResponsesRequest) -> None:
                 raise InvalidRequest(
                     "'text.format.type' must be text, json_object or json_schema.", param="text.format"
                 )
+            limits.check(fmt, limits.FORMATS[fmt["type"]], "text.format")
             if fmt["type"] == "json_schema" and (
                 not isinstance(fmt.get("name"), str) or not isinstance(fmt.get("schema"), dict)
             ):
@@ -198,7 +247,8 @@ def _check_length(items: list, param: str, limit: int) -> None:
 def _validate_item(item: dict[str, Any], where: str) -> None:
     kind = item.get("type", "message" if "role" in item else None)
     if not _one_of(kind, ITEM_TYPES):
-        raise InvalidRequest(f"Unsupported input item type {kind!r}.", param=f"{where}.type")
+        raise InvalidRequest(f"Unsupported input item type {limits.clip(repr(kind))}.", param=f"{where}.type")
+    limits.check(item, limits.ITEMS[str(kind)], where)
     if kind == "message":
         if not _one_of(item.get("role"), MESSAGE_ROLES):
             raise InvalidRequest(
@@ -231,6 +281,9 @@ def _validate_item(item: dict[str, Any], where: str) -> None:
             not isinstance(summary, list) or not all(isinstance(part, dict) for part in summary)
         ):  # found by fuzzing, as above
             raise InvalidRequest("A reasoning item's 'summary' must be an array of objects.", param=f"{where}.summary")
+        for index, part in enumerate(summary or ()):  # found by fuzzing: a non-string text crashed token counting
+            if part.get("text") is not None and not isinstance(part["text"], str):
+                raise InvalidRequest("A summary part's 'text' must be a string.", param=f"{where}.summary[{index}].text")
     elif kind == "item_reference" and not isinstance(item.get("id"), str):
         raise InvalidRequest("An item_reference needs a string 'id'.", param=f"{where}.id")
 
@@ -242,6 +295,7 @@ def _validate_part(part: Any, where: str) -> None:
             param=f"{where}.type",
         )
     kind = part["type"]
+    limits.check(part, limits.PARTS[kind], where)
     if kind in ("input_text", "output_text") and not isinstance(part.get("text"), str):
         raise InvalidRequest(f"An {kind} part needs a string 'text'.", param=f"{where}.text")
     if (
@@ -255,6 +309,7 @@ def _validate_part(part: Any, where: str) -> None:
 def _validate_tool(tool: Any, where: str) -> None:
     if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
         raise InvalidRequest("Each tool needs a 'type'.", param=f"{where}.type")
+    limits.check(tool, "FunctionTool" if tool["type"] == "function" else "HostedTool", where)
     if tool["type"] != "function":
         return  # hosted tools: a passthrough upstream may run them; translating channels refuse
     name = tool.get("name")
@@ -274,6 +329,7 @@ def _validate_tool_choice(choice: str | dict[str, Any], tools: list[dict[str, An
         if choice not in TOOL_CHOICE_STRINGS:
             raise InvalidRequest("'tool_choice' must be auto, none, required or an object.", param="tool_choice")
         return
+    limits.check(choice, "ToolChoice", "tool_choice")
     kind = choice.get("type")
     names = {t.get("name") for t in tools if t.get("type") == "function"}
     if _one_of(kind, TOOL_CHOICE_STRINGS) and not choice.get("name"):

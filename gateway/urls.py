@@ -1,10 +1,12 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from . import meta_views, openapi_view, views
+from . import meta_views, openapi_view, unknown_url, views
 
 urlpatterns = [
     path("responses", views.responses, name="responses"),
+    path("responses/", views.responses),  # as the ASGI front takes it
     path("models", meta_views.models_list, name="models"),
     path("openapi.json", openapi_view.openapi_json, name="openapi"),
     path("models/<path:model_id>", meta_views.model_detail, name="model-detail"),
+    re_path(r"^(?P<rest>.*)$", unknown_url.unknown_url, name="unknown-url"),  # last: JSON 404, never HTML
 ]

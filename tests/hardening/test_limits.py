@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.errors import InvalidRequest
-from gateway.schema import json_depth_exceeds, parse_request
+from gateway.schema import json_depth_exceeds, json_shape, parse_request
 
 
 def error_of(body: bytes) -> InvalidRequest:
@@ -64,6 +64,33 @@ json_values = st.recursive(
 def test_depth_scan_agrees_with_the_decoded_depth(value, limit):
     body = json.dumps(value, ensure_ascii=False).encode()
     assert json_depth_exceeds(body, limit) == (depth_of(value) > limit)
+
+
+def containers_of(value) -> int:
+    if isinstance(value, list):
+        return 1 + sum(containers_of(item) for item in value)
+    if isinstance(value, dict):
+        return 1 + sum(containers_of(item) for item in value.values())
+    return 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=json_values, chunk=st.sampled_from([1, 2, 3, 7, 64]), limit=st.integers(min_value=0, max_value=12))
+def test_the_chunked_scan_agrees_whatever_the_chunk_boundaries(value, chunk, limit):
+    """The scan goes 64 KiB at a time (so a worker thread gives the GIL back); chunks of a few bytes cut through
+    every escape, quote and bracket a small value has."""
+    body = json.dumps(value, ensure_ascii=False).encode()
+    assert (json_shape(body, limit, 10**9, chunk=chunk)[0] > limit) == (depth_of(value) > limit)
+    assert (json_shape(body, 10**9, limit, chunk=chunk)[1] > limit) == (containers_of(value) > limit)
+
+
+def test_too_many_arrays_and_objects_is_a_400_before_decoding(settings):
+    settings.HARNMODEL_MAX_JSON_CONTAINERS = 1000
+    body = b'{"model":"m","input":"x","pad":[' + b",".join([b"{}"] * 1000) + b"]}"
+    error = error_of(body)  # the body itself, the pad array and 1000 objects
+    assert (error.status, error.param) == (400, None) and "more than 1000 arrays and objects" in error.message
+    settings.HARNMODEL_MAX_JSON_CONTAINERS = 1002
+    assert parse_request(body).typed.model == "m"
 
 
 # -- through the validator ------------------------------------------------------------------------------------------

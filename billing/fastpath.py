@@ -49,14 +49,14 @@ WITH h AS (
            %(model)s::varchar, 'gateway', now()
     FROM w WHERE %(cost)s::bigint > 0
 ), usage AS (
-    INSERT INTO {_USAGE} (request_id, account_id, api_key_id, channel_id, price_id, model_id, upstream_model,
+    INSERT INTO {_USAGE} (request_id, account_id, api_key_id, channel_id, price_id, model_id, upstream_model, door,
                           stream, status, error_code, input_tokens, cached_input_tokens, output_tokens,
-                          reasoning_tokens, cost_micros, upstream_cost_micros, usage_estimated, latency_ms,
+                          reasoning_tokens, tool_calls, cost_micros, upstream_cost_micros, usage_estimated, latency_ms,
                           first_byte_ms, attempts, created_at)
     SELECT %(request)s::varchar, %(account)s::bigint, %(api_key)s::bigint, %(channel)s::bigint, %(price)s::bigint,
-           %(model)s::varchar, %(upstream)s::varchar, %(stream)s::boolean, %(http_status)s::smallint,
+           %(model)s::varchar, %(upstream)s::varchar, %(door)s::varchar, %(stream)s::boolean, %(http_status)s::smallint,
            %(error)s::varchar, %(input)s::bigint, %(cached)s::bigint, %(output)s::bigint, %(reasoning)s::bigint,
-           %(cost)s::bigint, %(upstream_cost)s::bigint, %(estimated)s::boolean, %(latency)s::integer,
+           %(tool_calls)s::jsonb, %(cost)s::bigint, %(upstream_cost)s::bigint, %(estimated)s::boolean, %(latency)s::integer,
            %(first_byte)s::integer,
            %(attempts)s::jsonb, now()
     FROM w
@@ -97,6 +97,7 @@ def settle_params(*, request_id: str, cost: int, usage, price_id, facts, estimat
         "channel": facts.channel_id,
         "price": price_id,
         "upstream": facts.upstream_model,
+        "door": facts.door,
         "stream": facts.stream,
         "http_status": facts.status,
         "error": facts.error_code,
@@ -104,6 +105,7 @@ def settle_params(*, request_id: str, cost: int, usage, price_id, facts, estimat
         "cached": usage.cached_input_tokens if usage else 0,
         "output": usage.output_tokens if usage else 0,
         "reasoning": usage.reasoning_tokens if usage else 0,
+        "tool_calls": msgspec.json.encode(dict(usage.tool_calls) if usage else {}).decode(),
         "upstream_cost": facts.upstream_cost_micros,
         "estimated": estimated,
         "latency": facts.latency_ms,

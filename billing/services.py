@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import fastpath
+from . import fastpath, overdraft
 from .locks import lock_wallet
 from .models import Hold, LedgerEntry, Price, UsageRecord, Wallet
 from .pricing import PriceSnapshot, Usage, affordable_output_tokens, charge_micros, estimate_micros
@@ -33,6 +33,7 @@ class RequestFacts:
     api_key_id: int | None = None
     channel_id: int | None = None
     upstream_model: str = ""
+    door: str = "responses"  # the client protocol: responses, chat, messages, gemini
     stream: bool = False
     status: int = 200
     error_code: str = ""
@@ -62,11 +63,13 @@ def hold_reserve(
     max_output_tokens: int,
     price: PriceSnapshot,
     ttl_seconds: int,
+    tool_micros: int = 0,
 ) -> Reservation:
     """Reserve the worst case of a request. When the wallet has less, reserve what it has and cap
-    the output to what that pays for, rather than refusing an agent that asks for 128k tokens."""
+    the output to what that pays for, rather than refusing an agent that asks for 128k tokens.
+    `tool_micros` (hosted-tool calls, pricing.tool_hold_micros) is held whole, never capped."""
     if fastpath.available():
-        amount = estimate_micros(input_tokens, max_output_tokens, price)
+        amount = estimate_micros(input_tokens, max_output_tokens, price, tool_micros)
         hold_id = fastpath.reserve(account_id=account_id, request_id=request_id, amount=amount, ttl_seconds=ttl_seconds)
         if hold_id is not None:
             return Reservation(hold_id=hold_id, amount_micros=amount, output_cap=max_output_tokens)
@@ -77,6 +80,7 @@ def hold_reserve(
         max_output_tokens=max_output_tokens,
         price=price,
         ttl_seconds=ttl_seconds,
+        tool_micros=tool_micros,
     )
 
 
@@ -89,16 +93,17 @@ def _hold_reserve_locked(
     max_output_tokens: int,
     price: PriceSnapshot,
     ttl_seconds: int,
+    tool_micros: int = 0,
 ) -> Reservation:
     wallet = lock_wallet(account_id=account_id)
     available = wallet.balance_micros - wallet.held_micros
     cap = max_output_tokens
-    amount = estimate_micros(input_tokens, max_output_tokens, price)
+    amount = estimate_micros(input_tokens, max_output_tokens, price, tool_micros)
     if amount > available:
-        cap = min(max_output_tokens, affordable_output_tokens(available, input_tokens, price))
+        cap = min(max_output_tokens, affordable_output_tokens(available - tool_micros, input_tokens, price))
         if available <= 0 or cap < 1:
             raise InsufficientBalance
-        amount = estimate_micros(input_tokens, cap, price)
+        amount = estimate_micros(input_tokens, cap, price, tool_micros)
     Wallet.objects.filter(pk=wallet.pk).update(held_micros=wallet.held_micros + amount)
     hold = Hold.objects.create(
         wallet=wallet,
@@ -136,18 +141,28 @@ def _hold_settle_locked(
     wallet_id = Hold.objects.filter(request_id=request_id).values_list("wallet_id", flat=True).get()
     wallet = lock_wallet(wallet_id=wallet_id)
     hold = Hold.objects.get(request_id=request_id)  # re-read under the wallet lock
-    if hold.status != Hold.Status.OPEN:
+    # An expired hold whose request still settles (it outlived the TTL): charge it now, unheld.
+    late = hold.status == Hold.Status.EXPIRED and usage is not None
+    if hold.status != Hold.Status.OPEN and not late:
         charged = LedgerEntry.objects.filter(idempotency_key=f"charge:{request_id}").first()
         cost = -charged.amount_micros if charged else 0
         return Settlement(cost_micros=cost, balance_micros=wallet.balance_micros, replayed=True)
 
-    cost = charge_micros(usage, price) if usage is not None else 0
-    # Never charge into money other requests hold, nor below zero: an upstream that used more
-    # than our estimate is charged up to what is free, and the record says it was capped.
-    free = wallet.balance_micros - (wallet.held_micros - hold.amount_micros)
-    if cost > max(free, hold.amount_micros):
-        cost = max(0, max(free, hold.amount_micros))
+    held = 0 if late else hold.amount_micros  # the sweeper already gave an expired hold back
+    full_cost = charge_micros(usage, price) if usage is not None else 0
+    split = overdraft.charge_split(
+        cost=full_cost,
+        hold=held,
+        balance=wallet.balance_micros,
+        held=wallet.held_micros,
+        overdraft=overdraft.overdraft_limit_micros(),
+    )
+    cost = split.charged
+    if split.uncharged:
         facts.error_code = facts.error_code or "charge_capped"
+        overdraft.alert_uncharged(
+            request_id=request_id, account_id=facts.account_id, cost=full_cost, charged=cost, hold=held
+        )
     balance = wallet.balance_micros - cost
     if cost:
         LedgerEntry.objects.create(
@@ -161,7 +176,7 @@ def _hold_settle_locked(
             actor="gateway",
         )
     Wallet.objects.filter(pk=wallet.pk).update(
-        balance_micros=balance, held_micros=wallet.held_micros - hold.amount_micros, updated_at=timezone.now()
+        balance_micros=balance, held_micros=wallet.held_micros - held, updated_at=timezone.now()
     )
     Hold.objects.filter(pk=hold.pk).update(
         status=Hold.Status.SETTLED if usage is not None else Hold.Status.RELEASED, closed_at=timezone.now()
@@ -175,6 +190,7 @@ def _hold_settle_locked(
         price_id=price.id,
         model_id=facts.model_id,
         upstream_model=facts.upstream_model,
+        door=facts.door,
         stream=facts.stream,
         status=facts.status,
         error_code=facts.error_code,
@@ -182,6 +198,7 @@ def _hold_settle_locked(
         cached_input_tokens=usage.cached_input_tokens,
         output_tokens=usage.output_tokens,
         reasoning_tokens=usage.reasoning_tokens,
+        tool_calls=dict(usage.tool_calls),
         cost_micros=cost,
         upstream_cost_micros=facts.upstream_cost_micros,
         usage_estimated=usage_estimated,
@@ -192,11 +209,20 @@ def _hold_settle_locked(
     return Settlement(cost_micros=cost, balance_micros=balance, replayed=False)
 
 
+def hold_touch(*, request_id: str, ttl_seconds: int) -> bool:
+    """Push a live request's hold expiry to now + ttl (one UPDATE): the relay calls it while the request
+    runs, so the sweeper only ever expires holds of dead workers. False if the hold is no longer open."""
+    expires = timezone.now() + timedelta(seconds=ttl_seconds)
+    return bool(Hold.objects.filter(request_id=request_id, status=Hold.Status.OPEN).update(expires_at=expires))
+
+
 def holds_expire(*, now=None, limit: int = 500) -> int:
     """Release holds whose request died with its worker (past expiry, still open). Returns count.
 
-    Nothing is charged: a crashed request has no trustworthy usage. Each hold is handled in its
-    own transaction under its wallet's lock, so a live settle racing the sweeper wins or loses whole.
+    Nothing is charged: a crashed request has no trustworthy usage. Live requests keep their holds
+    fresh (hold_touch); one that still settles after its hold expired is charged then, unheld, under
+    the overdraft rule (_hold_settle_locked). Each hold is handled in its own transaction under its
+    wallet's lock, so a live settle racing the sweeper wins or loses whole.
     """
     now = now or timezone.now()
     expired = list(
@@ -224,8 +250,10 @@ def wallet_credit(
     kind: str = LedgerEntry.Kind.CREDIT,
     note: str = "",
     actor: str = "",
+    description: str = "",
 ) -> LedgerEntry:
-    """Add (or, for adjustments, remove) money. Idempotent per key: a repeat returns the first row."""
+    """Add (or, for adjustments, remove) money. Idempotent per key: a repeat returns the first row.
+    `note` is for staff only; `description` is what the customer reads (empty: a neutral text)."""
     if not amount_micros:
         raise ValueError("amount must not be zero")
     wallet = lock_wallet(account_id=account_id)
@@ -244,6 +272,7 @@ def wallet_credit(
                 balance_after_micros=balance,
                 idempotency_key=idempotency_key,
                 note=note,
+                description=description,
                 actor=actor,
             )
     except IntegrityError:  # same key written by a concurrent caller of another wallet
@@ -253,12 +282,16 @@ def wallet_credit(
 
 
 def wallet_adjust(
-    *, account_id: int, amount_micros: int, reason: str, actor: str, idempotency_key: str = ""
+    *, account_id: int, amount_micros: int, reason: str, actor: str, idempotency_key: str = "", description: str = ""
 ) -> LedgerEntry:
     """An operator's correction, either sign. Who and why are mandatory: they are the ledger's audit trail.
+    The reason is internal (staff only); `description` is what the customer reads, by default a
+    neutral "Balance adjustment".
 
     A negative adjustment may not take the available balance below zero (InsufficientBalance)."""
-    reason, actor = reason.strip(), actor.strip()
+    reason, actor, description = reason.strip(), actor.strip(), description.strip()
+    if len(description) > LedgerEntry._meta.get_field("description").max_length:
+        raise ValueError("the customer description is too long")
     if not reason:
         raise ValueError("an adjustment needs a reason")
     if len(reason) > LedgerEntry._meta.get_field("note").max_length:
@@ -273,25 +306,36 @@ def wallet_adjust(
         idempotency_key=idempotency_key or f"adjust:{uuid.uuid4()}",
         kind=LedgerEntry.Kind.ADJUST,
         note=reason,
+        description=description,
         actor=actor,
     )
 
 
 def price_publish(
-    *, model_id: str, input_micros: int, cached_input_micros: int, output_micros: int, effective_from=None
+    *,
+    model_id: str,
+    input_micros: int,
+    cached_input_micros: int,
+    output_micros: int,
+    effective_from=None,
+    tool_call_micros: dict[str, int] | None = None,
 ) -> tuple[Price, bool]:
     """Add a price version unless the current one already says the same. Returns (price, created)."""
     from .selectors import price_current
 
     current = price_current(model_id=model_id)
-    wanted = (input_micros, cached_input_micros, output_micros)
-    if current and (current.input_micros, current.cached_input_micros, current.output_micros) == wanted:
+    tools = dict(tool_call_micros or {})
+    wanted = (input_micros, cached_input_micros, output_micros, tools)
+    if current and (
+        current.input_micros, current.cached_input_micros, current.output_micros, current.tool_call_micros or {}
+    ) == wanted:
         return current, False
     price = Price.objects.create(
         model_id=model_id,
         input_micros=input_micros,
         cached_input_micros=cached_input_micros,
         output_micros=output_micros,
+        tool_call_micros=tools,
         effective_from=effective_from or timezone.now(),
     )
     return price, True

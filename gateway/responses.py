@@ -11,6 +11,7 @@ from typing import Any
 from billing.pricing import Usage
 
 from . import ids
+from .meter import OutputMeter
 from .sse import encode_event
 
 
@@ -30,18 +31,30 @@ def usage_dict(usage: Usage | None) -> dict[str, Any] | None:
     }
 
 
+MAX_UPSTREAM_TOKENS = 10**9  # no request comes near it: a count beyond is an upstream's garbage
+
+
+def plausible_usage(usage: Usage) -> Usage | None:
+    """An upstream's count as is, or None (then estimated) when it is beyond any real request: charged as it came,
+    a huge count would overflow the ledger's 64-bit micros at settlement (found by fuzzing)."""
+    counts = (usage.input_tokens, usage.cached_input_tokens, usage.output_tokens, usage.reasoning_tokens)
+    return usage if max(counts) <= MAX_UPSTREAM_TOKENS else None
+
+
 def usage_from_responses(data: dict[str, Any] | None) -> Usage | None:
     """A Responses API `usage` object → Usage. Missing details read as 0."""
     if not isinstance(data, dict):
         return None
     try:
-        return Usage(
-            input_tokens=int(data.get("input_tokens") or 0),
-            cached_input_tokens=int((data.get("input_tokens_details") or {}).get("cached_tokens") or 0),
-            output_tokens=int(data.get("output_tokens") or 0),
-            reasoning_tokens=int((data.get("output_tokens_details") or {}).get("reasoning_tokens") or 0),
+        return plausible_usage(
+            Usage(
+                input_tokens=int(data.get("input_tokens") or 0),
+                cached_input_tokens=int((data.get("input_tokens_details") or {}).get("cached_tokens") or 0),
+                output_tokens=int(data.get("output_tokens") or 0),
+                reasoning_tokens=int((data.get("output_tokens_details") or {}).get("reasoning_tokens") or 0),
+            )
         )
-    except (TypeError, ValueError):
+    except (AttributeError, TypeError, ValueError, OverflowError):  # a malformed upstream count: no usage (estimated)
         return None
 
 
@@ -109,6 +122,7 @@ class ResponseStreamBuilder:
         self.usage_cost = usage_cost  # Usage → cost string, added to the terminal event's usage
         self._open: dict[str, Any] | None = None  # the item being streamed
         self._text: list[str] = []  # every piece of output text or arguments sent, for local counting
+        self.meter: OutputMeter | None = None  # streams: output beyond the hold's cap is not sent (gateway/meter.py)
 
     # -- plumbing --------------------------------------------------------------------------------
     def _event(self, event_type: str, payload: dict[str, Any]) -> bytes:
@@ -151,7 +165,7 @@ class ResponseStreamBuilder:
             part = item["content"][0]
             key = "text" if part["type"] == "output_text" else "refusal"
             done_type = "response.output_text.done" if key == "text" else "response.refusal.done"
-            extra = {"logprobs": []} if key == "text" else {}
+            extra: dict[str, Any] = {"logprobs": []} if key == "text" else {}
             out += self._event(
                 done_type,
                 {"item_id": item["id"], "output_index": index, "content_index": 0, key: part[key], **extra},
@@ -191,9 +205,12 @@ class ResponseStreamBuilder:
         return out + self._event("response.output_item.added", {"output_index": len(self.output) - 1, "item": item})
 
     # -- content ---------------------------------------------------------------------------------
+    def _refused(self, text: str) -> bool:
+        return self.meter is not None and not self.meter.admit(text)
+
     def text_delta(self, delta: str, *, kind: str = "output_text") -> bytes:
         """`kind` is output_text or refusal."""
-        if not delta:
+        if not delta or self._refused(delta):
             return b""
         out = b""
         item = self._open
@@ -225,7 +242,7 @@ class ResponseStreamBuilder:
         return out + self._event("response.refusal.delta", payload)
 
     def reasoning_delta(self, delta: str) -> bytes:
-        if not delta:
+        if not delta or self._refused(delta):
             return b""
         out = b""
         item = self._open
@@ -246,6 +263,8 @@ class ResponseStreamBuilder:
         )
 
     def tool_call_start(self, *, call_id: str, name: str) -> bytes:
+        if self._refused(name):
+            return b""
         item = {
             "id": new_id("fc"),
             "type": "function_call",
@@ -259,7 +278,7 @@ class ResponseStreamBuilder:
 
     def tool_call_arguments(self, delta: str) -> bytes:
         item = self._open
-        if not delta or item is None or item["type"] != "function_call":
+        if not delta or item is None or item["type"] != "function_call" or self._refused(delta):
             return b""
         item["arguments"] += delta
         self._text.append(delta)
@@ -275,6 +294,8 @@ class ResponseStreamBuilder:
             return b""
         self.finished = True
         self.usage = usage
+        if self.meter is not None and self.meter.spent:  # output was held back: the answer is cut short
+            incomplete_reason = "max_output_tokens"
         item_status = "incomplete" if incomplete_reason else "completed"
         out = self.start() + self._close_open(item_status)
         self.status = "incomplete" if incomplete_reason else "completed"

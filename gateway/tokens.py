@@ -9,6 +9,8 @@ folded into the next word.
 import re
 from typing import Any
 
+from django.conf import settings
+
 _PIECES = re.compile(
     r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\uff00-\uffef\u3000-\u303f]"
     r"|[^\W\d_]+"
@@ -76,4 +78,30 @@ def count_request_tokens(request: Any) -> int:
                 total += sum(count_tokens(s.get("text") or "") for s in item.get("summary") or ())
     for tool in request.tools or ():
         total += count_tokens(str(tool)) // 2 + MESSAGE_OVERHEAD  # schema JSON is token-dense in punctuation
+    return total
+
+
+# Top-level fields that make the upstream add input stored on its side (passthrough forwards them).
+_STORED_CONTEXT_FIELDS = ("previous_response_id", "conversation", "prompt")
+
+
+def uncounted_input_tokens(request: Any, raw: dict[str, Any]) -> int:
+    """What the hold adds to count_request_tokens for input we cannot count: a documented worst case
+    (HARNMODEL_PREVIOUS_RESPONSE_HOLD_TOKENS once for server-stored context, HARNMODEL_FILE_HOLD_TOKENS
+    per file or audio part, HARNMODEL_IMAGE_HOLD_TOKENS per image). Usage estimates keep the plain count."""
+    total = 0
+    stored = any(raw.get(name) for name in _STORED_CONTEXT_FIELDS)
+    files = images = 0
+    for item in () if isinstance(request.input, str) else request.input:
+        kind = item.get("type", "message")
+        stored = stored or kind == "item_reference"
+        content = item.get("content") if kind == "message" else item.get("output")
+        for part in content if isinstance(content, list) else ():
+            part_kind = part.get("type") if isinstance(part, dict) else None
+            files += part_kind in ("input_file", "input_audio")
+            images += part_kind == "input_image"
+    if stored:
+        total += settings.HARNMODEL_PREVIOUS_RESPONSE_HOLD_TOKENS
+    total += files * max(0, settings.HARNMODEL_FILE_HOLD_TOKENS - FILE_TOKENS)
+    total += images * max(0, settings.HARNMODEL_IMAGE_HOLD_TOKENS - IMAGE_TOKENS)
     return total

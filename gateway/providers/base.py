@@ -14,6 +14,7 @@ import httpx
 
 from billing.pricing import Usage
 
+from ..meter import OutputMeter
 from ..schema import ParsedRequest
 
 
@@ -84,6 +85,11 @@ class StreamTranslator(ABC):
     usage: Usage | None = None
     usage_estimated: bool = False  # usage is partly our own count (the stream broke before the final count)
     finished: bool = False  # a terminal event went (or came) through
+    meter: OutputMeter | None = None  # output counted against the hold's cap (gateway/meter.py); None: unmetered
+
+    def cut(self) -> bytes:
+        """The meter refused output: end the response here, `incomplete` (max_output_tokens)."""
+        return b""
 
     @abstractmethod
     def feed(self, chunk: bytes) -> bytes: ...

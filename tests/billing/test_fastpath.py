@@ -62,7 +62,8 @@ def test_short_wallet_falls_back_to_a_capped_hold():
     assert reservation.output_cap < 128_000 and reservation.amount_micros <= 5000
 
 
-def test_usage_above_the_hold_falls_back_and_is_capped():
+def test_usage_above_the_hold_falls_back_and_is_capped(settings):
+    settings.HARNMODEL_OVERDRAFT_LIMIT_MICROS = 0  # with an overdraft: tests/billing/test_overdraft.py
     account, _ = make_customer("fast@example.com", balance="0.02")
     _reserve(account, "r1", input_tokens=0, max_output=1000)
     _reserve(account, "r2", input_tokens=0, max_output=1000)

@@ -13,18 +13,21 @@ from datetime import timedelta
 import httpx
 import pytest
 import time_machine
+from django.core import mail
 from django.test import AsyncClient, Client
 
 from billing import services, tasks
 from billing.models import Hold, TopUpOrder
+from billing.money import parse_amount
 from billing.pricing import Usage
 from billing.selectors import price_current, price_snapshot
 from gateway.db import run_db
+from gateway.tokens import count_tokens
 from tests.billing.matrix_helpers import Matrix, cost_of, expect, local_input_tokens, state_of, summary
 from tests.billing.test_topups_stripe import SECRET, WEBHOOK, event_payload, sign
 from tests.billing.test_topups_stripe import start as stripe_checkout
 from tests.e2e.conftest import launch_gateway, stop_gateway
-from tests.factories import make_channel, make_model
+from tests.factories import make_channel, make_customer, make_model
 from tests.routing import conftest as routing
 from tests.routing.conftest import MODEL, TEXT, ask, make_channels, record_of, settled
 from tests.routing.test_disconnect import LONG, stream_then_hang_up
@@ -266,4 +269,86 @@ async def test_idempotency_key_with_other_body_is_400(matrix, faulty, customer):
         got = await run_db(state_of, customer.account)
         expect(got, ledger=[("charge", -cost)], holds=[Hold.Status.SETTLED], records=[(200, "", False, cost)])
         assert faulty.count("a") == 1
+        row["summary"] = summary(got)
+
+
+# -- usage beyond the hold: never delivered or charged beyond hold + balance + HARNMODEL_OVERDRAFT_LIMIT_MICROS --
+
+
+async def test_upstream_reports_far_more_input_than_held(matrix, faulty, settings):
+    with matrix.row("upstream reports 1M input (wallet 0.01)") as row:
+        settings.HARNMODEL_OVERDRAFT_LIMIT_MICROS = 50_000
+        settings.ADMINS = [("ops", "ops@example.com")]
+        account, key = await run_db(make_customer, "tiny@example.com", balance="0.01")
+        await run_db(make_channels, faulty, "a")
+        faulty.lie("a", input_tokens=1_000_000)
+        reply = await ask(key)
+        assert reply.status == 200  # a JSON answer cannot be taken back: its charge is bounded instead
+        record = await record_of(reply.request_id)
+        assert cost_of(1_000_000, record.output_tokens) > 2_500_000  # what the upstream's usage would cost
+        got = await run_db(state_of, account)
+        # hold + free balance (0.01 in all) + the overdraft limit, and not one micro more
+        expect(got, ledger=[("charge", -60_000)], holds=[Hold.Status.SETTLED],
+               records=[(200, "charge_capped", False, 60_000)], start=10_000)
+        assert got.balance == -50_000
+        assert [m.subject for m in mail.outbox if reply.request_id in m.subject]  # the operators are told
+        again = await ask(key)  # below zero: refused before any upstream call
+        assert (again.status, again.body["error"]["code"], faulty.count("a")) == (402, "insufficient_balance", 1)
+        row["summary"] = summary(got, start=10_000)
+
+
+async def test_previous_response_held_at_worst_case(matrix, faulty):
+    with matrix.row("previous_response_id, wallet < worst case -> 402") as row:
+        account, key = await run_db(make_customer, "short@example.com", balance="0.1")
+        await run_db(make_channels, faulty, "a")
+        first = await ask(key)
+        await record_of(first.request_id)
+        # 128k stored tokens may come with it (0.32 at this price): more than the wallet has
+        follow = await ask(key, previous_response_id=first.body["id"])
+        assert (follow.status, follow.body["error"]["code"]) == (402, "insufficient_balance")
+        assert faulty.count("a") == 1  # the upstream never saw the follow-up
+        cost = cost_of(*upstream_usage(faulty))
+        got = await run_db(state_of, account)
+        expect(got, ledger=[("charge", -cost)], holds=[Hold.Status.SETTLED], records=[(200, "", False, cost)],
+               start=100_000)
+        row["summary"] = summary(got, start=100_000)
+
+
+async def test_stream_cut_when_upstream_ignores_the_output_cap(matrix, faulty, customer):
+    with matrix.row("upstream ignores output cap (stream) -> cut") as row:
+        await run_db(make_channels, faulty, "a")
+        faulty.lie("a", ignore_cap=True)
+        reply = await ask(customer.key, stream=True, input=LONG, max_output_tokens=20)
+        assert reply.status == 200 and reply.types[-1] == "response.incomplete"
+        assert reply.final["incomplete_details"] == {"reason": "max_output_tokens"}
+        assert faulty.hits("a")[0].body["max_output_tokens"] == 20  # we told it; it streamed its whole answer
+        record = await record_of(reply.request_id)
+        # The client got no more output than the hold pays for, and is charged for what it got.
+        assert 0 < count_tokens(reply.text) <= record.output_tokens <= 20 < count_tokens(answer_responses({"input": LONG}).text)
+        body = {"model": MODEL, "input": LONG, "max_output_tokens": 20, "stream": True}
+        cost = cost_of(local_input_tokens(body), record.output_tokens)
+        assert cost <= parse_amount(reply.headers["x-harnmodel-hold"])
+        got = await run_db(state_of, customer.account)
+        expect(got, ledger=[("charge", -cost)], holds=[Hold.Status.SETTLED],
+               records=[(200, "output_cap_reached", True, cost)])
+        row["summary"] = summary(got)
+
+
+async def test_stream_outlives_its_hold_ttl(matrix, faulty, customer, settings):
+    with matrix.row("stream outlives hold TTL, sweeper running") as row:
+        settings.HARNMODEL_HOLD_TTL_SECONDS = 1  # the relay touches the hold every 1/3 s
+        await run_db(make_channels, faulty, "a")
+        faulty.slow("a", delay=0.03)  # ~3 s of stream
+        asked = asyncio.ensure_future(ask(customer.key, stream=True, input=LONG, max_output_tokens=1000))
+        swept = 0
+        while not asked.done():
+            swept += await run_db(services.holds_expire)
+            await asyncio.sleep(0.1)
+        reply = await asked
+        assert reply.status == 200 and reply.types[-1] == "response.completed" and swept == 0
+        record = await record_of(reply.request_id)
+        assert record.latency_ms > 2000  # it really ran past its first expiry
+        cost = cost_of(*upstream_usage(faulty))
+        got = await run_db(state_of, customer.account)
+        expect(got, ledger=[("charge", -cost)], holds=[Hold.Status.SETTLED], records=[(200, "", False, cost)])
         row["summary"] = summary(got)

@@ -79,7 +79,8 @@ def test_settle_without_usage_charges_nothing():
     assert wallet_summary(account_id=account.pk)["balance_micros"] == 1_000_000
 
 
-def test_settle_never_charges_into_other_holds():
+def test_settle_never_charges_into_other_holds(settings):
+    settings.HARNMODEL_OVERDRAFT_LIMIT_MICROS = 0  # with an overdraft, see tests/billing/test_overdraft.py
     account, _ = make_customer("a@example.com", balance="0.02")  # 20_000 micros
     reserve(account, "r1", input_tokens=0, max_output=1000)  # holds 10_000
     reserve(account, "r2", input_tokens=0, max_output=1000)  # holds 10_000

@@ -11,6 +11,9 @@ how to misbehave, for every request or the next `times` ones:
 * `slow(name, delay)` — streams: `delay` between events; JSON: `delay` before answering;
 * `drop(name)` — close the connection without any answer; `garbage(name)` — 200 with a non-JSON body.
 
+And how it misreports, apart from faults (until `reset`): `lie(name, input_tokens=n)` reports n input
+tokens whatever it read; `lie(name, ignore_cap=True)` answers in full whatever output cap it was sent.
+
 Every request is recorded (`hits(name)`), with how it ended: "ok", the fault, or "aborted" when the
 client (the gateway) went away first. Response ids are remembered per channel: a request whose
 `previous_response_id` this channel never issued gets a 400 `previous_response_not_found`, as OpenAI.
@@ -77,6 +80,7 @@ class FaultyUpstream(ThreadedServer):
         self._faults: dict[str, Fault] = {}
         self._hits: list[Hit] = []
         self._known: dict[str, set[str]] = {}
+        self._lies: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -118,8 +122,13 @@ class FaultyUpstream(ThreadedServer):
     def garbage(self, name: str, times=None) -> None:
         self.set(name, Fault("garbage", times=times))
 
+    def lie(self, name: str, *, input_tokens: int | None = None, ignore_cap: bool = False) -> None:
+        with self._lock:
+            self._lies[name] = {"input_tokens": input_tokens, "ignore_cap": ignore_cap}
+
     def reset(self) -> None:
         with self._lock:
+            self._lies.clear()
             self._faults.clear()
             self._hits.clear()
             self._known.clear()
@@ -201,7 +210,11 @@ class FaultyUpstream(ThreadedServer):
             return _error(400, f"Previous response with id '{previous}' not found.", "previous_response_not_found")
         chat = request.path.endswith("/chat/completions")
         stream = bool(body.get("stream"))
-        frames, response_id = _render(body, chat=chat, stream=stream)
+        with self._lock:
+            lie = dict(self._lies.get(name) or {})
+        if lie.get("ignore_cap"):
+            body = {k: v for k, v in body.items() if k not in ("max_output_tokens", "max_tokens", "max_completion_tokens")}
+        frames, response_id = _render(body, chat=chat, stream=stream, input_tokens=lie.get("input_tokens"))
         if response_id:
             with self._lock:
                 self._known.setdefault(name, set()).add(response_id)
@@ -272,15 +285,17 @@ async def _idle(request: web.Request, seconds: float | None) -> bool:
     return not _gone(request)
 
 
-def _render(body: dict, *, chat: bool, stream: bool) -> tuple[Frames, str | None]:
+def _render(body: dict, *, chat: bool, stream: bool, input_tokens: int | None = None) -> tuple[Frames, str | None]:
     """The answer as frames (JSON: one), and the response id a Responses upstream gave it."""
     if chat:
         answer = answer_chat(body)
+        answer.input_tokens = answer.input_tokens if input_tokens is None else input_tokens
         if not stream:
             return [_dumps(chat_json(body, answer)).encode()], None
         frames = [b"data: " + _dumps(chunk).encode() + b"\n\n" for chunk in chat_chunks(body, answer)]
         return frames + [b"data: [DONE]\n\n"], None
     answer = answer_responses(body)
+    answer.input_tokens = answer.input_tokens if input_tokens is None else input_tokens
     if not stream:
         obj = responses_json(body, answer)
         return [_dumps(obj).encode()], obj["id"]

@@ -8,7 +8,6 @@ object sent as is).
 """
 
 import base64
-import binascii
 from typing import Any
 
 import msgspec
@@ -17,7 +16,7 @@ from ..errors import InvalidRequest
 from ..schema import ParsedRequest
 from .anthropic_thinking import thinking_block
 from .base import CallContext
-from .common import refuse_stateful
+from .common import optional_str, refuse_stateful, require_base64
 
 Block = dict[str, Any]
 Message = dict[str, Any]
@@ -170,7 +169,7 @@ def _content(content: Any, role: str, where: str) -> list[Block]:
                 raise InvalidRequest(
                     "A refusal part is only allowed in assistant messages.", param=f"{part_where}.type"
                 )
-            text = part.get("refusal") or ""
+            text = optional_str(part, "refusal", part_where) or ""
             block: Block | None = {"type": "text", "text": text} if text else None
         else:
             block = _part(part, part_where)
@@ -210,6 +209,7 @@ def _image(part: dict[str, Any], where: str) -> Block:
             param=f"{where}.image_url",
             code="unsupported_image_media_type",
         )
+    data = require_base64(data, f"{where}.image_url")
     return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
 
 
@@ -222,7 +222,7 @@ def _document(part: dict[str, Any], where: str) -> Block:
             _data_url(data, f"{where}.file_data") if data.startswith("data:") else ("application/pdf", data)
         )
         if media_type == "application/pdf":
-            source = {"type": "base64", "media_type": media_type, "data": data}
+            source = {"type": "base64", "media_type": media_type, "data": require_base64(data, f"{where}.file_data")}
         elif media_type == "text/plain":
             source = {"type": "text", "media_type": media_type, "data": _decode_text(data, f"{where}.file_data")}
         else:
@@ -238,7 +238,7 @@ def _document(part: dict[str, Any], where: str) -> Block:
             param=f"{where}.file_data",
             code="unsupported_value",
         )
-    if part.get("filename"):
+    if optional_str(part, "filename", where):
         block["title"] = part["filename"]
     return block
 
@@ -257,7 +257,7 @@ def _data_url(url: str, param: str) -> tuple[str, str]:
 def _decode_text(data: str, param: str) -> str:
     try:
         return base64.b64decode(data, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, and a non-ASCII str (M5: that one was a 500)
         raise InvalidRequest(
             "'file_data' is not base64-encoded UTF-8 text.", param=param, code="invalid_value"
         ) from None
@@ -322,7 +322,8 @@ def _tool_choice(choice: str | dict[str, Any] | None, tools: list[dict[str, Any]
         names = {tool["name"] for tool in tools}
         allowed = []
         for index, entry in enumerate(choice["tools"]):
-            if not isinstance(entry, dict) or entry.get("type") != "function" or entry.get("name") not in names:
+            name = entry.get("name") if isinstance(entry, dict) else None  # a list or object here is unhashable
+            if not isinstance(name, str) or name not in names or entry.get("type") != "function":
                 raise InvalidRequest(
                     "allowed_tools may only list function tools sent in 'tools' for this model.",
                     param=f"tool_choice.tools[{index}]",

@@ -6,7 +6,7 @@ from typing import Any
 from ..errors import InvalidRequest
 from ..schema import ParsedRequest
 from .base import CallContext
-from .common import refuse_stateful
+from .common import optional_str, refuse_stateful
 
 Message = dict[str, Any]
 _IMAGE_DETAILS = frozenset({"auto", "low", "high"})
@@ -90,7 +90,7 @@ def _message(item: dict[str, Any], where: str) -> Message:
     role = item["role"]
     content = item.get("content")
     if role == "assistant":
-        return _assistant_message(content)
+        return _assistant_message(content, where)
     # `developer` is newer than most compatible servers; `system` is what it means to them.
     role = "system" if role == "developer" else role
     if isinstance(content, str):
@@ -101,13 +101,13 @@ def _message(item: dict[str, Any], where: str) -> Message:
     return {"role": role, "content": parts}
 
 
-def _assistant_message(content: Any) -> Message:
+def _assistant_message(content: Any, where: str) -> Message:
     if isinstance(content, str):
         return {"role": "assistant", "content": content}
     texts, refusals = [], []
-    for part in content or ():
+    for index, part in enumerate(content or ()):
         if part.get("type") == "refusal":
-            refusals.append(part.get("refusal") or "")
+            refusals.append(optional_str(part, "refusal", f"{where}.content[{index}]") or "")
         elif isinstance(part.get("text"), str):
             texts.append(part["text"])
     message: Message = {"role": "assistant", "content": _join(texts) if texts else None}
@@ -128,7 +128,7 @@ def _part(part: dict[str, Any], where: str) -> dict[str, Any]:
                 code="unsupported_value",
             )
         image: dict[str, Any] = {"url": part["image_url"]}
-        if part.get("detail") in _IMAGE_DETAILS:
+        if optional_str(part, "detail", where) in _IMAGE_DETAILS:
             image["detail"] = part["detail"]
         return {"type": "image_url", "image_url": image}
     if kind == "input_file":
@@ -139,7 +139,7 @@ def _part(part: dict[str, Any], where: str) -> dict[str, Any]:
                 code="unsupported_value",
             )
         file = {"file_data": part["file_data"]}
-        if part.get("filename"):
+        if optional_str(part, "filename", where):
             file["filename"] = part["filename"]
         return {"type": "file", "file": file}
     if kind == "input_audio":

@@ -1,5 +1,6 @@
 """Shared upstream-error mapping for OpenAI-shaped error bodies (used by several adapters)."""
 
+import math
 import re
 
 import httpx
@@ -8,6 +9,7 @@ import msgspec
 from .base import UpstreamError
 
 _MAX_MESSAGE = 500
+_MAX_RETRY_AFTER = 86_400.0  # a day: a longer (or infinite) upstream value must not overflow our Retry-After
 _URL = re.compile(r"https?://\S+")  # upstream messages link their docs: never reveal who the upstream is
 
 
@@ -16,9 +18,11 @@ def retry_after_seconds(headers: httpx.Headers) -> float | None:
         value = headers.get(name)
         if value:
             try:
-                return max(0.0, float(value) * scale)
+                seconds = float(value) * scale
             except ValueError:
                 continue
+            if math.isfinite(seconds):  # "inf"/"nan" parse as floats; round(inf) in our header was a 500
+                return min(max(0.0, seconds), _MAX_RETRY_AFTER)
     return None
 
 

@@ -16,7 +16,7 @@ import msgspec
 from ..errors import InvalidRequest
 from ..schema import ParsedRequest
 from .base import CallContext
-from .common import refuse_stateful
+from .common import optional_str, refuse_stateful, require_base64
 
 Part = dict[str, Any]
 Content = dict[str, Any]
@@ -219,7 +219,8 @@ def _part(part: dict[str, Any], role: str, where: str) -> Part | None:
     if kind == "refusal":
         if role != "assistant":
             raise InvalidRequest(f"A {kind} part is only allowed in assistant messages.", param=f"{where}.type")
-        return {"text": part.get("refusal") or ""} if part.get("refusal") else None
+        refusal = optional_str(part, "refusal", where)
+        return {"text": refusal} if refusal else None
     if kind == "input_image":
         url = part.get("image_url")
         if not isinstance(url, str):
@@ -242,10 +243,11 @@ def _part(part: dict[str, Any], role: str, where: str) -> Part | None:
     if kind == "input_audio":
         audio = part.get("input_audio")
         audio = audio if isinstance(audio, dict) else {}
-        mime = _AUDIO_MIME.get(audio.get("format"))
+        audio_format = audio.get("format")
+        mime = _AUDIO_MIME.get(audio_format) if isinstance(audio_format, str) else None
         if mime is None or not isinstance(audio.get("data"), str):
             raise InvalidRequest("input_audio needs base64 'data' and a 'format' of mp3 or wav.", param=where)
-        return {"inlineData": {"mimeType": mime, "data": audio["data"]}}
+        return {"inlineData": {"mimeType": mime, "data": require_base64(audio["data"], f"{where}.input_audio.data")}}
     raise InvalidRequest(f"Content part type {kind!r} is not supported for this model.", param=f"{where}.type")
 
 
@@ -256,12 +258,13 @@ def _media(value: str, filename: Any, where: str, *, default_mime: str) -> Part:
         mime, params, data = match.groups()
         if ";base64" not in params:
             raise InvalidRequest("Only base64 data URLs are supported for this model.", param=where)
+        data = require_base64(data, where)
         return {"inlineData": {"mimeType": mime or _guess_mime(filename, default_mime), "data": data}}
     if value.startswith(("https://", "http://")):
         mime = _guess_mime(urlsplit(value).path, None) or _guess_mime(filename, default_mime)
         return {"fileData": {"mimeType": mime, "fileUri": value}}
     if where.endswith(".file_data"):
-        return {"inlineData": {"mimeType": _guess_mime(filename, default_mime), "data": value}}
+        return {"inlineData": {"mimeType": _guess_mime(filename, default_mime), "data": require_base64(value, where)}}
     field = where.rsplit(".", 1)[1]
     raise InvalidRequest(f"'{field}' must be an http(s) URL or a base64 data URL.", param=where)
 

@@ -150,7 +150,7 @@ def launch_gateway(
         "--loop",
         "uvloop",
         "--http",
-        "httptools",
+        "harnmodel.http_protocol:BoundedHttpToolsProtocol",  # what scripts/run serves with (M6)
         *uvicorn_args,
         "--lifespan",
         "off",

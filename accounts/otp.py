@@ -7,6 +7,7 @@ The setting is read per request, not at import, so the embedded demo keeps its p
 can switch it.
 """
 
+import logging
 from typing import Any
 
 from django import forms
@@ -16,13 +17,26 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import checks
 from django.db import transaction
-from django.http import HttpRequest
+from django.forms.utils import ErrorDict
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext
 from django_otp.admin import OTPAdminSite
 from django_otp.forms import OTPAuthenticationFormMixin
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from .portal import throttle
+
 DEVICE_NAME = "console"
 OTP_MIDDLEWARE = "django_otp.middleware.OTPMiddleware"
+# One answer for every failed sign-in (wrong user, password or code, no device): a message that changed
+# only once the password was right would confirm the password to whoever is guessing it.
+LOGIN_FAILED = (
+    "Please enter the correct username, password and authenticator code for a staff account. "
+    "The code changes every 30 seconds and works once."
+)
+THROTTLED = "Too many failed sign-in attempts. Wait a few minutes, then try again."
+logger = logging.getLogger(__name__)
 
 
 def totp_required() -> bool:
@@ -79,8 +93,15 @@ class TOTPAdminLoginForm(AdminAuthenticationForm, OTPAuthenticationFormMixin):
     }
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()  # username, password, is_staff: the first factor
-        self.clean_otp(self.get_user())
+        try:
+            cleaned = super().clean()  # username, password, is_staff: the first factor
+            self.clean_otp(self.get_user())
+        except forms.ValidationError as exc:
+            if getattr(exc, "code", None) == "no_device":  # the operator learns why from the log, not the page
+                logger.warning("console sign-in refused: %s has no TOTP device; run `%s`",
+                               self.get_user().get_username(), enrol_hint(self.get_user().get_username()))  # fmt: skip
+            self.user_cache = None
+            raise forms.ValidationError(LOGIN_FAILED, code="invalid_login") from None
         return cleaned
 
     def _chosen_device(self, user: AbstractBaseUser) -> TOTPDevice:
@@ -112,17 +133,44 @@ class ConsoleAdminSite(OTPAdminSite):
     ModelAdmin registration and the get_urls customisation in accounts/admin.py stay as they are."""
 
     @property
-    def login_form(self) -> type[forms.Form] | None:  # type: ignore[override]
+    def login_form(self) -> type[forms.Form] | None:
         return TOTPAdminLoginForm if totp_required() else None
 
     @property
-    def login_template(self) -> str | None:  # type: ignore[override]
+    def login_template(self) -> str | None:
         return "admin/totp_login.html" if totp_required() else None
 
     def has_permission(self, request: HttpRequest) -> bool:
         # Every admin view (admin_view) asks this: a password-only session is treated as not staff.
         allowed = AdminSite.has_permission(self, request)
         return allowed and (not totp_required() or _verified(request))
+
+    def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        """Throttled per username and per address (TOTP on or off), counted before the password is checked."""
+        if request.method != "POST":
+            return super().login(request, extra_context)
+        limits = throttle.admin_login_limits()
+        username = (request.POST.get("username") or "").strip()[:150]
+        if not throttle.attempt(limits, request, username):
+            return self._throttled(request, username)
+        response = super().login(request, extra_context)
+        if response.status_code == 302:  # signed in: LoginView redirects only on success
+            throttle.succeeded(limits, request, username)
+        return response
+
+    def _throttled(self, request: HttpRequest, username: str) -> HttpResponse:
+        form = (self.login_form or AdminAuthenticationForm)(request, data={"username": username})
+        form._errors, form.cleaned_data = ErrorDict(), {}  # shown as refused without checking anything
+        form.add_error(None, THROTTLED)
+        context = {
+            **self.each_context(request),
+            "title": gettext("Log in"),
+            "subtitle": None,
+            "app_path": request.get_full_path(),
+            "username": request.user.get_username(),
+            "form": form,
+        }
+        return TemplateResponse(request, self.login_template or "admin/login.html", context, status=429)
 
 
 def install(site: AdminSite) -> None:

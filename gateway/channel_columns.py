@@ -21,17 +21,17 @@ def live_columns() -> list[Callable[[Channel], str]]:
         if not channel.enabled:
             return "–"
         if opened is None:
-            return format_html('<span style="color:#888">{}</span>', "unknown")
+            return format_html('<span class="hm-quiet">{}</span>', "unknown")
         models = opened.get(channel.pk)
         if models:
-            return format_html('<span style="color:#9a6700">● open</span> {}', ", ".join(sorted(models)))
-        return format_html('<span style="color:#1a7f37">{}</span>', "closed")
+            return format_html('<span class="hm-warn">● open</span> {}', ", ".join(sorted(models)))
+        return format_html('<span class="hm-ok">{}</span>', "closed")
 
     @admin.display(description="Success 24 h")
     def success_rate(channel: Channel) -> str:
         total, ok = success.get(channel.pk, (0, 0))
         if not total:
-            return format_html('<span style="color:#888">{}</span>', "no traffic")
+            return format_html('<span class="hm-quiet">{}</span>', "no traffic")
         return format_html("{} % of {}", f"{100 * ok / total:.1f}", total)
 
     return [breaker, success_rate]

@@ -37,8 +37,8 @@ class ChannelProbeAdmin(admin.ModelAdmin):
     @admin.display(description="Result", ordering="ok")
     def result(self, probe: ChannelProbe) -> str:
         if probe.ok:
-            return format_html('<span style="color:#1a7f37">{}</span>', "● ok")
-        return format_html('<span style="color:#cf222e">{}</span>', "● failed")
+            return format_html('<span class="hm-ok">{}</span>', "● ok")
+        return format_html('<span class="hm-bad">{}</span>', "● failed")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -12,9 +12,8 @@ django_application = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from accounts.ws_routing import websocket_urlpatterns  # noqa: E402
+from accounts.ws_routing import SiteOriginValidator, websocket_urlpatterns  # noqa: E402
 from gateway.asgi import GatewayApp  # noqa: E402
 
 gateway_application = GatewayApp(fallback=django_application)
@@ -24,7 +23,8 @@ application = ProtocolTypeRouter(
         "http": gateway_application,
         # uvicorn's startup/shutdown go where they always went: GatewayApp decides what to do with them.
         "lifespan": gateway_application,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # /v1/responses sockets are the gateway's (Responses over WebSocket); the console's go to Channels.
+        "websocket": GatewayApp(fallback=SiteOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
     }
 )
 

@@ -1,9 +1,11 @@
 """Forms of the portal. Amounts are typed in currency units and become integer micros here."""
 
-from datetime import datetime, time, timedelta
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
 
 from django import forms
 from django.contrib.auth import authenticate, get_user_model, password_validation
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -11,6 +13,7 @@ from billing.money import AmountError, parse_amount
 from gateway import selectors as gateway_selectors
 
 from ..models import Membership
+from . import mail_text
 from .selectors import STATUS_CHOICES, UsageFilter
 
 MAX_AMOUNT = 1_000_000  # currency units; a typo guard, not a business rule
@@ -117,7 +120,14 @@ class InvitationForm(forms.Form):
 
 
 class AccountNameForm(forms.Form):
-    name = forms.CharField(label=_("Account name"), max_length=200)
+    name = forms.CharField(label=_("Account name"), max_length=100)
+
+    def clean_name(self):
+        # The name travels in invitation mails to strangers: no links in it (mail_text defuses the rest).
+        name = " ".join(self.cleaned_data["name"].split())
+        if mail_text.looks_like_a_link(name):
+            raise forms.ValidationError(_("An account name cannot contain a web address."), code="link")
+        return name
 
 
 class ApiKeyForm(forms.Form):
@@ -181,13 +191,21 @@ class ApiKeyForm(forms.Form):
         }
 
 
+# Filter dates are bounded: a day near the calendar's end overflows when a day is added or the time zone applied.
+FILTER_DATES = (date(2000, 1, 1), date(2999, 12, 31))
+_filter_dates = [MinValueValidator(FILTER_DATES[0]), MaxValueValidator(FILTER_DATES[1])]
+_printable = RegexValidator(r"^[\x21-\x7e]*$", _("Enter a request ID as it was sent (letters, digits, punctuation)."))
+
+
 class UsageFilterForm(forms.Form):
-    start = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(label=_("From"), required=False, validators=_filter_dates,
+                            widget=forms.DateInput(attrs={"type": "date"}))  # fmt: skip
+    end = forms.DateField(label=_("To"), required=False, validators=_filter_dates,
+                          widget=forms.DateInput(attrs={"type": "date"}))  # fmt: skip
     key = forms.TypedChoiceField(label=_("Key"), required=False, coerce=int, empty_value=None)
     model = forms.ChoiceField(label=_("Model"), required=False)
     status = forms.ChoiceField(label=_("Status"), required=False)
-    request_id = forms.CharField(label=_("Request ID"), required=False, max_length=64,
+    request_id = forms.CharField(label=_("Request ID"), required=False, max_length=64, validators=[_printable],
                                  widget=forms.TextInput(attrs={"placeholder": "req_…", "autocomplete": "off"}))  # fmt: skip
 
     def __init__(self, *args, keys=(), models=(), **kwargs):
@@ -223,7 +241,7 @@ class TopUpForm(forms.Form):
     custom = forms.CharField(label=_("Other amount"), required=False)
     provider = forms.ChoiceField(label=_("Pay with"), required=False, widget=forms.RadioSelect)
 
-    def __init__(self, *args, currency_symbol: str = "", providers: list[tuple[str, str]] = (), **kwargs):
+    def __init__(self, *args, currency_symbol: str = "", providers: Sequence[tuple[str, str]] = (), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["preset"].choices = [(p, f"{currency_symbol}{p}") for p in TOPUP_PRESETS]
         self.fields["provider"].choices = list(providers)  # only the configured ones

@@ -4,7 +4,7 @@ whether it is the first page or the ten-thousandth (OFFSET would read and drop a
 
 import base64
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db.models import Q, QuerySet
 
@@ -22,8 +22,12 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
         moment = datetime.fromisoformat(stamp)
         if moment.tzinfo is None:
             return None
-        return moment, int(pk)
-    except (ValueError, UnicodeDecodeError):
+        moment = moment.astimezone(UTC)  # raises here, not in the SQL adapter, for a moment off the calendar
+        key = int(pk)
+        if not 0 < key < 2**63:  # a bigint column: a larger number is an error in SQL
+            return None
+        return moment, key
+    except (ValueError, UnicodeDecodeError, OverflowError):
         return None  # a mangled cursor is just the first page
 
 

@@ -3,12 +3,15 @@
 import base64
 import io
 import logging
+import os
+import re
 from datetime import timedelta
 
 import pytest
 import time_machine
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
+from django.test import Client
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
@@ -16,7 +19,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import AuditEntry
-from accounts.otp import check_otp_middleware
+from accounts.otp import LOGIN_FAILED, check_otp_middleware
 
 PASSWORD = "correct horse battery staple"
 
@@ -59,7 +62,8 @@ def test_login_without_token_is_refused(client, operator, totp_on):
     _enrol("olga")
     response = _login(client, None)
     assert _refused(response)
-    assert "Enter the current code from your authenticator app." in response.content.decode()
+    assert LOGIN_FAILED in response.content.decode()  # the same words as a wrong password: nothing confirmed
+    assert "Enter the current code" not in response.content.decode()
     assert client.get(reverse("admin:index")).status_code == 302
 
 
@@ -71,12 +75,12 @@ def test_wrong_token_is_refused_and_throttled(client, operator, totp_on):
         wrong = f"{(int(_code(device)) + 1) % 10**device.digits:06d}"
         response = _login(client, wrong)
         assert _refused(response)
-        assert "authenticator code is not valid" in response.content.decode()
+        assert LOGIN_FAILED in response.content.decode()
         device.refresh_from_db()
         assert device.throttling_failure_count == 1
         # Throttling stays on: straight after a failure even the right code waits.
         response = _login(client, _code(device))
-        assert _refused(response) and "Verification temporarily disabled" in response.content.decode()
+        assert _refused(response) and LOGIN_FAILED in response.content.decode()
         assert client.get(reverse("admin:index")).status_code == 302
     with time_machine.travel(timezone.now() + timedelta(seconds=2), tick=False):
         assert _login(client, _code(device)).status_code == 302
@@ -108,10 +112,13 @@ def test_wrong_password_with_a_good_code_is_refused(client, operator, totp_on):
     assert _refused(_login(client, _code(TOTPDevice.objects.get(user=operator)), password="nope"))
 
 
-def test_staff_without_a_device_is_told_to_enrol(client, operator, totp_on):
-    response = _login(client, "123456")
+def test_staff_without_a_device_gets_the_same_answer_and_the_log_says_why(client, operator, totp_on, caplog):
+    with caplog.at_level(logging.WARNING, logger="accounts.otp"):
+        response = _login(client, "123456")
     assert _refused(response)
-    assert "python manage.py totp_enroll olga" in response.content.decode()
+    assert LOGIN_FAILED in response.content.decode()
+    assert "totp_enroll" not in response.content.decode()
+    assert "python manage.py totp_enroll olga" in caplog.text
 
 
 def test_password_only_session_is_sent_back_to_login(client, operator, totp_on):
@@ -211,3 +218,73 @@ def test_deleting_a_device_in_the_admin_revokes_it(admin_client, operator):
     assert not TOTPDevice.objects.filter(user=operator).exists()
     entry = AuditEntry.objects.get(action="totp_revoke")
     assert entry.actor.username == "admin" and entry.before == {"user": "olga", "device": device.pk, "confirmed": True}
+
+
+# -- throttle (per username and per address, counted before the password is checked) ----------------------------
+@pytest.mark.parametrize("totp", [True, False])
+def test_console_login_is_throttled_per_user(client, operator, settings, totp):
+    settings.HARNMODEL_ADMIN_TOTP = totp
+    settings.HARNMODEL_LOGIN_FAILURES_PER_EMAIL = 3
+    if totp:
+        _enrol("olga")
+    for _ in range(3):
+        assert _refused(_login(client, "000000", password="wrong"))
+    device = TOTPDevice.objects.filter(user=operator).first()
+    right = _code(device) if device else None
+    response = _login(client, right)  # even the right password (and code) waits now
+    assert response.status_code == 429 and "Too many failed sign-in attempts" in response.content.decode()
+    assert client.get(reverse("admin:index")).status_code == 302
+    # Another operator is not locked out by guesses at olga.
+    User.objects.create_superuser("pia", "pia@example.com", PASSWORD)
+    if totp:
+        _enrol("pia")
+        pia = _code(TOTPDevice.objects.get(user__username="pia"))
+    else:
+        pia = None
+    assert _login(client, pia, username="pia").status_code == 302
+
+
+def test_console_login_is_throttled_per_address(client, operator, settings):
+    settings.HARNMODEL_LOGIN_FAILURES_PER_IP = 3
+    for n in range(3):
+        assert _refused(_login(client, None, username=f"guess{n}", password="wrong"))
+    assert _login(client, None).status_code == 429
+    other = Client(REMOTE_ADDR="10.0.0.9")
+    assert _login(other, None).status_code == 302
+
+
+def test_wrong_password_and_wrong_code_read_the_same(client, operator, totp_on):
+    _enrol("olga")
+    device = TOTPDevice.objects.get(user=operator)
+    wrong_code = f"{(int(_code(device)) + 1) % 10**device.digits:06d}"
+    answers = [
+        _login(client, _code(device), password="nope"),  # wrong password, right code
+        _login(Client(), wrong_code),  # right password, wrong code
+        _login(Client(), None),  # right password, no code
+        _login(Client(), _code(device), username="nobody"),  # no such user
+    ]
+    errors = [re.findall(r'<p class="errornote">\s*(.*?)\s*</p>', a.content.decode(), re.S) for a in answers]
+    assert all(a.status_code == 200 for a in answers)
+    assert errors == [[LOGIN_FAILED]] * 4
+
+
+@pytest.mark.skipif(bool(os.environ.get("REDIS_URL")), reason="Redis expires keys on its own clock")
+def test_each_lockout_lasts_twice_the_one_before(client, operator, settings):
+    settings.HARNMODEL_LOGIN_FAILURES_PER_EMAIL = 2
+    settings.HARNMODEL_LOGIN_WINDOW_SECONDS = 60
+    start = timezone.now()
+
+    def guess_until_locked(at):
+        with time_machine.travel(at, tick=False):
+            for _ in range(2):
+                assert _refused(_login(client, None, password="wrong"))
+            assert _login(client, None).status_code == 429
+
+    guess_until_locked(start)  # first lockout: one window
+    with time_machine.travel(start + timedelta(seconds=30), tick=False):
+        assert _login(client, None).status_code == 429
+    guess_until_locked(start + timedelta(seconds=61))  # over; the second lockout within a day: two windows
+    with time_machine.travel(start + timedelta(seconds=61 + 61), tick=False):
+        assert _login(client, None).status_code == 429
+    with time_machine.travel(start + timedelta(seconds=61 + 121), tick=False):
+        assert _login(client, None).status_code == 302

@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from billing.models import TopUpOrder
+from tests.browser.conftest import collect_errors
 from tests.e2e.conftest import launch_gateway, stop_gateway
 from tests.portal.conftest import PASSWORD, make_member
 from tests.upstream.fake_alipay import FakeAlipay, alipay_settings, start_fake_alipay
@@ -41,8 +42,7 @@ def test_alipay_top_up_walks_to_the_qr_code_and_credits(browser, alipay_portal, 
     base = alipay_portal.url
     context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="en-US")
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    errors = collect_errors(page)
     page.set_default_timeout(15_000)
     try:
         page.goto(base + "/login/")

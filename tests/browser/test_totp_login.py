@@ -12,6 +12,8 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
+from accounts.otp import LOGIN_FAILED
+from tests.browser.conftest import collect_errors
 from tests.e2e.conftest import Gateway, launch_gateway, stop_gateway
 
 PASSWORD = "totp-browser-password-2718"
@@ -38,13 +40,14 @@ def test_operator_signs_in_with_an_authenticator_code(browser, totp_server, shot
 
     context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="en-US")
     page = context.new_page()
+    errors = collect_errors(page)
     page.set_default_timeout(15_000)
     try:
         page.goto(totp_server.url + "/admin/login/?next=/admin/ops/")
         page.get_by_label("Username").fill("ops")
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Log in").click()
-        expect(page.locator(".errornote")).to_contain_text("Enter the current code from your authenticator app.")
+        expect(page.locator(".errornote")).to_contain_text(LOGIN_FAILED)  # no hint that the password was right
 
         page.get_by_label("Username").fill("ops")
         page.get_by_label("Password").fill(PASSWORD)
@@ -53,5 +56,6 @@ def test_operator_signs_in_with_an_authenticator_code(browser, totp_server, shot
         expect(page.locator("#ops-jobs h2")).to_have_text("Scheduled jobs")
         expect(page.locator("#ops-jobs tbody tr")).to_have_count(len(settings.CELERY_BEAT_SCHEDULE))
         shot(page, "console-scheduled-jobs")
+        assert not errors, f"JavaScript errors or CSP violations: {errors}"
     finally:
         context.close()

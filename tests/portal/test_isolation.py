@@ -60,9 +60,10 @@ READ_URLS = [
 
 @pytest.mark.parametrize(("name", "args", "query"), READ_URLS)
 def test_reads_show_only_the_current_account(alice, bobs, name, args, query):
+    foreign_key = "BOBKEY" in query.values()
     query = {k: (bobs["key"].pk if v == "BOBKEY" else v) for k, v in query.items()}
     response = alice.client.get(reverse(name, args=args), query)
-    assert response.status_code == 200
+    assert response.status_code == (400 if foreign_key else 200)  # another account's key is no valid filter
     _assert_no_bob(response)
 
 
@@ -189,11 +190,26 @@ def test_every_portal_url_is_covered_here():
     covered = {name.split(":")[1] for name, _, _ in READ_URLS} | {
         "usage_record", "key_created", "key_revoke", "invitation_revoke", "member_remove", "account_switch",
         "threshold", "account_rename", "key_create", "redeem", "topup", "invitation_create", "topup_qr", "topup_status",
+        "management_keys", "management_key_create", "management_key_revoke",
     }  # fmt: skip
     public = {
         "home", "signup", "signup_done", "signup_resend", "signup_confirm", "login", "logout", "password_reset",
         "password_reset_done", "password_reset_confirm", "password_reset_complete", "password_change",
-        "password_change_done", "invitation_accept", "models", "docs",
+        "password_change_done", "invitation_accept", "models", "docs", "docs_door", "docs_agents",
     }  # fmt: skip
     names = {name for name in get_resolver().namespace_dict["portal"][1].reverse_dict if isinstance(name, str)}
     assert names == covered | public, names ^ (covered | public)
+
+
+def test_bobs_management_keys_are_neither_listed_nor_revocable(alice, bob):
+    from accounts.api.services import management_key_issue
+    from accounts.models import ManagementKey
+
+    key, _ = management_key_issue(account_id=bob.account.pk, user=bob.user, name="bob-mk")
+    page = alice.client.get(reverse("portal:management_keys")).content.decode()
+    assert key.prefix not in page and "bob-mk" not in page
+    assert alice.client.post(reverse("portal:management_key_revoke", args=[key.pk])).status_code == 404
+    assert ManagementKey.objects.get(pk=key.pk).revoked_at is None
+    created = alice.client.post(reverse("portal:management_key_create"), {"name": "mine", "account": bob.account.pk})
+    assert created.status_code == 200
+    assert ManagementKey.objects.get(name="mine").account_id == alice.account.pk

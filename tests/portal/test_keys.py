@@ -1,6 +1,7 @@
 """API keys: create with limits (secret shown once), list with spend, revoke with confirmation."""
 
 from django.urls import reverse
+from django.utils import timezone
 
 from gateway.crypto import hash_api_key
 from gateway.models import ApiKey
@@ -13,18 +14,30 @@ def _create(member, **extra):
 
 
 def test_create_key_shows_the_secret_exactly_once(alice):
-    response = _create(alice)
+    page = _create(alice)  # the response to the POST itself shows the secret: no redirect, nothing kept for later
     key = ApiKey.objects.get(account=alice.account, name="ci-bot")
-    assert response["Location"] == reverse("portal:key_created", args=[key.pk])
-    page = alice.client.get(response["Location"])
+    assert page.status_code == 200
     assert "no-store" in page["Cache-Control"]
     secret = page.context["secret"]
     assert secret.startswith("sk-") and key.secret_hash == hash_api_key(secret)
     assert "It will not be shown again" in page.content.decode()
     assert 'data-copy="#secret"' in page.content.decode()
-    again = alice.client.get(response["Location"])
+    again = alice.client.get(reverse("portal:key_created", args=[key.pk]))
     assert again.context["secret"] is None and secret not in again.content.decode()
     assert secret not in alice.client.get(reverse("portal:keys")).content.decode()
+
+
+def test_the_secret_is_stored_in_no_session_row(alice):
+    """django_session rows decode without SECRET_KEY (base64 + a signature): the secret must never be in one."""
+    from django.contrib.sessions.models import Session
+
+    page = _create(alice)
+    secret = page.context["secret"]
+    assert secret.startswith("sk-")
+    for row in Session.objects.all():
+        assert secret not in str(row.get_decoded()) and secret not in row.session_data
+    # Nor does the messages framework carry it in a cookie.
+    assert all(secret not in morsel.value for morsel in page.cookies.values())
 
 
 def test_create_key_with_models_expiry_caps_and_rate_limits(alice):
@@ -76,7 +89,14 @@ def test_key_list_shows_prefix_last_used_and_spend(alice):
     body = alice.client.get(reverse("portal:keys")).content.decode()
     assert f"{key.prefix}…" in body
     assert "¥1.23" in body
-    assert "never" in body  # last used
+    assert "never" in body  # last used: not yet
+    from gateway.services import api_key_touch
+
+    api_key_touch(key_id=key.pk)  # what the relay does after serving a request (tests/routing/test_key_last_used.py)
+    key.refresh_from_db()
+    body = alice.client.get(reverse("portal:keys")).content.decode()
+    assert key.last_used_at is not None and "never" not in body
+    assert timezone.localtime(key.last_used_at).strftime("%Y-%m-%d %H:%M") in body
 
 
 def test_revoke_asks_first_then_revokes(alice):
@@ -92,7 +112,7 @@ def test_revoke_asks_first_then_revokes(alice):
 
 
 def test_members_create_keys_but_only_owners_revoke(alice, mallory):
-    assert _create(mallory).status_code == 302
+    assert _create(mallory).status_code == 200  # the page with the secret
     key = ApiKey.objects.get(account=alice.account, name="ci-bot")
     assert mallory.client.get(reverse("portal:key_revoke", args=[key.pk])).status_code == 403
     assert mallory.client.post(reverse("portal:key_revoke", args=[key.pk])).status_code == 403

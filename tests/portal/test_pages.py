@@ -46,7 +46,8 @@ def test_models_page_lists_prices_per_million(client, model):
     assert "¥2.50" in body and "¥1.25" in body and "¥10.00" in body
 
 
-def test_docs_use_the_real_base_url(client, model):
+def test_docs_use_the_real_base_url(client, model, settings):
+    settings.ALLOWED_HOSTS = ["portal.example.com"]  # the default answers only to the site URL's host
     body = client.get(reverse("portal:docs"), HTTP_HOST="portal.example.com").content.decode()
     assert "http://portal.example.com/v1/responses" in body
     assert "base_url=&quot;http://portal.example.com/v1&quot;" in body  # Python sample
@@ -65,7 +66,7 @@ def test_docs_prefer_the_configured_public_base(client, model, settings):
 def test_docs_in_chinese_say_what_our_doc_page_says(client, model):
     body = client.get(reverse("portal:docs"), HTTP_ACCEPT_LANGUAGE="zh-Hans").content.decode()
     assert '<html lang="zh-hans">' in body
-    for text in ["平台统一模型 ID。", "系统级指令。", "是否使用流式返回。", "余额不足,平台在调用前预检时已拒绝请求。",
+    for text in ["平台统一模型 ID。", "系统级指令。", "是否使用流式返回。", "余额不足，平台在调用前预检时已拒绝请求。",
                  "当前 API Key 没有访问该模型的权限。", "当前模型没有可用路由或上游渠道不可用。"]:  # fmt: skip
         assert text in body, text
 

@@ -54,7 +54,12 @@ def invitation_create(request):
             invited_by=request.user,
             site_url=site_url(request),
         )
-    except services.PortalError:
+    except services.PortalError as exc:
+        if str(exc) == "invitation_limit":
+            form.add_error(
+                "email", _("This account has sent as many invitations as it may in one day. Try again tomorrow.")
+            )
+            return _page(request, invite_form=form, status=429)
         form.add_error("email", _("This person is already a member."))
         return _page(request, invite_form=form, status=400)
     messages.success(request, _("Invitation sent to %(email)s.") % {"email": form.cleaned_data["email"]})

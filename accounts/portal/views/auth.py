@@ -39,16 +39,16 @@ def login(request):
     status = 200
     if request.method == "POST":
         email = (request.POST.get("email") or "").strip().lower()
-        if throttle.login_blocked(request, email):
+        # Counted before the password check, atomically: parallel guesses cannot all slip through.
+        if not throttle.login_attempt(request, email):
             form = LoginForm(request, initial={"email": email})
             form.throttled = True
             return render(request, "registration/login.html", {"form": form, "next": _next_url(request)}, status=429)
         form = LoginForm(request, data=request.POST)
         if form.is_valid():
             auth_login(request, form.user)  # rotates the session key
-            throttle.login_succeeded(email)
+            throttle.login_succeeded(request, email)
             return redirect(_next_url(request))
-        throttle.login_failed(request, email)
         status = 400
     else:
         form = LoginForm(request, initial={"email": request.GET.get("email", "")})

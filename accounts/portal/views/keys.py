@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
@@ -12,8 +13,6 @@ from gateway.models import ApiKey
 from .. import selectors, services
 from ..access import member_required, owner_required
 from ..forms import ApiKeyForm
-
-NEW_SECRET = "portal_new_key"
 
 
 @member_required
@@ -39,24 +38,24 @@ def key_create(request):
         except services.PortalError:
             form.add_error("allowed_models", _("Pick models from the list."))
         else:
-            # Kept in the (server-side) session only until the next page shows it once.
-            request.session[NEW_SECRET] = {"id": issued.key.pk, "secret": issued.secret}
-            return redirect("portal:key_created", key_id=issued.key.pk)
+            # The secret is in this response and nowhere else: not in the session (whose rows decode
+            # without the secret key), not in a message, not in a cache. A redirect would need one of those.
+            response = render(request, "portal/keys/created.html", {"key": issued.key, "secret": issued.secret})
+            add_never_cache_headers(response)
+            response["Cache-Control"] = "no-store, no-cache, must-revalidate, private, max-age=0"
+            return response
     return render(request, "portal/keys/new.html", {"form": form}, status=400 if form.errors else 200)
 
 
 @never_cache
 @member_required
 def key_created(request, key_id: int):
+    """The page after the secret was shown (e.g. reloaded later): its prefix only."""
     try:
         key = selectors.key_of_account(account_id=request.portal.account.pk, key_id=key_id)
     except ApiKey.DoesNotExist as exc:
         raise Http404 from exc
-    pending = request.session.get(NEW_SECRET) or {}
-    secret = pending.get("secret") if pending.get("id") == key.pk else None
-    if secret:
-        del request.session[NEW_SECRET]
-    return render(request, "portal/keys/created.html", {"key": key, "secret": secret})
+    return render(request, "portal/keys/created.html", {"key": key, "secret": None})
 
 
 @owner_required

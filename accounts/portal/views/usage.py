@@ -2,10 +2,11 @@
 
 import csv
 import io
+import re
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
-from django.http import Http404, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -16,7 +17,9 @@ from gateway import selectors as gateway_selectors
 from .. import selectors
 from ..access import member_required
 from ..forms import UsageFilterForm
+from ..pagination import Page
 
+REQUEST_ID = re.compile(r"[\x21-\x7e]{1,64}")  # printable ASCII, the column's length
 CSV_COLUMNS = (
     "time",
     "request_id",
@@ -42,22 +45,31 @@ def _filter_form(request) -> UsageFilterForm:
     return UsageFilterForm(request.GET or None, keys=keys, models=selectors.usage_model_ids(account_id=account_id))
 
 
+def _bad_filter(form: UsageFilterForm) -> bool:
+    # An invalid filter is refused, never dropped: "no filter" would show (or export) every row.
+    return form.is_bound and not form.is_valid()
+
+
 @member_required
 def usage(request):
     form = _filter_form(request)
-    page = selectors.usage_page(
-        account_id=request.portal.account.pk,
-        flt=form.to_filter(),
-        after=request.GET.get("after"),
-        before=request.GET.get("before"),
-    )
+    status = 400 if _bad_filter(form) else 200
+    if status == 400:
+        page = Page(rows=[], older=None, newer=None, first=True)
+    else:
+        page = selectors.usage_page(
+            account_id=request.portal.account.pk,
+            flt=form.to_filter(),
+            after=request.GET.get("after"),
+            before=request.GET.get("before"),
+        )
     query = request.GET.copy()
     for name in ("after", "before"):
         query.pop(name, None)
     context = {"form": form, "page": page, "query": query.urlencode()}
     # htmx swaps only the results when a filter changes or a page link is followed.
     template = "portal/usage/_results.html" if request.headers.get("HX-Request") else "portal/usage/list.html"
-    return render(request, template, context)
+    return render(request, template, context, status=status)
 
 
 def _csv_line(values) -> str:
@@ -80,6 +92,9 @@ def _csv_row(row: dict) -> str:
 @member_required
 def usage_export(request):
     form = _filter_form(request)
+    if _bad_filter(form):
+        problems = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
+        return HttpResponseBadRequest(f"Bad filter. {problems}\n", content_type="text/plain; charset=utf-8")
     chunks = selectors.usage_rows(account_id=request.portal.account.pk, flt=form.to_filter())
 
     def lines():
@@ -106,6 +121,8 @@ def usage_export(request):
 @member_required
 def usage_record(request, request_id: str):
     """One request's record as JSON: the Playground shows what was actually charged."""
+    if not REQUEST_ID.fullmatch(request_id):  # e.g. a NUL byte, which PostgreSQL refuses in any text
+        raise Http404
     row = selectors.usage_record(account_id=request.portal.account.pk, request_id=request_id)
     if row is None:
         raise Http404

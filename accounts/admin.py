@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from billing import ops_selectors as money_ops
 from billing.models import Wallet
@@ -39,7 +39,18 @@ def _wallet(account: Account) -> Wallet | None:
 
 class BalanceAdjustForm(forms.Form):
     amount = forms.CharField(help_text="In currency units; negative to take money back, e.g. -5.")
-    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}), help_text="Goes to the ledger.")
+    reason = forms.CharField(
+        label="Internal note",
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Why: goes to the ledger for staff. Never shown to the customer.",
+    )
+    description = forms.CharField(
+        label="Customer text",
+        max_length=200,
+        required=False,
+        help_text='What the customer reads on the Billing page. Empty: "Balance adjustment".',
+    )
 
     def clean_amount(self) -> int:
         try:
@@ -165,6 +176,7 @@ class AccountAdmin(admin.ModelAdmin):
                     account_id=account.pk,
                     amount_micros=amount,
                     reason=form.cleaned_data["reason"],
+                    description=form.cleaned_data["description"],
                     actor=request.user.get_username(),
                 )
             except InsufficientBalance:
@@ -196,6 +208,12 @@ class AccountAdmin(admin.ModelAdmin):
             "form": form,
         }
         return TemplateResponse(request, "admin/accounts/account/adjust_balance.html", context)
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Account | None:
+        account = super().get_object(request, object_id, from_field)
+        if account is not None:
+            account.console_user = request.user  # "See also" offers only the actions this operator may take
+        return account
 
     def get_fields(self, request: HttpRequest, obj: Account | None = None) -> list[str]:
         base = ["name", "email", "is_active", *LIMIT_FIELDS]
@@ -249,16 +267,16 @@ class AccountAdmin(admin.ModelAdmin):
         ledger = reverse("admin:billing_ledgerentry_changelist") + f"?wallet__id__exact={wallet.pk if wallet else 0}"
         keys = reverse("admin:gateway_apikey_changelist") + f"?account__id__exact={account.pk}"
         usage = reverse("admin:billing_usagerecord_changelist") + f"?account__id__exact={account.pk}"
-        add_key = reverse("admin:gateway_apikey_add") + f"?account={account.pk}"
-        links = format_html(
-            '<a href="{}">API keys</a> · <a href="{}">issue a key</a> · <a href="{}">ledger</a> · <a href="{}">usage</a>',
-            keys,
-            add_key,
-            ledger,
-            usage,
-        )
-        adjust = reverse("admin:accounts_account_adjust_balance", args=[account.pk])
-        return format_html('{} · <a href="{}">adjust balance</a>', links, adjust)
+        links = [format_html('<a href="{}">API keys</a>', keys)]
+        user = getattr(account, "console_user", None)
+        if user is not None and user.has_perm("gateway.add_apikey"):
+            add_key = reverse("admin:gateway_apikey_add") + f"?account={account.pk}"
+            links.append(format_html('<a href="{}">issue a key</a>', add_key))
+        links += [format_html('<a href="{}">ledger</a>', ledger), format_html('<a href="{}">usage</a>', usage)]
+        if user is not None and user.has_perm("accounts.adjust_balance"):
+            adjust = reverse("admin:accounts_account_adjust_balance", args=[account.pk])
+            links.append(format_html('<a href="{}">adjust balance</a>', adjust))
+        return format_html_join(" · ", "{}", ((link,) for link in links))
 
 
 @admin.register(AuditEntry)

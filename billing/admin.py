@@ -74,7 +74,11 @@ class PriceAddForm(forms.ModelForm):
 
     class Meta:
         model = Price
-        fields = ["model_id", "effective_from"]
+        fields = ["model_id", "tool_call_micros", "effective_from"]
+        help_texts = {
+            "tool_call_micros": 'Hosted tools priced per call, in micros: {"web_search": 25000}. A tool not '
+            "listed cannot be used with this model.",
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -92,6 +96,14 @@ class PriceAddForm(forms.ModelForm):
                 setattr(self.instance, f"{part}_micros", parse_amount(text))
             except AmountError as exc:
                 self.add_error(f"{part}_price", str(exc))
+        tools = cleaned.get("tool_call_micros")
+        if tools is None:  # left empty: no hosted tool is priced
+            cleaned["tool_call_micros"] = tools = {}
+        if not (
+            isinstance(tools, dict)
+            and all(isinstance(k, str) and type(v) is int and v >= 0 for k, v in tools.items())
+        ):
+            self.add_error("tool_call_micros", "A mapping of hosted tool kind to whole micros per call (≥ 0).")
         return cleaned
 
 
@@ -104,7 +116,7 @@ class PriceAdmin(PriceHistoryMixin, admin.ModelAdmin):
     list_filter = ["model_id"]
     search_fields = ["model_id"]
     date_hierarchy = "effective_from"
-    view_fields = ["model_id", "input", "cached_input", "output", "effective_from", "created_at"]
+    view_fields = ["model_id", "input", "cached_input", "output", "tool_call_micros", "effective_from", "created_at"]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -114,7 +126,7 @@ class PriceAdmin(PriceHistoryMixin, admin.ModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Price | None = None) -> list[str]:
         if obj is None:
-            return ["model_id", "input_price", "cached_input_price", "output_price", "effective_from"]
+            return ["model_id", "input_price", "cached_input_price", "output_price", "tool_call_micros", "effective_from"]
         return self.view_fields
 
     def get_readonly_fields(self, request: HttpRequest, obj: Price | None = None) -> list[str]:
@@ -128,6 +140,7 @@ class PriceAdmin(PriceHistoryMixin, admin.ModelAdmin):
             cached_input_micros=obj.cached_input_micros,
             output_micros=obj.output_micros,
             effective_from=obj.effective_from,
+            tool_call_micros=obj.tool_call_micros,
         )
         if created:
             price_publish_audit(actor=request.user, before=before, price=price)
@@ -195,6 +208,7 @@ class LedgerEntryAdmin(CsvExportMixin, ReadOnlyAdmin):
         "idempotency_key",
         "request_id",
         "note",
+        "description",
         "actor",
         "created_at",
     ]
@@ -249,6 +263,7 @@ class UsageRecordAdmin(CsvExportMixin, ReadOnlyAdmin):
         "cached_input_tokens",
         "output_tokens",
         "reasoning_tokens",
+        "tool_calls",
         "cost",
         "usage_estimated",
         "latency_ms",

@@ -49,7 +49,15 @@ class RedemptionBatchForm(forms.Form):
     expires_at = forms.SplitDateTimeField(
         label="Expires", required=False, widget=AdminSplitDateTime, help_text="Empty: never."
     )
-    batch = forms.CharField(max_length=100, help_text="A label to find and revoke the batch by.")
+    batch = forms.CharField(
+        max_length=100, help_text="Internal label to find and revoke the batch by. Never shown to the customer."
+    )
+    description = forms.CharField(
+        label="Customer text",
+        max_length=200,
+        required=False,
+        help_text='What a customer reads on the Billing page after redeeming a code. Empty: "Redeemed code".',
+    )
     nonce = forms.CharField(widget=forms.HiddenInput)
 
     def clean_amount(self) -> int:
@@ -83,6 +91,7 @@ class RedemptionCodeAdmin(ReadOnlyAdmin):
         "code",
         "amount",
         "batch",
+        "description",
         "state",
         "expires_at",
         "redeemed_at",
@@ -127,6 +136,8 @@ class RedemptionCodeAdmin(ReadOnlyAdmin):
             "opts": self.model._meta,
             "title": "Generate redemption codes",
             "form": form,
+            # The admin's own scripts (core.js: quickElement) before the date widgets' calendar.js.
+            "media": self.media + form.media,
             "currency": settings.HARNMODEL_CURRENCY,
         }
         return TemplateResponse(request, "admin/billing/redemptioncode/generate.html", context)
@@ -138,6 +149,7 @@ class RedemptionCodeAdmin(ReadOnlyAdmin):
             amount_micros=data["amount"],
             expires_at=data["expires_at"],
             batch=batch,
+            description=data["description"],
             created_by=f"admin:{request.user.get_username()}",
         )
         expires = data["expires_at"].isoformat() if data["expires_at"] else ""

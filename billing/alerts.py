@@ -16,7 +16,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .models import LedgerEntry, Wallet
-from .money import format_amount, parse_amount
+from .money import format_amount, format_balance, parse_amount
+from .signals import customer_event
 
 logger = logging.getLogger(__name__)
 operator_logger = logging.getLogger("harnmodel.alerts")
@@ -78,12 +79,15 @@ def low_balance_check(*, now: datetime | None = None) -> dict[str, int]:
             failed += 1
             continue
         sent += 1
+        customer_event.send(sender=None, account_id=wallet.account_id, event_type="balance.low",
+                            data={"balance_micros": wallet.balance_micros,
+                                  "threshold_micros": wallet.threshold_micros})  # fmt: skip
     return {"sent": sent, "rearmed": rearmed, "failed": failed}
 
 
 def _send(wallet: Wallet, threshold_micros: int) -> None:
     account = wallet.account
-    balance, threshold = format_amount(wallet.balance_micros), format_amount(threshold_micros)
+    balance, threshold = format_balance(wallet.balance_micros), format_amount(threshold_micros)
     send_mail(
         subject=f"Your balance is low: {balance}",
         message=(

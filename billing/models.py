@@ -35,6 +35,9 @@ class Price(models.Model):
     input_micros = models.BigIntegerField(help_text="Per 1M input tokens.")
     cached_input_micros = models.BigIntegerField(help_text="Per 1M cached input tokens.")
     output_micros = models.BigIntegerField(help_text="Per 1M output tokens (reasoning included).")
+    # Hosted tools (web_search, file_search, …) are paid per call, not in tokens: {kind: micros per call}.
+    # A kind not listed may not be used with this model (gateway/field_policy.py).
+    tool_call_micros = models.JSONField(default=dict, blank=True, help_text="Per hosted-tool call, by kind.")
     effective_from = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -108,7 +111,9 @@ class LedgerEntry(models.Model):
     balance_after_micros = models.BigIntegerField()
     idempotency_key = models.CharField(max_length=128, unique=True)
     request_id = models.CharField(max_length=64, blank=True)
-    note = models.CharField(max_length=500, blank=True)
+    note = models.CharField(max_length=500, blank=True, help_text="Internal: staff only, never shown to the customer.")
+    # What the customer reads in the portal; empty: a neutral text for the kind ("Balance adjustment").
+    description = models.CharField(max_length=200, blank=True, default="", db_default="")
     actor = models.CharField(max_length=150, blank=True, help_text="Operator or system that wrote it.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
@@ -138,6 +143,8 @@ class UsageRecord(models.Model):
     price = models.ForeignKey(Price, null=True, on_delete=models.PROTECT, related_name="+")
     model_id = models.CharField(max_length=128)
     upstream_model = models.CharField(max_length=200, blank=True)
+    # The client protocol it came in by (responses, chat, messages, gemini); db_default for the raw inserts.
+    door = models.CharField(max_length=16, default="responses", db_default="responses")
     stream = models.BooleanField(default=False)
     status = models.PositiveSmallIntegerField(help_text="HTTP status the client got.")
     error_code = models.CharField(max_length=64, blank=True)
@@ -145,6 +152,7 @@ class UsageRecord(models.Model):
     cached_input_tokens = models.BigIntegerField(default=0)
     output_tokens = models.BigIntegerField(default=0)
     reasoning_tokens = models.BigIntegerField(default=0)
+    tool_calls = models.JSONField(default=dict, blank=True, help_text="Hosted-tool calls charged, by kind.")
     cost_micros = models.BigIntegerField(default=0)
     # What the channel charged us for it, at its cost price when the request settled; null = unknown.
     upstream_cost_micros = models.BigIntegerField(null=True, blank=True)
@@ -177,7 +185,9 @@ class RedemptionCode(models.Model):
     redeemed_by = models.ForeignKey(
         "accounts.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="redeemed_codes"
     )
-    batch = models.CharField(max_length=100, blank=True, db_index=True)
+    batch = models.CharField(max_length=100, blank=True, db_index=True, help_text="Internal label: staff only.")
+    # Shown to the customer who redeems the code; empty: "Redeemed code".
+    description = models.CharField(max_length=200, blank=True, default="", db_default="")
     created_by = models.CharField(max_length=150, blank=True, help_text="Operator who generated it.")
     created_at = models.DateTimeField(auto_now_add=True)
 

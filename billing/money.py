@@ -1,6 +1,6 @@
 """Money helpers: integer micros in, integer micros out. The one rounding rule lives here."""
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.conf import settings
 
@@ -47,14 +47,22 @@ def currency() -> str:
     return settings.HARNMODEL_CURRENCY
 
 
-def format_amount(micros: int, currency_code: str | None = None, *, places: int | None = None) -> str:
+def format_amount(
+    micros: int, currency_code: str | None = None, *, places: int | None = None, rounding: str = ROUND_HALF_UP
+) -> str:
     """Human display: '¥12.50'. Display only; never parse this back."""
     code = currency_code or currency()
     digits = _DECIMALS.get(code, 2) if places is None else places
     quantum = Decimal(1).scaleb(-digits)
-    amount = micros_to_decimal(micros).quantize(quantum, rounding=ROUND_HALF_UP)
+    amount = micros_to_decimal(micros).quantize(quantum, rounding=rounding)
     sign = "-" if amount < 0 else ""
     return f"{sign}{_SYMBOLS.get(code, code + ' ')}{abs(amount):,}"
+
+
+def format_balance(micros: int, currency_code: str | None = None) -> str:
+    """A balance or a remaining amount, for the customer: floored to the shown places, so it never
+    shows more than the wallet has (¥24.999377 reads ¥24.99, not ¥25.00)."""
+    return format_amount(micros, currency_code, rounding=ROUND_FLOOR)
 
 
 def decimal_string(micros: int) -> str:

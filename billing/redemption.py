@@ -72,9 +72,19 @@ def code_state(code: RedemptionCode, *, now: datetime | None = None) -> str:
 
 
 def redemption_codes_generate(
-    *, count: int, amount_micros: int, expires_at: datetime | None, batch: str, created_by: str
+    *,
+    count: int,
+    amount_micros: int,
+    expires_at: datetime | None,
+    batch: str,
+    created_by: str,
+    description: str = "",
 ) -> list[str]:
-    """Create `count` codes worth `amount_micros` each. Returns the codes: the only time they exist in clear."""
+    """Create `count` codes worth `amount_micros` each. Returns the codes: the only time they exist in clear.
+    `batch` is an internal label; `description` is what a redeeming customer reads (empty: "Redeemed code")."""
+    description = description.strip()
+    if len(description) > RedemptionCode._meta.get_field("description").max_length:
+        raise ValueError("the customer description is too long")
     if not 1 <= count <= MAX_BATCH:
         raise ValueError(f"count must be between 1 and {MAX_BATCH}")
     if amount_micros <= 0:
@@ -89,6 +99,7 @@ def redemption_codes_generate(
             amount_micros=amount_micros,
             expires_at=expires_at,
             batch=batch.strip(),
+            description=description,
             created_by=created_by,
         )
         for code in codes
@@ -126,7 +137,8 @@ def code_redeem(*, account_id: int, code: str, actor: str = "") -> LedgerEntry:
             amount_micros=found.amount_micros,
             idempotency_key=f"redeem:{found.pk}",  # the id, never the code: the ledger is widely readable
             kind=LedgerEntry.Kind.REDEEM,
-            note=f"code {found.prefix}…" + (f" ({found.batch})" if found.batch else ""),
+            note=f"code {found.prefix}…" + (f" ({found.batch})" if found.batch else ""),  # staff only
+            description=found.description,
             actor=actor or f"account:{account_id}",
         )
 

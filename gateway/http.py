@@ -6,6 +6,7 @@ measurements, so the relay uses `httpx-aiohttp`; the httpx API stays the same fo
 
 import asyncio
 import weakref
+from collections.abc import AsyncGenerator
 
 import aiohttp
 import httpx
@@ -13,6 +14,17 @@ from django.conf import settings
 from httpx_aiohttp import AiohttpTransport
 
 _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = weakref.WeakKeyDictionary()
+_closers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGenerator]" = weakref.WeakKeyDictionary()
+
+
+async def _closed_with_the_loop(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+    """Parked for the loop's lifetime. A loop that shuts down properly (asyncio.run, asyncio.Runner:
+    uvicorn and pytest-asyncio both) finalizes its async generators, so this closes the client's
+    aiohttp session then, instead of leaving it to be reported "Unclosed client session" at exit."""
+    try:
+        yield
+    finally:
+        await client.aclose()
 
 
 def upstream_timeout() -> httpx.Timeout:
@@ -52,4 +64,7 @@ def get_client() -> httpx.AsyncClient:
             trust_env=False,
         )
         _clients[loop] = client
+        closer = _closed_with_the_loop(client)
+        _closers[loop] = closer  # the loop holds its async generators only weakly
+        loop.create_task(anext(closer))  # started: from now on the loop's shutdown finalizes it
     return client

@@ -38,12 +38,13 @@ def api_key_revoke(*, key: ApiKey) -> ApiKey:
     return key
 
 
-def api_key_touch(*, key_id: int) -> None:
-    """last_used_at, at most once a minute per key: the hot path must not write on every call."""
+def api_key_touch(*, key_id: int, every_seconds: float = 60) -> None:
+    """last_used_at, at most once per `every_seconds` per key (also across workers): the hot path
+    must not write on every call. Called off the response path by gateway.key_touch."""
     now = timezone.now()
-    ApiKey.objects.filter(pk=key_id).exclude(last_used_at__gt=now - timezone.timedelta(minutes=1)).update(
-        last_used_at=now
-    )
+    ApiKey.objects.filter(pk=key_id).exclude(
+        last_used_at__gt=now - timezone.timedelta(seconds=every_seconds)
+    ).update(last_used_at=now)
 
 
 def channel_set_secret(*, channel: Channel, secret: str) -> None:

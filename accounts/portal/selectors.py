@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from billing import selectors as billing_selectors
 from billing.models import LedgerEntry, Price, UsageRecord, Wallet
@@ -37,7 +38,8 @@ USAGE_FIELDS = (
     "latency_ms",
     "usage_estimated",
 )
-LEDGER_FIELDS = ("id", "created_at", "kind", "amount_micros", "balance_after_micros", "note", "request_id")
+# Never `note`: it is the staff's internal text. The customer reads `description`.
+LEDGER_FIELDS = ("id", "created_at", "kind", "amount_micros", "balance_after_micros", "description", "request_id")
 STATUS_CHOICES = ("ok", "error", "400", "401", "402", "403", "404", "429", "499", "500", "502", "503", "504")
 
 
@@ -192,7 +194,20 @@ def ledger_page(*, account_id: int, after: str | None, before: str | None, size:
     """Top-ups, codes, credits, refunds and adjustments one by one; charges (one per request) are
     summed per day by charges_by_day instead, or they would bury everything else."""
     qs = LedgerEntry.objects.filter(wallet__account_id=account_id).exclude(kind=LedgerEntry.Kind.CHARGE)
-    return keyset_page(qs, after=after, before=before, size=size, fields=LEDGER_FIELDS)
+    page = keyset_page(qs, after=after, before=before, size=size, fields=LEDGER_FIELDS)
+    for row in page.rows:
+        row["details"] = row["description"] or _LEDGER_DEFAULT_TEXT.get(row["kind"], "")
+    return page
+
+
+# What the customer reads for an entry that has no customer text of its own.
+_LEDGER_DEFAULT_TEXT = {
+    LedgerEntry.Kind.CREDIT: gettext_lazy("Credit"),
+    LedgerEntry.Kind.TOPUP: gettext_lazy("Top-up"),
+    LedgerEntry.Kind.REDEEM: gettext_lazy("Redeemed code"),
+    LedgerEntry.Kind.ADJUST: gettext_lazy("Balance adjustment"),
+    LedgerEntry.Kind.REFUND: gettext_lazy("Refund"),
+}
 
 
 def charges_by_day(*, account_id: int, days: int = 30) -> list[dict]:

@@ -2,7 +2,7 @@
 
 from django import template
 
-from billing.money import currency, format_amount, format_exact
+from billing.money import currency, format_amount, format_balance, format_exact
 
 register = template.Library()
 
@@ -11,6 +11,12 @@ register = template.Library()
 def money(micros: int | None) -> str:
     """¥12.50 — balances and totals."""
     return format_amount(micros or 0)
+
+
+@register.filter
+def balance(micros: int | None) -> str:
+    """¥24.99 for 24.999377 — a balance never shows more than the wallet has."""
+    return format_balance(micros or 0)
 
 
 @register.filter

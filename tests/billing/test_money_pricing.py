@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.money import AmountError, ceil_div, decimal_string, format_amount, parse_amount
+from billing.money import AmountError, ceil_div, decimal_string, format_amount, format_balance, parse_amount
 from billing.pricing import PriceSnapshot, Usage, affordable_output_tokens, charge_micros, estimate_micros
 
 PRICE = PriceSnapshot(id=None, input_micros=2_500_000, cached_input_micros=1_250_000, output_micros=10_000_000)
@@ -29,6 +29,21 @@ def test_format_amount_uses_currency_symbol_and_precision():
     assert format_amount(-5_000_000, "USD") == "-$5.00"
     assert decimal_string(12_500_000) == "12.5"
     assert decimal_string(603) == "0.000603"
+
+
+def test_a_balance_is_floored_to_the_shown_places():
+    assert format_balance(24_999_377, "CNY") == "¥24.99"  # a half-up ¥25.00 would promise 0.6 fen more
+    assert format_amount(24_999_377, "CNY") == "¥25.00"  # amounts and charges keep their rounding
+    assert format_balance(25_000_000, "CNY") == "¥25.00"
+    assert format_balance(9_999, "CNY") == "¥0.00"
+    assert format_balance(1_999_999_999, "JPY") == "¥1,999"
+    assert format_balance(-1, "USD") == "-$0.01"  # overdrawn by a micro: never shown as ¥0.00 or better
+
+
+@given(st.integers(min_value=-(10**15), max_value=10**15))
+def test_a_shown_balance_never_exceeds_the_wallet(micros):
+    shown = Decimal(format_balance(micros, "USD").replace("$", "").replace(",", ""))
+    assert shown * 1_000_000 <= micros < (shown + Decimal("0.01")) * 1_000_000
 
 
 def test_charge_prices_cached_input_at_cached_price():

@@ -153,6 +153,13 @@ def test_low_balance_sends_one_email_per_crossing(alice, low_default, mailoutbox
     assert mail.to == ["alice@example.com"]
     assert "¥5.00" in mail.subject and "¥10.00" in mail.body
 
+
+def test_the_low_balance_email_never_shows_more_than_the_wallet_has(alice, low_default, mailoutbox):
+    spend(alice.account, 95_000_001)  # ¥4.999999 left: a rounded ¥5.00 would promise more
+    assert alerts.low_balance_check()["sent"] == 1
+    (mail,) = mailoutbox
+    assert "¥4.99" in mail.subject and "¥4.99" in mail.body and "¥5.00" not in mail.subject
+
     top_up(alice.account, 50_000_000)  # back above: re-armed, nothing sent
     assert alerts.low_balance_check() == {"sent": 0, "rearmed": 1, "failed": 0}
     assert Wallet.objects.get(account=alice.account).low_balance_alerted_at is None

@@ -21,7 +21,17 @@ def _balance(member) -> int:
 
 def test_billing_page_shows_balance_and_ledger(alice):
     body = alice.client.get(reverse("portal:billing")).content.decode()
-    assert "¥100.00" in body and "test" in body
+    assert "¥100.00" in body and "Credit" in body  # the entry's customer text (its note is staff-only)
+
+
+def test_balances_never_show_more_than_the_wallet_has(alice):
+    from billing import services
+
+    services.wallet_adjust(account_id=alice.account.pk, amount_micros=-75_000_623, reason="spend", actor="test")
+    for page in ("portal:billing", "portal:dashboard"):
+        body = alice.client.get(reverse(page)).content.decode()
+        assert 'data-testid="balance">¥24.99<' in body, page  # ¥24.999377 floored, not rounded up to ¥25.00
+        assert "¥25.00" not in body, page
 
 
 def test_redeem_a_code_adds_its_amount_once(alice, bob):
@@ -135,7 +145,7 @@ def test_charges_are_summed_per_day_next_to_the_other_entries(alice, bob):
     charge(alice, 3, 2_500_000, days_ago=2)
     charge(alice, 4, 9_000_000, days_ago=40)  # outside the 30 days
     charge(bob, 5, 7_000_000)
-    wallet_credit(account_id=alice.account.pk, amount_micros=5_000_000, idempotency_key="t:gift", note="sorry")
+    wallet_credit(account_id=alice.account.pk, amount_micros=5_000_000, idempotency_key="t:gift", description="sorry")
     response = alice.client.get(reverse("portal:billing"))
     today = timezone.localdate()
     assert [(c["day"], c["count"], c["amount_micros"]) for c in response.context["charges_by_day"]] == [

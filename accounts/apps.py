@@ -9,3 +9,6 @@ class AccountsConfig(AppConfig):
         from . import audit
 
         audit.connect()  # the gateway signals operator actions; the audit trail lives here
+        from .api import webhooks
+
+        webhooks.connect()  # billing and gateway signal events; webhooks deliver them

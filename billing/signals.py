@@ -11,3 +11,10 @@ operator_action = Signal()
 # Asked for the audit trail of some objects: kwargs object_type and object_ids (strings). Each receiver
 # returns a list of billing.history.AuditRow, newest first (accounts.audit answers from AuditEntry).
 operator_history = Signal()
+
+# Something a customer may want to hear about (accounts.api.webhooks sends it to their webhooks).
+# kwargs: account_id, event_type ("topup.credited", "balance.low"), data (a JSON-able dict).
+customer_event = Signal()
+
+# The same for operators (event_type "channel.disabled"; kwargs event_type, data).
+platform_event = Signal()

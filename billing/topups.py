@@ -25,6 +25,7 @@ from .models import LedgerEntry, TopUpOrder
 from .money import AmountError
 from .payments import PaymentError, PaymentEvent, get_provider
 from .services import wallet_credit
+from .signals import customer_event
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +150,9 @@ def _credit_paid(order: TopUpOrder, event: PaymentEvent) -> Outcome:
         provider_session_id=order.provider_session_id or event.session_id or None,
         provider_trade_no=event.trade_no or order.provider_trade_no,
     )
+    customer_event.send(sender=None, account_id=order.account_id, event_type="topup.credited",
+                        data={"order": str(order.pk), "amount_micros": order.amount_micros,
+                              "currency": order.currency, "provider": order.provider})  # fmt: skip
     return Outcome.CREDITED
 
 

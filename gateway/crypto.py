@@ -13,9 +13,9 @@ _KEY_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 KEY_RANDOM_LENGTH = 48
 
 
-def generate_api_key() -> str:
-    """`sk-` + 48 characters from `secrets` (≈285 bits)."""
-    return KEY_PREFIX + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(KEY_RANDOM_LENGTH))
+def generate_api_key(prefix: str = KEY_PREFIX) -> str:
+    """`sk-` (or another prefix: `mk-` management keys) + 48 characters from `secrets` (≈285 bits)."""
+    return prefix + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(KEY_RANDOM_LENGTH))
 
 
 def hash_api_key(secret: str) -> str:

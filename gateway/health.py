@@ -26,6 +26,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from billing.signals import platform_event
+
 from . import breaker, response_ids, shared_state
 from .crypto import decrypt_secret
 from .db import run_db
@@ -225,6 +227,8 @@ def apply_results(results: list[ProbeResult]) -> Summary:
             ):
                 summary.disabled.append(channel_id)
                 log.warning("channel %s disabled by health probe: %s", channel_id, fatal)
+                platform_event.send(sender=None, event_type="channel.disabled",
+                                    data={"channel": channel_id, "reason": fatal[:300]})  # fmt: skip
         elif any(p.ok for p in probes):
             if Channel.objects.filter(pk=channel_id, enabled=False, disabled_reason__startswith=REASON_PREFIX).update(
                 enabled=True, disabled_reason=""

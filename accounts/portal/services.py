@@ -23,6 +23,7 @@ from gateway.models import ApiKey
 
 from ..models import Account, Invitation, Membership
 from ..services import account_create
+from . import mail_text
 from .tokens import email_confirmation_token, invitation_token, invitation_token_hash
 
 INVITATION_TTL = timedelta(days=7)
@@ -101,10 +102,14 @@ def signup_confirm(*, user) -> Account | None:
 @transaction.atomic
 def invitation_create(*, account_id: int, email: str, role: str, invited_by, site_url: str) -> Invitation:
     email = email.strip().lower()
-    account = Account.objects.get(pk=account_id)
+    # The row lock makes count-then-create atomic: parallel posts cannot all pass the daily cap.
+    account = Account.objects.select_for_update().get(pk=account_id)
     if Membership.objects.filter(account_id=account_id, user__email__iexact=email).exists():
         raise PortalError("already_member")
     now = timezone.now()
+    sent_today = Invitation.objects.filter(account_id=account_id, created_at__gte=now - timedelta(days=1)).count()
+    if sent_today >= settings.HARNMODEL_INVITATIONS_PER_DAY:
+        raise PortalError("invitation_limit")  # each one mails a stranger: a free account must not be a spam relay
     Invitation.objects.filter(account_id=account_id, email=email, accepted_at=None, revoked_at=None).update(
         revoked_at=now
     )  # one live invitation per address: the newest link wins
@@ -119,7 +124,8 @@ def invitation_create(*, account_id: int, email: str, role: str, invited_by, sit
     )
     link = site_url + reverse("portal:invitation_accept", args=[token])
     inviter = getattr(invited_by, "email", "") or ""
-    _mail(to=email, template="invitation", context={"accept_url": link, "account": account, "inviter": inviter})
+    context = {"accept_url": link, "account_name": mail_text.neutralise(account.name), "inviter": inviter}
+    _mail(to=email, template="invitation", context=context)
     return invitation
 
 
@@ -194,9 +200,7 @@ KEY_LIMIT_FIELDS = (
 def key_issue(
     *, account_id: int, name: str, allowed_models: list[str], expires_at: datetime | None, limits: dict
 ) -> gateway_services.IssuedKey:
-    unknown = set(allowed_models) - set(gateway_selectors.models_enabled().values_list("public_id", flat=True))
-    if unknown:
-        raise PortalError("unknown_model")
+    _check_models(allowed_models)
     issued = gateway_services.api_key_create(
         account_id=account_id, name=name, allowed_models=allowed_models, expires_at=expires_at
     )
@@ -207,6 +211,32 @@ def key_issue(
     for field, value in values.items():
         setattr(issued.key, field, value)
     return issued
+
+
+def _check_models(allowed_models: list[str]) -> None:
+    unknown = set(allowed_models) - set(gateway_selectors.models_enabled().values_list("public_id", flat=True))
+    if unknown:
+        raise PortalError("unknown_model")
+
+
+KEY_UPDATE_FIELDS = ("name", "allowed_models", "expires_at", *KEY_LIMIT_FIELDS)
+
+
+@transaction.atomic
+def key_update(*, account_id: int, key_id: int, changes: dict) -> ApiKey:
+    """Change a live key of the account (name, models, expiry, limits); a revoked key stays as it was."""
+    key = gateway_selectors.keys_of_account(account_id=account_id).select_for_update().get(pk=key_id)
+    if key.revoked_at is not None:
+        raise PortalError("key_revoked")
+    values = {field: value for field, value in changes.items() if field in KEY_UPDATE_FIELDS}
+    if "allowed_models" in values:
+        _check_models(values["allowed_models"])
+        values["allowed_models"] = sorted(set(values["allowed_models"] or []))
+    for field, value in values.items():
+        setattr(key, field, value)
+    if values:
+        key.save(update_fields=list(values))
+    return key
 
 
 def key_revoke(*, account_id: int, key_id: int) -> ApiKey:

@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 import msgspec
 from django.conf import settings
@@ -26,6 +27,35 @@ log = logging.getLogger("harnmodel.asgi")
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+RESPONSES_PATHS = ("/v1/responses", "/v1/responses/")
+_NO_WEBSOCKET = InvalidRequest(
+    "This server does not serve Responses over WebSocket here; use HTTP POST.",
+    status=426,
+    code="websocket_unavailable",
+    headers={"Upgrade": "websocket"},
+)
+
+
+def _wants_websocket(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(name.lower() == b"upgrade" and value.lower() == b"websocket" for name, value in headers)
+
+
+def _door_path(method: str, path: str) -> bool:
+    from .doors import door_for
+
+    return door_for(method, path) is not None
+
+
+async def _door_answer(scope: Scope, headers: dict[str, str], body: bytes) -> HttpResponseBase:
+    """Chat Completions, Anthropic Messages, Gemini: gateway/door_handle.py."""
+    from .door_handle import handle
+
+    query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
+    response = await handle(scope["method"], scope["path"], headers, query, body)
+    assert response is not None  # _door_path said it is a door's
+    return response
 
 
 class LeanRequest:
@@ -134,7 +164,12 @@ class GatewayApp:
         self._handler: Callable[[Any], Awaitable[HttpResponseBase]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+        if scope["type"] == "websocket" and scope["path"] in RESPONSES_PATHS:
+            from .responses_ws import serve
+
+            await serve(scope, receive, send)  # Responses over WebSocket; other sockets go to the fallback
+            return
+        if scope["type"] != "http" or not scope["path"].startswith(("/v1/", "/v1beta/")):
             await self.fallback(scope, receive, send)
             return
         if _header_bytes(scope["headers"]) > settings.HARNMODEL_MAX_HEADER_BYTES:
@@ -153,8 +188,13 @@ class GatewayApp:
             await send({"type": "http.response.body", "body": b""})
             return
         send = _with_headers(send, cors.response_headers(scope["headers"]))
-        if scope["path"] not in ("/v1/responses", "/v1/responses/"):
+        path = scope["path"]
+        door = path not in RESPONSES_PATHS and _door_path(scope["method"], path)
+        if path not in RESPONSES_PATHS and not door:
             await self.fallback(scope, receive, send)
+            return
+        if not door and _wants_websocket(scope["headers"]):  # a server run without WebSocket support: clients fall back on 426
+            await _send_response(_rejection(_NO_WEBSOCKET), send, receive)
             return
         if self._handler is None:
             from .idempotency import handle
@@ -172,9 +212,12 @@ class GatewayApp:
         except asyncio.CancelledError:
             return  # the client left before sending its body: nothing was admitted
         try:
-            response = await self._handler(LeanRequest(scope["method"], headers, body))
+            if door:
+                response = await _door_answer(scope, headers, body)
+            else:
+                response = await self._handler(LeanRequest(scope["method"], headers, body))
         except Exception:
-            log.exception("unhandled error in /v1/responses")
+            log.exception("unhandled error in %s", path)
             response = _rejection(
                 UpstreamFailed("The gateway failed; nothing was charged.", status=500, code="internal_error")
             )

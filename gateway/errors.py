@@ -99,8 +99,10 @@ class UpstreamTimeout(UpstreamFailed):
     code = "upstream_timeout"
 
 
-def error_response(error: ApiError, *, request_id: str | None = None) -> HttpResponse:
-    response = HttpResponse(msgspec.json.encode(error.body()), status=error.status, content_type="application/json")
+def error_response(error: ApiError, *, request_id: str | None = None, body: dict | None = None) -> HttpResponse:
+    """`body` replaces the OpenAI shape for a door that speaks another protocol (gateway/doors.py)."""
+    payload = error.body() if body is None else body
+    response = HttpResponse(msgspec.json.encode(payload), status=error.status, content_type="application/json")
     # The official SDKs retry 408/409/429/5xx by default; say so explicitly either way.
     response["x-should-retry"] = "true" if error.retryable else "false"
     if request_id:

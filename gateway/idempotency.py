@@ -142,12 +142,14 @@ async def with_idempotency(
     request: Any,
     handler: Callable[[Any], Awaitable[HttpResponseBase]],
     authenticate: Callable[[str | None], Awaitable[Any]],
+    refuse: Callable[[ApiError], HttpResponseBase] = error_response,
 ) -> HttpResponseBase:
+    """`refuse` renders this layer's own errors (a door answers in its protocol's shape)."""
     key = request.headers.get(HEADER)
     if not key:
         return await handler(request)
     if len(key) > 255:
-        return error_response(InvalidRequest("Idempotency-Key is at most 255 characters.", param="Idempotency-Key"))
+        return refuse(InvalidRequest("Idempotency-Key is at most 255 characters.", param="Idempotency-Key"))
     try:
         info = await authenticate(request.headers.get("authorization"))
     except ApiError:
@@ -155,7 +157,7 @@ async def with_idempotency(
     body_hash = hashlib.sha256(request.body).hexdigest()
     outcome = await run_db(claim, api_key_id=info.id, key=key, body_hash=body_hash)
     if outcome.error is not None:
-        return error_response(outcome.error)
+        return refuse(outcome.error)
     if outcome.replay is not None:
         return _replay(outcome.replay)
     assert outcome.record_id is not None

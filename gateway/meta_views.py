@@ -3,23 +3,28 @@ the load balancer."""
 
 import asyncio
 import logging
+from datetime import UTC, datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 
 from . import shared_state
 from .catalog import KeyInfo
 from .db import run_db
 from .errors import ApiError, InvalidRequest, ModelNotFound, error_response
+from .limits import clip
 from .models import CatalogModel
 from .pipeline import authenticate
+from .protocols.gemini.render import models_list as gemini_models_list
 
 log = logging.getLogger("harnmodel.meta")
 READY_TIMEOUT = 2.0  # seconds per dependency
 
 
-def _servable(key: KeyInfo, public_id: str | None = None) -> list[dict]:
+def servable_models(key: KeyInfo, public_id: str | None = None) -> list[dict]:
     """Enabled models with at least one enabled channel, that this key may use."""
     if public_id is not None and "\x00" in public_id:  # PostgreSQL refuses NUL in a query; no id has one
         return []
@@ -37,24 +42,48 @@ def _servable(key: KeyInfo, public_id: str | None = None) -> list[dict]:
 
 async def _key(request: HttpRequest) -> KeyInfo:
     if request.method != "GET":
-        raise InvalidRequest("Use GET for this endpoint.", status=405, code="method_not_allowed")
-    return await authenticate(request.headers.get("authorization"))
+        raise InvalidRequest(
+            "Use GET for this endpoint.", status=405, code="method_not_allowed", headers={"Allow": "GET"}
+        )
+    header = request.headers.get("authorization")
+    other = request.headers.get("x-api-key") or request.headers.get("x-goog-api-key")
+    if not header and other:  # Anthropic and Google clients send their key this way
+        header = "Bearer " + other.strip()
+    return await authenticate(header)
 
 
+def anthropic_list(rows: list[dict]) -> dict:
+    """Anthropic's `GET /v1/models` shape, for clients that send `anthropic-version`."""
+    data = [
+        {"type": "model", "id": row["id"], "display_name": row["id"],
+         "created_at": datetime.fromtimestamp(row["created"], tz=UTC).isoformat().replace("+00:00", "Z")}
+        for row in rows
+    ]
+    return {"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None}
+
+
+@csrf_exempt  # bearer keys, never cookies: a wrong method gets the JSON 405, not CSRF's HTML 403
 async def models_list(request: HttpRequest) -> HttpResponse:
     try:
         key = await _key(request)
     except ApiError as error:
         return error_response(error)
-    return JsonResponse({"object": "list", "data": await run_db(_servable, key)})
+    rows = await run_db(servable_models, key)
+    if request.headers.get("anthropic-version"):  # the caller speaks Anthropic: answer in its list shape
+        return JsonResponse(anthropic_list(rows))
+    if request.headers.get("x-goog-api-key"):  # google-genai lists /v1/models with its own key header
+        return JsonResponse(gemini_models_list([row["id"] for row in rows]))
+    return JsonResponse({"object": "list", "data": rows})
 
 
+@csrf_exempt
 async def model_detail(request: HttpRequest, model_id: str) -> HttpResponse:
     try:
         key = await _key(request)
-        found = await run_db(_servable, key, model_id)
+        found = await run_db(servable_models, key, model_id)
         if not found:
-            raise ModelNotFound(f"The model '{model_id}' does not exist or you do not have access to it.",
+            raise ModelNotFound(f"The model '{clip(model_id)}' does not exist or you do not have access to it.",
                                 param="model")
     except ApiError as error:
         return error_response(error)
@@ -87,7 +116,7 @@ async def readyz(request: HttpRequest) -> HttpResponse:
         checks.append(_check("redis", shared_state.ping))
     results = dict(await asyncio.gather(*checks))
     ready = all(value == "ok" for value in results.values())
-    body = {"status": "ok" if ready else "unavailable", "checks": results}
+    body: dict[str, Any] = {"status": "ok" if ready else "unavailable", "checks": results}
     if not ready:
         body["failed"] = sorted(name for name, value in results.items() if value != "ok")
     return JsonResponse(body, status=200 if ready else 503)

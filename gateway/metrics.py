@@ -61,6 +61,13 @@ FIRST_BYTE_SECONDS = Histogram(
     buckets=LATENCY_BUCKETS,
     registry=REGISTRY,
 )
+DOOR_REQUESTS = Counter(
+    "harnmodel_door_requests",
+    "Every request, admitted or refused, by the client protocol it came in by (responses, chat, messages, gemini) "
+    "and the HTTP status it got.",
+    ["door", "status"],
+    registry=REGISTRY,
+)
 REJECTED = Counter(
     "harnmodel_rejected_requests",
     "Requests refused before admission (auth, validation, funds, unknown model) by status and code.",
@@ -105,6 +112,12 @@ INFLIGHT = Gauge(
     multiprocess_mode="livesum",
     registry=REGISTRY,
 )
+WEBSOCKETS_OPEN = Gauge(
+    "harnmodel_websockets_open",
+    "Responses WebSockets open now (each turn on one is also counted as a request).",
+    multiprocess_mode="livesum",
+    registry=REGISTRY,
+)
 CELERY_TASKS = Counter(
     "harnmodel_celery_tasks",
     "Celery task outcomes by task name: success, failure or retry.",
@@ -132,6 +145,7 @@ def observe_request(facts: Any, *, usage: Any, cost_micros: int, attempts: list[
     try:
         model, status, channel = facts.model_id, str(facts.status), _channel(facts.channel_id)
         REQUESTS.labels(model, status, channel).inc()
+        DOOR_REQUESTS.labels(getattr(facts, "door", "responses"), status).inc()
         REQUEST_SECONDS.labels(model, status, channel).observe(_seconds(facts.latency_ms))
         if facts.first_byte_ms is not None:
             FIRST_BYTE_SECONDS.labels(model, channel).observe(_seconds(facts.first_byte_ms))
@@ -150,10 +164,11 @@ def observe_request(facts: Any, *, usage: Any, cost_micros: int, attempts: list[
         log.exception("metrics: observe_request failed")
 
 
-def observe_rejection(*, status: int, code: str | None) -> None:
+def observe_rejection(*, status: int, code: str | None, door: str = "responses") -> None:
     """A request refused before admission (no hold, no settlement): 401, 400, 402, 403, 404, 413, 429."""
     try:
         REJECTED.labels(str(status), code or "").inc()
+        DOOR_REQUESTS.labels(door, str(status)).inc()
     except Exception:
         log.exception("metrics: observe_rejection failed")
 

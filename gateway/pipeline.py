@@ -12,8 +12,9 @@ from django.http import HttpRequest, HttpResponseBase
 from billing import aiofast
 from billing import selectors as billing_selectors
 from billing import services as billing
+from billing.pricing import tool_hold_micros
 
-from . import catalog, ids, metrics, ratelimit, request_log
+from . import catalog, field_policy, ids, metrics, offload, ratelimit, request_log
 from .crypto import hash_api_key
 from .db import run_db
 from .errors import (
@@ -27,9 +28,10 @@ from .errors import (
     ModelNotFound,
     error_response,
 )
+from .limits import clip
 from .relay import Admission, RelayJob
 from .schema import parse_request
-from .tokens import count_request_tokens
+from .tokens import count_request_tokens, uncounted_input_tokens
 
 
 def new_request_id() -> str:
@@ -51,35 +53,54 @@ async def authenticate(header: str | None) -> catalog.KeyInfo:
     return info
 
 
+async def _can_pay(key: catalog.KeyInfo) -> None:
+    """Refuse a key whose wallet has nothing available before the CPU-heavy steps (one indexed read)."""
+    if await run_db(billing_selectors.available_micros, account_id=key.account_id) <= 0:
+        raise InsufficientBalance("Your balance is too low for this request. Top up to continue.")
+
+
 async def admit(request: HttpRequest, request_id: str, started: float) -> Admission:
     if request.method != "POST":
-        raise InvalidRequest("Use POST for /v1/responses.", status=405, code="method_not_allowed")
+        raise InvalidRequest(
+            f"Use POST for /v1/responses, not {clip(request.method)}.",
+            status=405,
+            code="method_not_allowed",
+            headers={"Allow": "POST"},
+        )
     key = await authenticate(request.headers.get("authorization"))
     if len(request.body) > settings.HARNMODEL_MAX_BODY_BYTES:
         raise InvalidRequest("The request body is too large.", status=413, code="request_too_large")
-    parsed = parse_request(request.body)
+    if offload.heavy(len(request.body)):  # a big body costs real CPU: first make sure the key can pay at all
+        await _can_pay(key)
+    parsed = await offload.run(len(request.body), parse_request, request.body)
     model_id = parsed.typed.model
     route = await catalog.model_route(model_id)
     if route is None:
-        raise ModelNotFound(f"The model '{model_id}' does not exist.", param="model")
+        raise ModelNotFound(f"The model '{clip(model_id)}' does not exist.", param="model")
     if key.allowed_models and model_id not in key.allowed_models:
-        raise ModelNotAllowed(f"This API key may not use the model '{model_id}'.", param="model")
+        raise ModelNotAllowed(f"This API key may not use the model '{clip(model_id)}'.", param="model")
     if route.price is None or not route.channels:
-        raise ModelNotAvailable(f"The model '{model_id}' has no available route right now.", param="model")
+        raise ModelNotAvailable(
+            f"The model '{clip(model_id)}' has no available route right now.", param="model"
+        )
+    needs = field_policy.requirements(parsed.raw)
+    field_policy.admit(needs, route.channels, route.price, model_id)  # gated fields, hosted tools, URLs: 400 here
     if any(cap is not None for cap in key.spend_caps):  # costs a query only for keys that have caps
         exhausted = await run_db(billing_selectors.key_spend_over_cap, api_key_id=key.id, caps=key.spend_caps)
         if exhausted:
             raise KeySpendLimitReached(f"This API key has reached its {exhausted} spend limit.")
-    input_tokens = count_request_tokens(parsed.typed)
+    input_tokens = await offload.run(len(request.body), count_request_tokens, parsed.typed)
     wanted_output = parsed.typed.max_output_tokens or route.default_max_output_tokens
     limits = await ratelimit.acquire(key, request_id, input_tokens, wanted_output)  # 429 before any hold
     hold = {
         "account_id": key.account_id,
         "request_id": request_id,
-        "input_tokens": input_tokens,
+        # Input we cannot count (stored context, files, images) is held at its worst case.
+        "input_tokens": input_tokens + uncounted_input_tokens(parsed.typed, parsed.raw),
         "max_output_tokens": wanted_output,
         "price": route.price,
         "ttl_seconds": settings.HARNMODEL_HOLD_TTL_SECONDS,
+        "tool_micros": tool_hold_micros(field_policy.tool_kinds(needs), needs.max_tool_calls, route.price),
     }
     try:
         # The common case on the event loop; anything unusual (a short wallet, SQLite) in a thread.
@@ -103,6 +124,7 @@ async def admit(request: HttpRequest, request_id: str, started: float) -> Admiss
         input_tokens=input_tokens,
         started=started,
         limits=limits,
+        needs=needs,
     )
 
 

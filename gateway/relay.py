@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import msgspec
@@ -21,9 +22,10 @@ from billing import services as billing
 from billing.money import decimal_string
 from billing.pricing import Usage, charge_micros
 
-from . import breaker, metrics, ratelimit, request_log
+from . import breaker, key_touch, metrics, ratelimit, request_log
 from .attempts import Admission, Opened, Outcome, _background, in_background, open_upstream
 from .db import run_db
+from .doors import DoorCall
 from .errors import ApiError, InvalidRequest, UpstreamFailed, error_response
 from .providers.base import StreamTranslator
 from .tokens import count_tokens
@@ -38,8 +40,9 @@ def _ms(since: float) -> int:
 
 
 class RelayJob:
-    def __init__(self, admission: Admission) -> None:
+    def __init__(self, admission: Admission, door: DoorCall | None = None) -> None:
         self.a = admission
+        self.door = door  # a client door other than /v1/responses renders answers in its own protocol
         self.stream = admission.parsed.typed.stream
         self.outcome = Outcome()
         self.first: asyncio.Future[HttpResponseBase] = asyncio.get_running_loop().create_future()
@@ -54,10 +57,12 @@ class RelayJob:
 
     # -- the task ----------------------------------------------------------------------------------
     async def _run(self) -> None:
+        self._keep_hold()
         try:
             with metrics.inflight():
                 await self._relay()
         finally:
+            self.keeper.cancel()
             usage = self.outcome.usage
             try:
                 await ratelimit.finish(self.a.limits, usage.input_tokens + usage.output_tokens if usage else 0)
@@ -73,7 +78,7 @@ class RelayJob:
                 self.outcome.status, self.outcome.error_code = error.status, error.code or ""
                 await self._settle()
                 settled = True
-                self._answer(error_response(error, request_id=self.a.request_id))
+                self._answer(self._error(error))
                 return
             if self.stream:
                 await self._relay_stream(opened)
@@ -89,17 +94,40 @@ class RelayJob:
                 except Exception:
                     log.exception("settlement failed; the sweeper will release the hold")
             self._answer(
-                error_response(
+                self._error(
                     UpstreamFailed(
                         "The gateway failed while relaying; nothing was charged."
                         if self.outcome.usage is None
                         else "The gateway failed while relaying.",
                         status=500,
                         code="internal_error",
-                    ),
-                    request_id=self.a.request_id,
+                    )
                 )
             )
+
+    def _error(self, error: ApiError) -> HttpResponseBase:
+        if self.door is not None:
+            return self.door.error_response(error, request_id=self.a.request_id)
+        return error_response(error, request_id=self.a.request_id)
+
+    def _keep_hold(self) -> None:
+        """While the request runs, push its hold's expiry forward (one UPDATE every
+        HARNMODEL_HOLD_TOUCH_SECONDS, at most a third of the TTL): the sweeper never expires a live hold."""
+        loop = asyncio.get_running_loop()
+        ttl = settings.HARNMODEL_HOLD_TTL_SECONDS
+        every = max(0.1, min(settings.HARNMODEL_HOLD_TOUCH_SECONDS, ttl / 3))
+
+        def touch() -> None:
+            in_background(self._touch_hold(ttl))
+            self.keeper = loop.call_later(every, touch)
+
+        self.keeper = loop.call_later(every, touch)
+
+    async def _touch_hold(self, ttl: int) -> None:
+        try:
+            await run_db(billing.hold_touch, request_id=self.a.request_id, ttl_seconds=ttl)
+        except Exception:  # a late settle still charges an expired hold; the next touch tries again
+            log.warning("hold touch failed", exc_info=True, extra={"request_id": self.a.request_id})
 
     def _answer(self, response: HttpResponseBase) -> None:
         if not self.first.done():
@@ -116,7 +144,11 @@ class RelayJob:
         else:
             self.outcome.usage = result.usage
         settlement = await self._settle()
-        response = HttpResponse(msgspec.json.encode(result.body), content_type="application/json")
+        try:
+            body = msgspec.json.encode(result.body) if self.door is None else self.door.json_body(result.body)
+            response: HttpResponseBase = HttpResponse(body, content_type="application/json")
+        except ApiError as error:  # a door with no way to say "failed" in a body (Chat) answers an error
+            response = self._error(error)
         self._headers(response, settlement)
         self._answer(response)
 
@@ -125,7 +157,12 @@ class RelayJob:
         assert translator is not None
         queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         queue.put_nowait(opened.first_out)
-        response = StreamingHttpResponse(self._client_stream(queue), content_type="text/event-stream; charset=utf-8")
+        if self.door is None:
+            response = StreamingHttpResponse(self._client_stream(queue), content_type="text/event-stream; charset=utf-8")
+        else:
+            response = StreamingHttpResponse(
+                self.door.stream(self._client_stream(queue)), content_type=self.door.stream_content_type
+            )
         response["cache-control"] = "no-cache"
         response["x-accel-buffering"] = "no"
         self._headers(response, None)
@@ -143,8 +180,11 @@ class RelayJob:
         if translator.usage is None:
             sent = translator.emitted_text
             if sent or translator.finished:
-                # No usage from the upstream: input plus the output already sent, counted here.
-                self.outcome.usage = Usage(input_tokens=self.a.input_tokens, output_tokens=count_tokens(sent))
+                # No usage from the upstream: input plus the output already sent, counted here (a cut
+                # stream: as its meter counted it, within the hold).
+                meter = translator.meter
+                output = meter.counted if meter is not None and meter.spent else count_tokens(sent)
+                self.outcome.usage = Usage(input_tokens=self.a.input_tokens, output_tokens=output)
                 self.outcome.estimated = True
         await self._settle()
 
@@ -165,6 +205,9 @@ class RelayJob:
                         out = translator.feed(chunk)
                         if out and not self.client_gone:
                             queue.put_nowait(out)
+                    if translator.meter is not None and translator.meter.spent:
+                        self._cut(translator, queue)
+                        return
                     if self.client_gone:
                         if translator.finished:
                             return
@@ -196,6 +239,14 @@ class RelayJob:
             log.warning("upstream stream broke: %s", type(exc).__name__, extra={"request_id": self.a.request_id})
             self._broke("upstream_stream_broken", "The upstream connection broke mid-stream.", translator, queue)
 
+    def _cut(self, translator: StreamTranslator, queue: asyncio.Queue) -> None:
+        """The hold's output is used up (an upstream that ignores the cap): end the response `incomplete`
+        and stop reading; the upstream call is closed, so it stops generating too."""
+        self.outcome.error_code = "output_cap_reached"
+        out = translator.cut()
+        if out and not self.client_gone:
+            queue.put_nowait(out)
+
     def _broke(self, code: str, message: str, translator: StreamTranslator, queue: asyncio.Queue) -> None:
         self.outcome.error_code = code
         out = translator.fail(message)
@@ -223,6 +274,7 @@ class RelayJob:
             api_key_id=a.key.id,
             channel_id=o.channel.id if o.channel else None,
             upstream_model=o.channel.upstream_model if o.channel else "",
+            door=self.door.name if self.door is not None else "responses",
             stream=self.stream,
             status=o.status,
             error_code=o.error_code,
@@ -234,7 +286,7 @@ class RelayJob:
             ),
         )
         assert a.route.price is not None
-        closing = {
+        closing: dict[str, Any] = {
             "request_id": a.request_id,
             "usage": o.usage,
             "price": a.route.price,
@@ -246,6 +298,7 @@ class RelayJob:
             settlement = await run_db(billing.hold_settle, **closing)
         cost = 0 if settlement.replayed else settlement.cost_micros
         try:  # observability must never fail a settled request
+            key_touch.touched(a.key.id)
             metrics.observe_request(facts, usage=o.usage, cost_micros=cost, attempts=o.attempts)
             request_log.log_request(
                 facts,

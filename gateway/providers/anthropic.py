@@ -18,14 +18,15 @@ import msgspec
 
 from billing.pricing import Usage
 
-from ..responses import ResponseStreamBuilder, new_id
+from ..responses import ResponseStreamBuilder, new_id, plausible_usage
 from ..schema import ParsedRequest
 from ..sse import SSEEvent
 from ..tokens import count_tokens
+from . import extras
 from .anthropic_request import anthropic_body
 from .anthropic_thinking import close_reasoning, opaque_reasoning, open_reasoning, redacted_content, sign
 from .base import Adapter, CallContext, JsonResult, StreamTranslator, UpstreamError, UpstreamRequest
-from .common import ENDED_EARLY, HeldOpeningTranslator, decode_object, new_builder
+from .common import ENDED_EARLY, HeldOpeningTranslator, as_str, decode_object, new_builder
 from .errors import map_http_error, retry_after_seconds, upstream_message
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -72,7 +73,7 @@ class AnthropicAdapter(Adapter):
         if beta:
             headers["anthropic-beta"] = beta if isinstance(beta, str) else ",".join(beta)
         url = ctx.base_url.rstrip("/") + "/messages"
-        return UpstreamRequest(url=url, headers=headers, body=_encode(anthropic_body(request, ctx)))
+        return UpstreamRequest(url=url, headers=headers, body=_encode(extras.apply(anthropic_body(request, ctx), request.extras, extras.ANTHROPIC)))
 
     def parse_response(self, body: bytes, request: ParsedRequest, ctx: CallContext) -> JsonResult:
         data = decode_object(body)
@@ -98,9 +99,9 @@ class AnthropicAdapter(Adapter):
             elif kind == "redacted_thinking" and (encrypted := redacted_content(block.get("data"))):
                 opaque_reasoning(builder, encrypted)
             elif kind == "tool_use":
-                builder.tool_call_start(call_id=block.get("id") or _call_id(), name=block.get("name") or "")
+                builder.tool_call_start(call_id=as_str(block.get("id")) or _call_id(), name=as_str(block.get("name")))
                 builder.tool_call_arguments(_arguments(block.get("input")))
-        builder.finish(usage=usage, incomplete_reason=_INCOMPLETE.get(data.get("stop_reason") or ""))
+        builder.finish(usage=usage, incomplete_reason=_INCOMPLETE.get(as_str(data.get("stop_reason"))))
         return JsonResult(body=builder.final_object(), usage=usage)
 
     def stream_translator(self, request: ParsedRequest, ctx: CallContext) -> StreamTranslator:
@@ -146,10 +147,10 @@ class AnthropicStreamTranslator(HeldOpeningTranslator):
     def _error_from(self, event: dict[str, Any]) -> UpstreamError:
         error = event.get("error")
         kind = error.get("type") if isinstance(error, dict) else None
-        return AnthropicAdapter().map_error(_ERROR_STATUS.get(kind or "", 500), _encode(event), httpx.Headers())
+        return AnthropicAdapter().map_error(_ERROR_STATUS.get(as_str(kind), 500), _encode(event), httpx.Headers())
 
     @property
-    def usage(self) -> Usage | None:
+    def usage(self) -> Usage | None:  # type: ignore[override]  # a computed attribute of StreamTranslator
         usage = anthropic_usage(self._usage) if self._usage else None
         if usage is None or self._final:
             return usage
@@ -157,7 +158,7 @@ class AnthropicStreamTranslator(HeldOpeningTranslator):
         return dataclasses.replace(usage, output_tokens=max(usage.output_tokens, count_tokens(self.emitted_text)))
 
     @property
-    def usage_estimated(self) -> bool:
+    def usage_estimated(self) -> bool:  # type: ignore[override]  # a computed attribute of StreamTranslator
         """True while `usage` holds our own output count (see the suggested StreamTranslator flag)."""
         return bool(self._usage) and not self._final
 
@@ -178,23 +179,25 @@ class AnthropicStreamTranslator(HeldOpeningTranslator):
         return b"".join(out)
 
     def _event(self, kind: str | None, data: dict[str, Any]) -> bytes:
+        index = data.get("index")
+        index = index if isinstance(index, int) else None  # blocks are keyed by it: a list here was a 500
         if kind == "message_start":
             message = data.get("message")
             self._merge_usage(message.get("usage") if isinstance(message, dict) else None)
             return self.builder.start()
         if kind == "content_block_start":
-            return self._block_start(data.get("index"), data.get("content_block") or {})
+            return self._block_start(index, data.get("content_block") or {})
         if kind == "content_block_delta":
-            return self._block_delta(data.get("index"), data.get("delta") or {})
+            return self._block_delta(index, data.get("delta") or {})
         if kind == "content_block_stop":
-            state = self._blocks.get(data.get("index"))
+            state = self._blocks.get(index)
             if state and state["type"] == "thinking" and not state.get("signed"):
                 state["signed"] = True  # a signed block without text gets its own item, once
                 return sign(self.builder, state.get("reasoning"), state.get("signature", ""))
             return self._leave_call() if state and state.get("item") is self._open_call else b""
         if kind == "message_delta":
             delta = data.get("delta")
-            if isinstance(delta, dict) and delta.get("stop_reason"):
+            if isinstance(delta, dict) and delta.get("stop_reason") and isinstance(delta["stop_reason"], str):
                 self.stop_reason = delta["stop_reason"]
             self._merge_usage(data.get("usage"))
             return b""
@@ -228,7 +231,7 @@ class AnthropicStreamTranslator(HeldOpeningTranslator):
             return out + opaque_reasoning(self.builder, encrypted) if encrypted else out
         if kind != "tool_use":
             return out  # server tools and their results: not ours to show
-        out += self.builder.tool_call_start(call_id=block.get("id") or _call_id(), name=block.get("name") or "")
+        out += self.builder.tool_call_start(call_id=as_str(block.get("id")) or _call_id(), name=as_str(block.get("name")))
         state["item"] = self._open_call = self.builder.output[-1]
         initial = block.get("input")
         if isinstance(initial, dict) and initial:
@@ -307,20 +310,22 @@ def anthropic_usage(data: Any) -> Usage | None:
         output = int(data.get("output_tokens") or 0)
         details = data.get("output_tokens_details")
         thinking = int(details.get("thinking_tokens") or 0) if isinstance(details, dict) else 0
-        return Usage(
-            input_tokens=int(data.get("input_tokens") or 0) + cache_read + cache_write,
-            cached_input_tokens=cache_read,
-            output_tokens=output,
-            reasoning_tokens=min(thinking, output),
+        return plausible_usage(
+            Usage(
+                input_tokens=int(data.get("input_tokens") or 0) + cache_read + cache_write,
+                cached_input_tokens=cache_read,
+                output_tokens=output,
+                reasoning_tokens=min(thinking, output),
+            )
         )
-    except (TypeError, ValueError):
+    except (AttributeError, TypeError, ValueError, OverflowError):  # a malformed upstream count: no usage (estimated)
         return None
 
 
 def _error_type(body: bytes) -> str | None:
     data = decode_object(body)
     error = data.get("error") if data else None
-    return error.get("type") if isinstance(error, dict) else None
+    return as_str(error.get("type")) or None if isinstance(error, dict) else None
 
 
 def _text(value: Any) -> str:

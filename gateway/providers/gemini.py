@@ -31,6 +31,7 @@ MALFORMED_FUNCTION_CALL and UNEXPECTED_TOOL_CALL → failed (a retry may well su
 "completed" turn with no output would end the client's agent loop silently).
 """
 
+import math
 from typing import Any
 from urllib.parse import quote
 
@@ -39,11 +40,12 @@ import msgspec
 
 from billing.pricing import Usage
 
-from ..responses import ResponseStreamBuilder, new_id
+from ..responses import ResponseStreamBuilder, new_id, plausible_usage
 from ..schema import ParsedRequest
 from ..sse import SSEEvent
+from . import extras
 from .base import Adapter, CallContext, JsonResult, StreamTranslator, UpstreamError, UpstreamRequest
-from .common import ENDED_EARLY, HeldOpeningTranslator, new_builder
+from .common import ENDED_EARLY, HeldOpeningTranslator, as_str, new_builder
 from .errors import map_http_error, retry_after_seconds, upstream_message
 from .gemini_request import gemini_body, signed_call_id
 
@@ -103,7 +105,7 @@ class GeminiAdapter(Adapter):
             url += ":generateContent"
         if ctx.secret:
             headers["x-goog-api-key"] = ctx.secret
-        return UpstreamRequest(url=url, headers=headers, body=_encode(gemini_body(request, ctx)))
+        return UpstreamRequest(url=url, headers=headers, body=_encode(extras.apply(gemini_body(request, ctx), request.extras, extras.GEMINI)))
 
     def parse_response(self, body: bytes, request: ParsedRequest, ctx: CallContext) -> JsonResult:
         data = _decode_json(body)
@@ -146,7 +148,7 @@ class GeminiStreamTranslator(HeldOpeningTranslator):
         error = event.get("error")
         error = error if isinstance(error, dict) else {}
         code = error.get("code")
-        status = code if isinstance(code, int) and 400 <= code < 600 else _RPC_STATUS.get(error.get("status"), 500)
+        status = code if isinstance(code, int) and 400 <= code < 600 else _RPC_STATUS.get(as_str(error.get("status")), 500)
         return map_gemini_error(status, _encode(event), httpx.Headers())
 
     def _end(self) -> bytes:
@@ -158,7 +160,7 @@ class GeminiStreamTranslator(HeldOpeningTranslator):
         return self.builder.finish(usage=self.usage, incomplete_reason=_incomplete_reason(reason))
 
     def _events(self, events: list[SSEEvent]) -> bytes:
-        out = []
+        out: list[bytes] = []
         for event in events:
             data = _decode_json(event.data)
             for chunk in data if isinstance(data, list) else [data]:
@@ -214,13 +216,15 @@ def gemini_usage(data: Any) -> Usage | None:
         return None
     try:
         thoughts = int(data.get("thoughtsTokenCount") or 0)
-        return Usage(
-            input_tokens=int(data.get("promptTokenCount") or 0) + int(data.get("toolUsePromptTokenCount") or 0),
-            cached_input_tokens=int(data.get("cachedContentTokenCount") or 0),
-            output_tokens=int(data.get("candidatesTokenCount") or 0) + thoughts,
-            reasoning_tokens=thoughts,
+        return plausible_usage(
+            Usage(
+                input_tokens=int(data.get("promptTokenCount") or 0) + int(data.get("toolUsePromptTokenCount") or 0),
+                cached_input_tokens=int(data.get("cachedContentTokenCount") or 0),
+                output_tokens=int(data.get("candidatesTokenCount") or 0) + thoughts,
+                reasoning_tokens=thoughts,
+            )
         )
-    except (TypeError, ValueError):
+    except (AttributeError, TypeError, ValueError, OverflowError):  # a malformed upstream count: no usage (estimated)
         return None
 
 
@@ -289,8 +293,9 @@ def map_gemini_error(status: int, body: bytes, headers: httpx.Headers) -> Upstre
         data = data[0]
     error = data.get("error") if isinstance(data, dict) else None
     error = error if isinstance(error, dict) else {}
-    details = [item for item in error.get("details") or () if isinstance(item, dict)]
-    reasons = {item.get("reason") for item in details}
+    details = error.get("details")
+    details = [item for item in details if isinstance(item, dict)] if isinstance(details, list) else []
+    reasons = {item.get("reason") for item in details if isinstance(item.get("reason"), str)}
     if reasons & _AUTH_REASONS:
         return UpstreamError(
             status=502, code="upstream_auth_error", message="The upstream refused our credentials.", retryable=True
@@ -314,7 +319,9 @@ def _retry_delay(details: list[dict[str, Any]]) -> float | None:
         delay = item.get("retryDelay")
         if isinstance(delay, str) and delay.endswith("s"):
             try:
-                return max(0.0, float(delay[:-1]))
+                seconds = float(delay[:-1])
             except ValueError:
                 continue
+            if math.isfinite(seconds):  # "infs" parses; round(inf) in our Retry-After header was a 500
+                return min(max(0.0, seconds), 86_400.0)
     return None

@@ -11,12 +11,13 @@ import msgspec
 
 from billing.pricing import Usage
 
-from ..responses import ResponseStreamBuilder, new_id
+from ..responses import ResponseStreamBuilder, new_id, plausible_usage
 from ..schema import ParsedRequest
 from ..sse import SSEEvent
+from . import extras
 from .base import Adapter, CallContext, JsonResult, StreamTranslator, UpstreamError, UpstreamRequest
 from .chat_request import chat_body
-from .common import ENDED_EARLY, BuilderTranslator, decode_object, new_builder
+from .common import ENDED_EARLY, BuilderTranslator, as_str, decode_object, new_builder
 from .errors import map_http_error, upstream_message
 from .openai_responses import auth_headers
 
@@ -35,7 +36,7 @@ class OpenAIChatAdapter(Adapter):
         if ctx.stream:
             headers["accept"] = "text/event-stream"
         url = ctx.base_url.rstrip("/") + "/chat/completions"
-        return UpstreamRequest(url=url, headers=headers, body=_encode(chat_body(request, ctx)))
+        return UpstreamRequest(url=url, headers=headers, body=_encode(extras.apply(chat_body(request, ctx), request.extras, extras.CHAT)))
 
     def parse_response(self, body: bytes, request: ParsedRequest, ctx: CallContext) -> JsonResult:
         data = decode_object(body)
@@ -54,13 +55,15 @@ class OpenAIChatAdapter(Adapter):
         builder.reasoning_delta(_text(message.get("reasoning_content")) or _text(message.get("reasoning")))
         builder.text_delta(_text(message.get("content")))
         builder.text_delta(_text(message.get("refusal")), kind="refusal")
-        for call in message.get("tool_calls") or ():
+        calls = message.get("tool_calls")
+        for call in calls if isinstance(calls, list) else ():
             if not isinstance(call, dict):
                 continue
-            function = call.get("function") or {}
-            builder.tool_call_start(call_id=call.get("id") or _call_id(), name=function.get("name") or "")
+            function = call.get("function")
+            function = function if isinstance(function, dict) else {}
+            builder.tool_call_start(call_id=as_str(call.get("id")) or _call_id(), name=as_str(function.get("name")))
             builder.tool_call_arguments(_arguments(function.get("arguments")) or "{}")
-        builder.finish(usage=usage, incomplete_reason=_INCOMPLETE.get(choices[0].get("finish_reason")))
+        builder.finish(usage=usage, incomplete_reason=_INCOMPLETE.get(as_str(choices[0].get("finish_reason"))))
         return JsonResult(body=builder.final_object(), usage=usage)
 
     def stream_translator(self, request: ParsedRequest, ctx: CallContext) -> StreamTranslator:
@@ -109,13 +112,14 @@ class ChatStreamTranslator(BuilderTranslator):
         if usage is not None:
             self.usage = usage
         out = b""
-        for choice in data.get("choices") or ():
+        choices = data.get("choices")
+        for choice in choices if isinstance(choices, list) else ():
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue  # we never ask for n > 1
             delta = choice.get("delta") or {}
             if isinstance(delta, dict):
                 out += self._delta(delta)
-            if choice.get("finish_reason"):
+            if choice.get("finish_reason") and isinstance(choice["finish_reason"], str):
                 self.finish_reason = choice["finish_reason"]
         return out
 
@@ -130,18 +134,22 @@ class ChatStreamTranslator(BuilderTranslator):
         refusal = _text(delta.get("refusal"))
         if refusal:
             out += self._leave_call() + self.builder.text_delta(refusal, kind="refusal")
-        for call in delta.get("tool_calls") or ():
+        calls = delta.get("tool_calls")
+        for call in calls if isinstance(calls, list) else ():
             if isinstance(call, dict):
                 out += self._tool_call(call)
         return out
 
     def _tool_call(self, call: dict[str, Any]) -> bytes:
-        function = call.get("function") or {}
+        function = call.get("function")
+        function = function if isinstance(function, dict) else {}
         key = self._call_key(call)
         out = b""
         if key not in self._calls:
             out += self._leave_call()
-            out += self.builder.tool_call_start(call_id=call.get("id") or _call_id(), name=function.get("name") or "")
+            out += self.builder.tool_call_start(
+                call_id=as_str(call.get("id")) or _call_id(), name=as_str(function.get("name"))
+            )
             self._calls[key] = self.builder.output[-1]
             self._open_call = key
         pieces = _arguments(function.get("arguments"))
@@ -194,13 +202,15 @@ def chat_usage(data: Any) -> Usage | None:
     try:
         # Some servers report cache hits only as a top-level `prompt_cache_hit_tokens`.
         cached = prompt_details.get("cached_tokens") or data.get("prompt_cache_hit_tokens") or 0
-        return Usage(
-            input_tokens=int(data.get("prompt_tokens") or 0),
-            cached_input_tokens=int(cached),
-            output_tokens=int(data.get("completion_tokens") or 0),
-            reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
+        return plausible_usage(
+            Usage(
+                input_tokens=int(data.get("prompt_tokens") or 0),
+                cached_input_tokens=int(cached),
+                output_tokens=int(data.get("completion_tokens") or 0),
+                reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
+            )
         )
-    except (AttributeError, TypeError, ValueError):
+    except (AttributeError, TypeError, ValueError, OverflowError):  # a malformed upstream count: no usage (estimated)
         return None
 
 

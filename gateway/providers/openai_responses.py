@@ -1,7 +1,9 @@
 """OpenAI Responses API upstream: passthrough. The body goes up as sent (model renamed, output
-capped); events come back untouched except the few lifecycle events, where the public model name
-is restored and usage is read."""
+capped, the field policy's `store: false` and hosted-call cap applied: gateway/field_policy.py);
+events come back untouched except the few lifecycle events, where the public model name is
+restored and usage (tokens and hosted-tool calls) is read."""
 
+import dataclasses
 from typing import Any
 
 import httpx
@@ -9,9 +11,12 @@ import msgspec
 
 from billing.pricing import Usage
 
+from ..field_policy import count_tool_calls, passthrough_body
+from ..meter import OutputMeter
 from ..responses import usage_from_responses
 from ..schema import ParsedRequest
 from ..sse import SSEDecoder, encode_event
+from . import extras
 from .base import Adapter, CallContext, JsonResult, StreamTranslator, UpstreamError, UpstreamRequest
 from .errors import map_http_error
 
@@ -54,6 +59,13 @@ _ERROR_STATUS = {
 }
 
 
+class _Delta(msgspec.Struct):
+    delta: str = ""
+
+
+_decode_delta = msgspec.json.Decoder(_Delta).decode
+
+
 def auth_headers(ctx: CallContext) -> dict[str, str]:
     headers = {"content-type": "application/json", "accept": "application/json"}
     if ctx.secret:
@@ -71,6 +83,8 @@ class OpenAIResponsesAdapter(Adapter):
         body["stream"] = ctx.stream
         if ctx.max_output_tokens is not None:
             body["max_output_tokens"] = ctx.max_output_tokens
+        passthrough_body(body, ctx.options)
+        extras.apply(body, request.extras, extras.RESPONSES)
         headers = auth_headers(ctx)
         if ctx.stream:
             headers["accept"] = "text/event-stream"
@@ -81,12 +95,18 @@ class OpenAIResponsesAdapter(Adapter):
             data = _decode(body)
         except msgspec.DecodeError:
             data = None
-        if not isinstance(data, dict) or data.get("object") != "response":
+        output = data.get("output", []) if isinstance(data, dict) else None
+        if (
+            not isinstance(data, dict)
+            or data.get("object") != "response"
+            or not isinstance(output, list)
+            or not all(isinstance(item, dict) for item in output)
+        ):  # a malformed output would crash whoever reads it next (a door's renderer): fail over instead
             raise UpstreamError(
                 status=502, code="upstream_error", message="The upstream sent an unreadable response.", retryable=True
             )
         data["model"] = ctx.public_model
-        return JsonResult(body=data, usage=usage_from_responses(data.get("usage")))
+        return JsonResult(body=data, usage=usage_with_tools(data))
 
     def stream_translator(self, request: ParsedRequest, ctx: CallContext) -> StreamTranslator:
         return PassthroughTranslator(ctx)
@@ -107,7 +127,8 @@ class PassthroughTranslator(StreamTranslator):
         self.finished = False
         self.sequence = 0
         self.response_id = ctx.response_id
-        self._deltas: list[bytes] = []
+        self._deltas: list[str] = []  # output text and arguments passed on, for the meter and local counting
+        self.meter: OutputMeter = OutputMeter(ctx.max_output_tokens)
         self._last: dict[str, Any] | None = None  # latest response snapshot, for a synthetic failure
         self._content = False  # an event beyond the opening lifecycle ones went through
         self._early: dict[str, Any] | None = None  # {"code", "message"}: the stream failed before any content
@@ -133,14 +154,7 @@ class PassthroughTranslator(StreamTranslator):
 
     @property
     def emitted_text(self) -> str:
-        # Deltas are kept undecoded: decoding is only needed when usage never arrives.
-        parts = []
-        for data in self._deltas:
-            try:
-                parts.append(_decode(data).get("delta") or "")
-            except (msgspec.DecodeError, AttributeError):
-                continue
-        return "".join(parts)
+        return "".join(self._deltas)
 
     def feed(self, chunk: bytes) -> bytes:
         return self._forward(self.decoder.feed(chunk))
@@ -159,10 +173,18 @@ class PassthroughTranslator(StreamTranslator):
                     continue
                 if not isinstance(data, dict):
                     continue
-                kind = data.get("type") or "message"
+                kind = data.get("type")
+                kind = kind if isinstance(kind, str) and kind else "message"  # a number here was a 500 (fuzzing)
+            if self.meter.spent:  # output is over: nothing more goes out, but a final usage is still read
+                if kind in _TERMINAL:
+                    response = (data if data is not None else _decode_object(event.data)).get("response")
+                    self.usage = usage_with_tools(response) if isinstance(response, dict) else None
+                continue
             if kind in _LIFECYCLE:
-                data = data if data is not None else _decode(event.data)
+                data = data if data is not None else _decode_object(event.data)
                 response = data.get("response") or {}
+                if not isinstance(response, dict):
+                    continue  # unreadable: dropped (a terminal one so lost ends the stream as failed, in close)
                 response["model"] = self.ctx.public_model
                 if self.rewrite is not None:
                     self.rewrite(response)
@@ -173,13 +195,16 @@ class PassthroughTranslator(StreamTranslator):
                 if kind in _TERMINAL:
                     self._content = self._content or self._early is None
                     self.finished = True
-                    self.usage = usage_from_responses(response.get("usage"))
+                    self.usage = usage_with_tools(response)
                     if self.usage is not None and self.ctx.usage_cost is not None:
                         response["usage"]["cost"] = self.ctx.usage_cost(self.usage)
                 out.append(encode_event(kind, data))
             else:
                 if kind in _TEXT_DELTAS:
-                    self._deltas.append(event.data)
+                    text = _delta_text(event.data)
+                    if not self.meter.admit(text):
+                        continue  # beyond what the hold pays for: the relay cuts the response here
+                    self._deltas.append(text)
                 if kind == "error":
                     error = data if data is not None else _decode_object(event.data)
                     nested = error.get("error")
@@ -196,6 +221,18 @@ class PassthroughTranslator(StreamTranslator):
         if not self.finished:
             out += self.fail("The upstream ended the stream without a final event.")
         return out
+
+    def cut(self) -> bytes:
+        if self.finished:
+            return b""
+        self.finished = True
+        response = dict(self._last or {"id": self.response_id, "object": "response", "output": []})
+        response.update(status="incomplete", model=self.ctx.public_model, incomplete_details={"reason": "max_output_tokens"})
+        self.sequence += 1
+        return encode_event(
+            "response.incomplete",
+            {"type": "response.incomplete", "sequence_number": self.sequence - 1, "response": response},
+        )
 
     def fail(self, message: str) -> bytes:
         if self.finished:
@@ -223,6 +260,22 @@ class PassthroughTranslator(StreamTranslator):
         )
         self.sequence += 2
         return out
+
+
+def usage_with_tools(response: dict[str, Any]) -> Usage | None:
+    """The response's token usage plus the hosted-tool calls in its output (billed per call)."""
+    usage = usage_from_responses(response.get("usage"))
+    calls = count_tool_calls(response.get("output"))
+    if usage is None or not calls:
+        return usage
+    return dataclasses.replace(usage, tool_calls=calls)
+
+
+def _delta_text(data: bytes) -> str:
+    try:
+        return _decode_delta(data).delta
+    except msgspec.DecodeError:  # not the shape we know: forwarded, counted as nothing
+        return ""
 
 
 def _decode_object(data: bytes) -> dict[str, Any]:

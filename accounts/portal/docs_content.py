@@ -35,7 +35,7 @@ RESPONSE_EXAMPLE = """{
       "content": [
         {
           "type": "output_text",
-          "text": "先配置 Base URL,再填入 API Key,最后按统一协议发起请求。"
+          "text": "先配置 Base URL，再填入 API Key，最后按统一协议发起请求。"
         }
       ]
     }
@@ -78,11 +78,56 @@ ERRORS = [
     ("503", "model_not_available",
      _("This model has no available route, or its upstream channels are unavailable.")),
     ("404", "model_not_found", _("No model has this ID.")),
+    ("400", "unsupported_parameter",
+     _("A field, input item or hosted tool this model does not accept here (see the field policy).")),
+    ("400", "url_not_allowed", _("An image or file URL points at a private, local or non-http(s) address.")),
     ("413", "request_too_large", _("The request body is too large.")),
     ("429", "rate_limit_exceeded", _("A rate limit was reached; retry after the Retry-After header's seconds.")),
     ("502 / 504", "upstream_error / upstream_timeout",
      _("The upstream model failed or timed out; the message never contains its address.")),
 ]  # fmt: skip
+
+
+def hold_limits() -> dict[str, str]:
+    """The billing bounds the doc page states, from the settings in force (billing/overdraft.py, gateway/tokens.py)."""
+    from django.conf import settings
+
+    from billing.money import format_amount
+    from billing.overdraft import overdraft_limit_micros
+
+    return {
+        "stored": f"{settings.HARNMODEL_PREVIOUS_RESPONSE_HOLD_TOKENS:,}",
+        "file": f"{settings.HARNMODEL_FILE_HOLD_TOKENS:,}",
+        "image": f"{settings.HARNMODEL_IMAGE_HOLD_TOKENS:,}",
+        "overdraft": format_amount(overdraft_limit_micros(), places=2),
+    }
+
+
+def tool_call_limits() -> dict[str, str]:
+    """The hosted-tool call caps the doc page states (gateway/field_policy.py)."""
+    from django.conf import settings
+
+    return {"default": str(settings.HARNMODEL_DEFAULT_MAX_TOOL_CALLS), "max": str(settings.HARNMODEL_MAX_TOOL_CALLS)}
+
+
+def websocket_limits() -> dict[str, str]:
+    """The Responses-over-WebSocket bounds the doc page states (gateway/responses_ws.py)."""
+    from django.conf import settings
+
+    return {
+        "idle": f"{settings.HARNMODEL_WS_IDLE_SECONDS:.0f}",
+        "life": f"{settings.HARNMODEL_WS_MAX_SECONDS / 60:.0f}",
+        "turns": f"{settings.HARNMODEL_WS_MAX_TURNS:,}",
+        "frames": f"{settings.HARNMODEL_WS_MAX_FRAMES:,}",
+        "pending": str(settings.HARNMODEL_WS_MAX_PENDING),
+    }
+
+
+def string_limits() -> dict[str, str]:
+    """The string bounds the doc page states, from the settings in force (gateway/limits.py)."""
+    from gateway.limits import max_chars
+
+    return {kind: f"{max_chars(kind):,}" for kind in ("model", "id", "text")}
 
 
 def samples(base: str) -> dict[str, str]:

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from ..api import portal_views as management_keys
 from .views import account, auth, billing, dashboard, keys, playground, public, topup_qr, usage
 
 app_name = "portal"
@@ -32,6 +33,10 @@ urlpatterns = [
     path("keys/new/", keys.key_create, name="key_create"),
     path("keys/<int:key_id>/created/", keys.key_created, name="key_created"),
     path("keys/<int:key_id>/revoke/", keys.key_revoke, name="key_revoke"),
+    path("keys/management/", management_keys.management_keys, name="management_keys"),
+    path("keys/management/new/", management_keys.management_key_create, name="management_key_create"),
+    path("keys/management/<int:key_id>/revoke/", management_keys.management_key_revoke,
+         name="management_key_revoke"),  # fmt: skip
     path("usage/", usage.usage, name="usage"),
     path("usage/export.csv", usage.usage_export, name="usage_export"),
     path("usage/requests/<str:request_id>.json", usage.usage_record, name="usage_record"),
@@ -43,5 +48,7 @@ urlpatterns = [
     path("billing/alert/", billing.threshold, name="threshold"),
     path("models/", public.models, name="models"),
     path("docs/", public.docs, name="docs"),
+    path("docs/agents/", public.docs_agents, name="docs_agents"),
+    path("docs/<slug:door>/", public.docs_door, name="docs_door"),
     path("playground/", playground.playground, name="playground"),
 ]

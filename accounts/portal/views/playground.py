@@ -1,10 +1,11 @@
-"""Playground: the browser calls /v1/responses itself, with a key the customer pastes."""
+"""Playground: the browser calls a door itself (Responses, Chat Completions, Anthropic Messages or Gemini),
+with a key the customer pastes."""
 
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from .. import selectors
+from .. import docs_doors, selectors
 from ..access import member_required
 from . import api_base
 
@@ -14,8 +15,10 @@ def playground(request):
     base = api_base(request)
     config = {
         # Same origin unless HARNMODEL_PUBLIC_API_BASE names another host (then /v1 needs CORS).
-        "endpoint": base + "/responses",
+        "api_base": base,
+        "origin": docs_doors.origin_of(base),  # the Messages and Gemini doors' paths start at the origin
         "usage_url": reverse("portal:usage_record", args=["REQUEST_ID"]),
+        "billing_url": reverse("portal:billing"),
         "t": {
             "sending": _("Sending…"),
             "streaming": _("Streaming…"),
@@ -34,6 +37,7 @@ def playground(request):
             "estimated": _("estimated"),
             "tool_call": _("Tool call"),
             "network": _("Network error"),
+            "top_up": _("Top up on the Billing page"),
         },
     }
     models = [row["model"].public_id for row in selectors.models_with_prices()]

@@ -1,10 +1,11 @@
 """Pages anyone may read: the model catalog with prices, and the API docs."""
 
+from django.http import Http404
 from django.shortcuts import render
 
 from billing.money import currency
 
-from .. import docs_content, selectors
+from .. import docs_content, docs_doors, docs_samples, selectors
 from . import api_base
 
 
@@ -15,3 +16,16 @@ def models(request):
 def docs(request):
     base = api_base(request)
     return render(request, "portal/docs.html", {"base": base, "doc": docs_content, **docs_content.samples(base)})
+
+
+def docs_door(request, door):
+    """A client door's page (Chat Completions, Anthropic Messages, Gemini)."""
+    if door not in docs_doors.DOORS:
+        raise Http404
+    return render(request, "portal/docs_door.html", docs_doors.context(door, api_base(request)))
+
+
+def docs_agents(request):
+    base = api_base(request)
+    origin = docs_doors.origin_of(base)
+    return render(request, "portal/docs_agents.html", {"samples": docs_samples.agents(base, origin)})

@@ -5,7 +5,7 @@ drill-down, ordering) by building the admin's own ChangeList for the same query 
 exports the ticked rows (or all of them with "select all"). Both stream, and both are audited."""
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from asgiref.sync import sync_to_async
@@ -65,11 +65,20 @@ def customer_filter(account_path: str) -> type[CustomerFilter]:
 async def _across_threads(chunks: Iterator[str]) -> AsyncIterator[str]:
     # Under ASGI a sync iterator is read whole into memory before the first byte goes out; instead
     # each chunk crosses into the (thread-sensitive) database thread on its own.
-    while (chunk := await sync_to_async(next)(chunks, None)) is not None:
+    def take() -> str | None:
+        return next(chunks, None)
+
+    while (chunk := await sync_to_async(take)()) is not None:
         yield chunk
 
 
-class CsvExportMixin:
+if TYPE_CHECKING:  # the mixin is only ever mixed into a ModelAdmin; say so to the type checker
+    from django.contrib.admin import ModelAdmin as _AdminBase
+else:
+    _AdminBase = object
+
+
+class CsvExportMixin(_AdminBase):
     """For a read-only ModelAdmin of a model in billing.exports.SPECS. Needs the view permission."""
 
     change_list_template = "admin/billing/export_change_list.html"

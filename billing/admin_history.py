@@ -6,7 +6,7 @@ accounts) and, for prices, every published version."""
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.admin.utils import unquote
 from django.http import HttpRequest, HttpResponse
@@ -17,8 +17,13 @@ from .money import format_exact
 from .selectors import price_current
 from .signals import operator_action
 
+if TYPE_CHECKING:  # the mixin is only ever mixed into a ModelAdmin; say so to the type checker
+    from django.contrib.admin import ModelAdmin as _AdminBase
+else:
+    _AdminBase = object
 
-class AuditHistoryMixin:
+
+class AuditHistoryMixin(_AdminBase):
     """For a ModelAdmin: its History page shows the object's audit entries above Django's log."""
 
     object_history_template = "admin/audit_history.html"

@@ -171,6 +171,13 @@ class ChannelAdmin(ChannelAuditMixin, admin.ModelAdmin):
         ("Credential", {"fields": ["secret_hint", "new_secret"]}),
         ("Routing", {"fields": ["priority", "weight", "options"]}),
         (
+            "Field policy",
+            {
+                "fields": ["allow_fields", "allow_tools", "allow_url_hosts"],
+                "description": "What this channel forwards beyond the always-allowed fields; see the API docs.",
+            },
+        ),
+        (
             "Timeouts",
             {
                 "fields": TIMEOUT_FIELDS,
@@ -198,11 +205,11 @@ class ChannelAdmin(ChannelAuditMixin, admin.ModelAdmin):
     @admin.display(description="Last probe", ordering="last_probe_ok")
     def health(self, channel: Channel) -> str:
         if channel.last_probe_ok is None:
-            return format_html('<span style="color:#888">{}</span>', "never probed")
+            return format_html('<span class="hm-quiet">{}</span>', "never probed")
         if channel.last_probe_ok:
-            return format_html('<span style="color:#1a7f37">● ok</span> {} ms', channel.last_probe_latency_ms or 0)
+            return format_html('<span class="hm-ok">● ok</span> {} ms', channel.last_probe_latency_ms or 0)
         return format_html(
-            '<span style="color:#cf222e" title="{}">● failing</span> {}',
+            '<span class="hm-bad" title="{}">● failing</span> {}',
             channel.last_probe_error,
             channel.last_probe_error[:60],
         )

@@ -3,6 +3,7 @@
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from . import breaker
 from .catalog import ChannelRoute, ModelRoute
@@ -11,7 +12,7 @@ from .catalog import ChannelRoute, ModelRoute
 def channel_order(channels: Iterable[ChannelRoute], *, rng: random.Random | None = None) -> list[ChannelRoute]:
     """All candidate channels in the order to try them: higher priority first; inside a tier a
     weighted shuffle (each pick proportional to weight), so load spreads and failover stays in tier."""
-    rng = rng or random
+    chooser: Any = rng or random  # the module and a Random both have .choices
     tiers: dict[int, list[ChannelRoute]] = {}
     for channel in channels:
         if channel.weight > 0:
@@ -20,7 +21,7 @@ def channel_order(channels: Iterable[ChannelRoute], *, rng: random.Random | None
     for priority in sorted(tiers, reverse=True):
         pool = list(tiers[priority])
         while pool:
-            pick = rng.choices(range(len(pool)), weights=[c.weight for c in pool])[0]
+            pick = chooser.choices(range(len(pool)), weights=[c.weight for c in pool])[0]
             ordered.append(pool.pop(pick))
     return ordered
 

@@ -3,6 +3,7 @@
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 
@@ -11,7 +12,8 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 VAR_DIR = Path(env.str("HARNMODEL_VAR_DIR", default=str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+# var/ holds the SQLite database (live sessions), secrets and logs: the service user's alone (M7).
+VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def _local_secret(name: str) -> str:
@@ -20,9 +22,9 @@ def _local_secret(name: str) -> str:
     Production sets the environment variable instead; the file is never committed.
     """
     path = VAR_DIR / name
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
+    if not path.exists():  # created 0600, never readable by others even for a moment
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
     return path.read_text().strip()
 
 
@@ -32,7 +34,7 @@ HARNMODEL_KEY_HMAC_SECRET = env.str("HARNMODEL_KEY_HMAC_SECRET", default="") or 
 HARNMODEL_ENCRYPTION_KEY = env.str("HARNMODEL_ENCRYPTION_KEY", default="") or _local_secret("encryption_key")
 
 DEBUG = env.bool("DEBUG", default=False)
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])
+# ALLOWED_HOSTS: see below, after HARNMODEL_SITE_URL (its default comes from it).
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -45,6 +47,9 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # the docs page's assets, served from here (no CDN)
     "accounts",
     "gateway",
     "billing",
@@ -61,6 +66,8 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A strict Content-Security-Policy on every page (accounts/csp.py): own scripts and styles, or a nonce.
+    "accounts.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "harnmodel.urls"
@@ -93,6 +100,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so an end-to-end test's server process can open it; one per test process,
     # so two test runs on one machine never share it.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-harnmodel-{os.getpid()}.sqlite3")}
+    # SQLite creates the -wal and -shm files with the database file's mode: a 0600 database keeps all three
+    # private whatever the umask (M7). Made here, before any connection, and fixed if an older one is 0644.
+    _sqlite = Path(DATABASES["default"]["NAME"])
+    if DATABASES["default"]["NAME"] not in ("", ":memory:") and _sqlite.parent.is_dir():
+        os.close(os.open(_sqlite, os.O_WRONLY | os.O_CREAT, 0o600))
+        for _file in (_sqlite, _sqlite.with_name(_sqlite.name + "-wal"), _sqlite.with_name(_sqlite.name + "-shm")):
+            if _file.exists() and _file.stat().st_mode & 0o077 and _file.stat().st_uid == os.getuid():
+                _file.chmod(0o600)
 else:
     # One test database per test process: two runs against one server never trip over each other.
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
@@ -142,6 +157,15 @@ HARNMODEL_PUBLIC_API_BASE = env.str("HARNMODEL_PUBLIC_API_BASE", default="")
 HARNMODEL_SITE_URL = env.str("HARNMODEL_SITE_URL", default="").rstrip("/") or (
     f"http://127.0.0.1:{env.int('PORT', default=8000)}"
 )
+# Host names this server answers to; with the site URL, also the origins the console's websocket accepts
+# (accounts/ws_routing.py). Never "*" by default outside DEBUG: the site URL's host and the loopback names
+# (health checks from the same machine; the embedded demo), so no web page can reach the demo on a
+# developer's machine through DNS rebinding. A load balancer probing by pod IP needs its host listed.
+_site_host = urlsplit(HARNMODEL_SITE_URL).hostname or "127.0.0.1"
+_site_host = f"[{_site_host}]" if ":" in _site_host else _site_host  # an IPv6 address, as Host carries it
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[]) or (
+    ["*"] if DEBUG else list(dict.fromkeys([_site_host, "127.0.0.1", "localhost", "[::1]"]))
+)
 # Behind TLS (directly or via a proxy that sets X-Forwarded-Proto) cookies must be Secure; the
 # embedded demo runs on plain http://127.0.0.1, where Secure cookies would never come back.
 HARNMODEL_HTTPS = env.bool("HARNMODEL_HTTPS", default=False)
@@ -159,6 +183,53 @@ X_FRAME_OPTIONS = "DENY"
 HARNMODEL_LOGIN_FAILURES_PER_EMAIL = env.int("HARNMODEL_LOGIN_FAILURES_PER_EMAIL", default=5)
 HARNMODEL_LOGIN_FAILURES_PER_IP = env.int("HARNMODEL_LOGIN_FAILURES_PER_IP", default=30)
 HARNMODEL_LOGIN_WINDOW_SECONDS = env.int("HARNMODEL_LOGIN_WINDOW_SECONDS", default=900)
+# Invitation mails an account may send in any 24 hours (each goes to an address its owner typed).
+HARNMODEL_INVITATIONS_PER_DAY = env.int("HARNMODEL_INVITATIONS_PER_DAY", default=20)
+
+# Webhooks (accounts/api/webhooks.py): internal receivers an operator allows despite the private-address
+# rule (names, *.suffix, IPs, CIDRs), and a CA bundle for receivers with a private CA ("" = system store).
+HARNMODEL_WEBHOOK_ALLOWED_HOSTS = env.list("HARNMODEL_WEBHOOK_ALLOWED_HOSTS", default=[])
+HARNMODEL_WEBHOOK_CA_BUNDLE = env.str("HARNMODEL_WEBHOOK_CA_BUNDLE", default="")
+
+# The management REST API (/api/v1/, accounts/api/): throttled per caller on the Django cache.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.api.auth.ManagementKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "accounts.api.pagination.IdCursorPagination",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.api.throttles.CallerThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "api": env.str("HARNMODEL_API_RATE", default="600/min"),
+        "api_write": env.str("HARNMODEL_API_WRITE_RATE", default="120/min"),
+    },
+    "EXCEPTION_HANDLER": "accounts.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "harnmodel management API",
+    "DESCRIPTION": "Accounts, keys, usage, billing and operations. Inference stays on /v1.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {"managementKey": {"type": "http", "scheme": "bearer", "description": "mk-…"}}
+    },
+    "SECURITY": [{"managementKey": []}],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "accounts.api.schema.add_error_responses",
+    ],
+}
 # Browsers may call /v1/* from these origins (the Playground itself is same-origin); "*" = any.
 # Read by the /v1 front (gateway/asgi.py): the API authenticates by bearer key, never by cookie.
 HARNMODEL_CORS_ALLOWED_ORIGINS = env.list("HARNMODEL_CORS_ALLOWED_ORIGINS", default=["*"])
@@ -214,6 +285,8 @@ HARNMODEL_DB_PERSISTENT = env.bool("HARNMODEL_DB_PERSISTENT", default=True)
 # How often a relay DB thread re-checks its connection (ping, CONN_MAX_AGE); a database error
 # triggers the check at once.
 HARNMODEL_DB_CHECK_SECONDS = env.float("HARNMODEL_DB_CHECK_SECONDS", default=1.0)
+# A key's "last used" is written at most this often per key (gateway/key_touch.py), never per request.
+HARNMODEL_KEY_TOUCH_SECONDS = env.float("HARNMODEL_KEY_TOUCH_SECONDS", default=60.0)
 # PostgreSQL: the hold and the settlement run on the event loop over this many connections per worker
 # (billing/aiofast.py); off, or on SQLite, they run in the DB threads.
 HARNMODEL_DB_ASYNC = env.bool("HARNMODEL_DB_ASYNC", default=True)
@@ -225,9 +298,28 @@ HARNMODEL_MAX_ATTEMPTS = env.int("HARNMODEL_MAX_ATTEMPTS", default=3)
 HARNMODEL_DRAIN_SECONDS = env.float("HARNMODEL_DRAIN_SECONDS", default=30.0)
 # A hold not settled after this long belongs to a crashed worker; the sweeper handles it.
 HARNMODEL_HOLD_TTL_SECONDS = env.int("HARNMODEL_HOLD_TTL_SECONDS", default=3600)
+# A live request pushes its hold's expiry forward at most this often (capped at a third of the TTL).
+HARNMODEL_HOLD_TOUCH_SECONDS = env.float("HARNMODEL_HOLD_TOUCH_SECONDS", default=60.0)
+# Input the gateway cannot count is held at a worst case (billing/overdraft.py, gateway/tokens.py):
+# server-stored context (previous_response_id, conversation, prompt, item_reference), each file, each image.
+HARNMODEL_PREVIOUS_RESPONSE_HOLD_TOKENS = env.int("HARNMODEL_PREVIOUS_RESPONSE_HOLD_TOKENS", default=128_000)
+HARNMODEL_FILE_HOLD_TOKENS = env.int("HARNMODEL_FILE_HOLD_TOKENS", default=50_000)
+HARNMODEL_IMAGE_HOLD_TOKENS = env.int("HARNMODEL_IMAGE_HOLD_TOKENS", default=1_536)
+# Usage above the hold is charged up to hold + free balance + this; a wallet may go this far below zero.
+HARNMODEL_OVERDRAFT_LIMIT_MICROS = env.int("HARNMODEL_OVERDRAFT_LIMIT_MICROS", default=100_000)
 HARNMODEL_MAX_BODY_BYTES = env.int("HARNMODEL_MAX_BODY_BYTES", default=16 * 1024 * 1024)
 # /v1 requests whose header names and values add up to more get a 431 (the lean front, gateway/asgi.py).
 HARNMODEL_MAX_HEADER_BYTES = env.int("HARNMODEL_MAX_HEADER_BYTES", default=16 * 1024)
+# Responses over WebSocket at /v1/responses (gateway/responses_ws.py, docs/websocket.md). Off, or a worker at its
+# socket cap, or an unknown `OpenAI-Beta: responses_websockets=` version: the upgrade gets a 426 (clients use HTTP).
+HARNMODEL_WS_ENABLED = env.bool("HARNMODEL_WS_ENABLED", default=True)
+HARNMODEL_WS_MAX_SOCKETS = env.int("HARNMODEL_WS_MAX_SOCKETS", default=500)  # open sockets per worker
+HARNMODEL_WS_IDLE_SECONDS = env.float("HARNMODEL_WS_IDLE_SECONDS", default=300.0)  # no frame this long: closed
+HARNMODEL_WS_MAX_SECONDS = env.float("HARNMODEL_WS_MAX_SECONDS", default=3600.0)  # a socket's whole life
+HARNMODEL_WS_MAX_TURNS = env.int("HARNMODEL_WS_MAX_TURNS", default=1000)  # response.create frames per socket
+HARNMODEL_WS_MAX_FRAMES = env.int("HARNMODEL_WS_MAX_FRAMES", default=10_000)  # client frames of any kind
+HARNMODEL_WS_MAX_PENDING = env.int("HARNMODEL_WS_MAX_PENDING", default=8)  # frames queued behind a running turn
+HARNMODEL_WS_BETA_VERSIONS = env.list("HARNMODEL_WS_BETA_VERSIONS", default=["2026-02-06"])
 # Routing. Per-channel timeouts (Channel.*_timeout) override these platform defaults, in seconds.
 HARNMODEL_CONNECT_TIMEOUT = env.float("HARNMODEL_CONNECT_TIMEOUT", default=HARNMODEL_UPSTREAM_CONNECT_TIMEOUT)
 HARNMODEL_FIRST_BYTE_TIMEOUT = env.float("HARNMODEL_FIRST_BYTE_TIMEOUT", default=60.0)  # streams: the first chunk
@@ -252,7 +344,7 @@ HARNMODEL_REDIS_RETRY_SECONDS = env.float("HARNMODEL_REDIS_RETRY_SECONDS", defau
 # The console's live request log (gateway.livelog → websocket viewers): Redis carries it across workers;
 # the embedded run has one worker, so memory will do. Small capacity: a slow viewer loses events, never memory.
 # Viewers renew their group membership every few seconds, so a crashed worker's channels drop out within a minute.
-_channel_layer_config = {"capacity": 100, "expiry": 30, "group_expiry": 60}
+_channel_layer_config: dict[str, object] = {"capacity": 100, "expiry": 30, "group_expiry": 60}
 if REDIS_URL:
     _channel_layer_config |= {"hosts": [REDIS_URL], "prefix": f"{HARNMODEL_REDIS_PREFIX}:asgi"}
 CHANNEL_LAYERS = {
@@ -267,8 +359,25 @@ HARNMODEL_PROBE_MAX_OUTPUT_TOKENS = env.int("HARNMODEL_PROBE_MAX_OUTPUT_TOKENS",
 HARNMODEL_PROBE_CONCURRENCY = env.int("HARNMODEL_PROBE_CONCURRENCY", default=16)
 DATA_UPLOAD_MAX_MEMORY_SIZE = HARNMODEL_MAX_BODY_BYTES
 HARNMODEL_MAX_INPUT_ITEMS = env.int("HARNMODEL_MAX_INPUT_ITEMS", default=2048)
+# Hosted-tool calls (web_search, …) a request may ask for in max_tool_calls, and the cap held and sent
+# upstream when it names none (gateway/field_policy.py).
+HARNMODEL_MAX_TOOL_CALLS = env.int("HARNMODEL_MAX_TOOL_CALLS", default=64)
+HARNMODEL_DEFAULT_MAX_TOOL_CALLS = env.int("HARNMODEL_DEFAULT_MAX_TOOL_CALLS", default=8)
 HARNMODEL_MAX_TOOLS = env.int("HARNMODEL_MAX_TOOLS", default=128)
 HARNMODEL_MAX_JSON_DEPTH = env.int("HARNMODEL_MAX_JSON_DEPTH", default=64)
+HARNMODEL_MAX_JSON_CONTAINERS = env.int("HARNMODEL_MAX_JSON_CONTAINERS", default=100_000)
+# String lengths (gateway/limits.py): model id; other ids (call, item, file, end-user, cache key); free text.
+HARNMODEL_MAX_MODEL_CHARS = env.int("HARNMODEL_MAX_MODEL_CHARS", default=256)
+HARNMODEL_MAX_ID_CHARS = env.int("HARNMODEL_MAX_ID_CHARS", default=256)
+HARNMODEL_MAX_TEXT_CHARS = env.int("HARNMODEL_MAX_TEXT_CHARS", default=10_485_760)
+# In-process caches (gateway/bounded.py): entries and bytes each, oldest evicted first.
+HARNMODEL_MODEL_CACHE_ENTRIES = env.int("HARNMODEL_MODEL_CACHE_ENTRIES", default=10_000)
+HARNMODEL_MODEL_CACHE_BYTES = env.int("HARNMODEL_MODEL_CACHE_BYTES", default=16 * 1024 * 1024)
+HARNMODEL_KEY_CACHE_ENTRIES = env.int("HARNMODEL_KEY_CACHE_ENTRIES", default=100_000)
+HARNMODEL_KEY_CACHE_BYTES = env.int("HARNMODEL_KEY_CACHE_BYTES", default=64 * 1024 * 1024)
+# Bodies over this are decoded, validated and counted in a pool of HARNMODEL_CPU_THREADS, off the event loop.
+HARNMODEL_INLINE_BODY_BYTES = env.int("HARNMODEL_INLINE_BODY_BYTES", default=256 * 1024)
+HARNMODEL_CPU_THREADS = env.int("HARNMODEL_CPU_THREADS", default=2)
 # /metrics: a bearer token, or (without one) only these networks may scrape.
 HARNMODEL_METRICS_TOKEN = env.str("HARNMODEL_METRICS_TOKEN", default="")
 HARNMODEL_METRICS_ALLOW_NETWORKS = env.list("HARNMODEL_METRICS_ALLOW_NETWORKS", default=["127.0.0.1/32", "::1/128"])
@@ -309,8 +418,9 @@ HARNMODEL_LOW_BALANCE_DEFAULT = env.str("HARNMODEL_LOW_BALANCE_DEFAULT", default
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "filesystem://"
 if CELERY_BROKER_URL == "filesystem://":
     _celery_dir = VAR_DIR / "celery"
+    _celery_dir.mkdir(mode=0o700, exist_ok=True)  # private like all of var/ (M7)
     for _sub in ("queue", "processed", "control"):
-        (_celery_dir / _sub).mkdir(parents=True, exist_ok=True)
+        (_celery_dir / _sub).mkdir(mode=0o700, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_celery_dir / "queue"),
         "data_folder_out": str(_celery_dir / "queue"),

@@ -4,6 +4,7 @@ query / close / refund through the same library (Session.retrieve, Session.expir
 import json
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 import stripe
 from django.conf import settings
@@ -62,7 +63,7 @@ class StripeProvider:
 
     def create_checkout(self, *, order, success_url: str, cancel_url: str) -> Checkout:
         order_id = str(order.pk)
-        params = {
+        params: dict[str, Any] = {
             "mode": "payment",
             "line_items": [
                 {
@@ -87,6 +88,8 @@ class StripeProvider:
             )
         except stripe.StripeError as exc:
             raise _error(exc) from exc
+        if not session.url:  # a hosted-page session always has one; without it there is nowhere to send the payer
+            raise PaymentError("stripe: the checkout session came back without a payment page URL")
         return Checkout(url=session.url, session_id=session.id)
 
     def parse_webhook(self, *, payload: bytes, headers: Mapping[str, str]) -> PaymentEvent | None:

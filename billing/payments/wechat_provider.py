@@ -205,7 +205,7 @@ class WeChatPayProvider:
             )
 
     def _event(self, transaction: Mapping[str, Any], kind: str, *, event_id: str) -> PaymentEvent:
-        amount = transaction.get("amount") if isinstance(transaction.get("amount"), dict) else {}
+        amount: Mapping[str, Any] = transaction["amount"] if isinstance(transaction.get("amount"), dict) else {}
         total = amount.get("total")
         fen = total if isinstance(total, int) and not isinstance(total, bool) else 0
         trade_no = str(transaction.get("transaction_id") or "")

@@ -181,7 +181,7 @@ DOORS = {door.slug: door for door in (CHAT, MESSAGES, GEMINI)}
 SAMPLES = {"chat": docs_samples.chat, "messages": docs_samples.messages, "gemini": docs_samples.gemini}
 
 
-def _error_classes(cls: type) -> list[type]:
+def _error_classes(cls: type[api_errors.ApiError]) -> list[type[api_errors.ApiError]]:
     return [cls] + [c for sub in cls.__subclasses__() for c in _error_classes(sub)]
 
 

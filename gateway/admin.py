@@ -25,6 +25,7 @@ from .http import get_client
 from .models import ApiKey, CatalogModel, Channel, ChannelModel
 from .probe_admin import probe_history_link  # also registers the read-only probe history
 from .services import api_key_create, api_key_revoke
+from .sync_admin import UpstreamModelFindingAdmin  # noqa: F401 (registers the model sync review page)
 
 _STATE_FIELDS = ["enabled", "disabled_reason", "weight"]
 
@@ -169,7 +170,14 @@ class ChannelAdmin(ChannelAuditMixin, admin.ModelAdmin):
         (None, {"fields": ["name", "provider", "base_url", "enabled", "disabled_reason"]}),
         ("Health", {"fields": ["health", "last_probe_at", "probe_history"]}),
         ("Credential", {"fields": ["secret_hint", "new_secret"]}),
-        ("Routing", {"fields": ["priority", "weight", "options"]}),
+        (
+            "Routing",
+            {
+                "fields": ["priority", "weight", "options"],
+                "description": "Upstream balance: options balance_kind (openrouter, deepseek, newapi) and "
+                "balance_alert_below (an amount in the upstream's currency); see the README.",
+            },
+        ),
         (
             "Field policy",
             {

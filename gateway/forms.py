@@ -11,6 +11,7 @@ from . import field_policy
 from .models import ApiKey, CatalogModel, Channel, ChannelModel
 from .providers.registry import get_adapter, provider_choices
 from .services import channel_set_secret
+from .upstream_balance import KINDS as BALANCE_KINDS
 
 TIMEOUT_FIELDS = ["connect_timeout", "first_byte_timeout", "idle_timeout"]  # seconds; empty = platform default
 MAX_TIMEOUT = 3600
@@ -22,6 +23,21 @@ POLICY_FIELDS = {
     + ". The model also needs a per-call price for each.",
     "allow_url_hosts": "Internal hosts customer image/file URLs may name: host names, *.suffix, IPs or CIDRs.",
 }
+
+
+def balance_option_problems(options: dict) -> list[str]:
+    """options["balance_kind"] must name a balance reader; options["balance_alert_below"] a non-negative amount."""
+    problems = []
+    kind = options.get("balance_kind")
+    if kind not in (None, "") and kind not in BALANCE_KINDS:
+        problems.append(f"balance_kind must be one of: {', '.join(sorted(BALANCE_KINDS))}.")
+    below = options.get("balance_alert_below")
+    if below not in (None, ""):
+        try:
+            parse_amount(str(below))
+        except AmountError as exc:
+            problems.append(f"balance_alert_below: {exc} (a decimal amount in the upstream's currency).")
+    return problems
 
 
 class ChannelAdminForm(forms.ModelForm):
@@ -83,6 +99,8 @@ class ChannelAdminForm(forms.ModelForm):
                     options.pop(name, None)
             for problem in field_policy.validate_options(options):
                 self.add_error(problem.split(" ", 1)[0].rstrip(":"), problem)
+            for problem in balance_option_problems(options):
+                self.add_error("options", problem)
             cleaned["options"] = options
         provider = cleaned.get("provider")
         if provider and "base_url" in cleaned and not cleaned["base_url"] and get_adapter(provider).needs_base_url:

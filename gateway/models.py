@@ -196,3 +196,55 @@ class TaskRun(models.Model):
         """Started after its last finish: running now, or its worker died mid-run."""
         started, finished = self.last_started_at, self.last_finished_at
         return started is not None and (finished is None or started > finished)
+
+
+class UpstreamModelFinding(models.Model):
+    """A difference between a channel's upstream model list and its model map, for an operator to review
+    (gateway.upstream_models). One row per channel × upstream name; a resolved row reopens if it changes again."""
+
+    class Kind(models.TextChoices):
+        NEW = "new"  # listed upstream, not in the model map
+        VANISHED = "vanished"  # in the model map, no longer listed upstream
+
+    class State(models.TextChoices):
+        OPEN = "open"
+        APPLIED = "applied"
+        IGNORED = "ignored"
+        UNMAPPED = "unmapped"
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="model_findings")
+    upstream_name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
+    # Apply maps to this public model; empty = create a draft public model named like the upstream one.
+    target = models.ForeignKey(
+        CatalogModel, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text="Map to this public model on apply; empty creates a draft (disabled, unpriced) public model.",
+    )
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["state", "channel_id", "upstream_name"]
+        constraints = [models.UniqueConstraint(fields=["channel", "upstream_name"], name="uniq_finding_channel_name")]
+        verbose_name = "upstream model change"
+
+    def __str__(self) -> str:
+        return f"{self.channel_id}: {self.kind} {self.upstream_name}"
+
+
+class BalanceSample(models.Model):
+    """One poll of a channel's upstream balance (gateway.upstream_balance), in micros of `currency`.
+    The newest HARNMODEL_BALANCE_SAMPLES_KEPT per channel are kept; older ones are trimmed on each poll."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="balance_samples")
+    balance_micros = models.BigIntegerField()
+    currency = models.CharField(max_length=8, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["channel", "-created_at"], name="balance_channel_time")]
+
+    def __str__(self) -> str:
+        return f"{self.channel_id}: {self.balance_micros} {self.currency}"

@@ -357,6 +357,8 @@ CHANNEL_LAYERS = {
 HARNMODEL_PROBE_TIMEOUT = env.float("HARNMODEL_PROBE_TIMEOUT", default=30.0)
 HARNMODEL_PROBE_MAX_OUTPUT_TOKENS = env.int("HARNMODEL_PROBE_MAX_OUTPUT_TOKENS", default=16)
 HARNMODEL_PROBE_CONCURRENCY = env.int("HARNMODEL_PROBE_CONCURRENCY", default=16)
+# Upstream balance samples kept per channel (gateway.balance_poll); older ones are trimmed on each poll.
+HARNMODEL_BALANCE_SAMPLES_KEPT = env.int("HARNMODEL_BALANCE_SAMPLES_KEPT", default=96)
 DATA_UPLOAD_MAX_MEMORY_SIZE = HARNMODEL_MAX_BODY_BYTES
 HARNMODEL_MAX_INPUT_ITEMS = env.int("HARNMODEL_MAX_INPUT_ITEMS", default=2048)
 # Hosted-tool calls (web_search, …) a request may ask for in max_tool_calls, and the cap held and sent
@@ -437,4 +439,6 @@ CELERY_BEAT_SCHEDULE = {
     "billing-low-balance": {"task": "billing.tasks.check_low_balances", "schedule": 300.0},
     "billing-sync-topups": {"task": "billing.tasks.sync_topups", "schedule": 60.0},
     "gateway-probe-channels": {"task": "gateway.tasks.probe_channels", "schedule": 60.0},
+    "gateway-sync-upstream-models": {"task": "gateway.tasks.sync_upstream_models", "schedule": 3600.0},
+    "gateway-poll-upstream-balances": {"task": "gateway.tasks.poll_upstream_balances", "schedule": 600.0},
 }

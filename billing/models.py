@@ -298,3 +298,67 @@ class UsageRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.model_id} account {self.account_id}"
+
+
+def invoice_storage():
+    """Issued 发票 PDFs: private, never under MEDIA_URL; served only by an authenticated view."""
+    from .invoice_storage import PrivateStorage
+
+    return PrivateStorage()
+
+
+class InvoiceProfile(models.Model):
+    """What goes on an account's 发票: the title (抬头) and tax id (税号); address, phone and bank for 专票."""
+
+    account = models.OneToOneField("accounts.Account", on_delete=models.CASCADE, related_name="invoice_profile")
+    title = models.CharField(max_length=200)
+    tax_id = models.CharField(max_length=32, blank=True)
+    address = models.CharField(max_length=200, blank=True)
+    phone = models.CharField(max_length=32, blank=True)
+    bank = models.CharField(max_length=200, blank=True, help_text="Bank name and account number.")
+    email = models.EmailField(blank=True, help_text="Where issued invoices are mailed (empty: the account's).")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class InvoiceRequest(models.Model):
+    """A customer's request for a 发票 over consumed (not topped-up) money; issued by finance with a PDF."""
+
+    class Kind(models.TextChoices):
+        NORMAL = "normal", "普票"
+        SPECIAL = "special", "专票"
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested"
+        ISSUED = "issued"
+        REJECTED = "rejected"
+
+    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="invoice_requests")
+    amount_micros = models.BigIntegerField()
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.NORMAL)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.REQUESTED)
+    # The profile as it was when asked: a later edit must not change what finance issues.
+    title = models.CharField(max_length=200)
+    tax_id = models.CharField(max_length=32, blank=True)
+    address = models.CharField(max_length=200, blank=True)
+    phone = models.CharField(max_length=32, blank=True)
+    bank = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(blank=True)
+    reason = models.CharField(max_length=500, blank=True, help_text="Why it was rejected; shown to the customer.")
+    pdf = models.FileField(upload_to="invoices/%Y/%m/", storage=invoice_storage, blank=True)
+    requested_by = models.CharField(max_length=150, blank=True)
+    acted_by = models.CharField(max_length=150, blank=True, help_text="Operator who issued or rejected it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    acted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "invoice request"
+        permissions = [("issue_invoicerequest", "Can issue or reject 发票 requests")]
+        indexes = [models.Index(fields=["status", "created_at"], name="invoice_status_created")]
+        constraints = [models.CheckConstraint(condition=models.Q(amount_micros__gt=0), name="invoice_amount_pos")]
+
+    def __str__(self) -> str:
+        return f"invoice request {self.pk} {self.amount_micros}µ {self.status}"

@@ -413,6 +413,8 @@ HARNMODEL_TOPUP_EXPIRY_MINUTES = env.int("HARNMODEL_TOPUP_EXPIRY_MINUTES", defau
 # Email a customer once when the balance falls below this (currency units); a wallet may set its own.
 # Empty: only wallets with their own threshold are watched.
 HARNMODEL_LOW_BALANCE_DEFAULT = env.str("HARNMODEL_LOW_BALANCE_DEFAULT", default="10")
+# Issued 发票 PDFs (billing/invoice_storage.py): private, never served by URL; back it up like the database.
+HARNMODEL_PRIVATE_MEDIA_ROOT = env.str("HARNMODEL_PRIVATE_MEDIA_ROOT", default=str(VAR_DIR / "private"))
 
 # --- Celery -------------------------------------------------------------------------------------
 # Without Redis the broker is the filesystem, so the embedded demo runs worker and beat with no

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from ..api import portal_views as management_keys
-from .views import account, auth, billing, dashboard, keys, playground, public, topup_qr, usage
+from .views import account, auth, billing, dashboard, invoices, keys, playground, public, topup_qr, usage
 
 app_name = "portal"
 urlpatterns = [
@@ -46,6 +46,12 @@ urlpatterns = [
     path("billing/topup/<uuid:order_id>/", topup_qr.topup_qr, name="topup_qr"),
     path("billing/topup/<uuid:order_id>/status/", topup_qr.topup_status, name="topup_status"),
     path("billing/alert/", billing.threshold, name="threshold"),
+    path("billing/invoices/", invoices.invoice_list, name="invoices"),
+    path("billing/invoices/details/", invoices.invoice_profile, name="invoice_profile"),
+    path("billing/invoices/request/", invoices.invoice_request, name="invoice_request"),
+    path("billing/invoices/<int:request_id>.pdf", invoices.invoice_pdf, name="invoice_pdf"),
+    path("billing/statements/<int:year>-<int:month>.csv", invoices.statement_csv, name="statement_csv"),
+    path("billing/statements/<int:year>-<int:month>.pdf", invoices.statement_pdf_view, name="statement_pdf"),
     path("models/", public.models, name="models"),
     path("docs/", public.docs, name="docs"),
     path("docs/agents/", public.docs_agents, name="docs_agents"),

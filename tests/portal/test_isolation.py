@@ -6,6 +6,7 @@ Alice's session; every read must come back without Bob's data, every write must 
 
 import pytest
 from django.urls import get_resolver, reverse
+from django.utils import timezone
 
 from accounts.models import Invitation, Membership
 from billing.models import LedgerEntry, UsageRecord, Wallet
@@ -55,6 +56,9 @@ READ_URLS = [
     ("portal:billing", [], {}),
     ("portal:account", [], {}),
     ("portal:playground", [], {}),
+    ("portal:invoices", [], {}),
+    ("portal:statement_csv", [timezone.now().year, timezone.now().month], {}),
+    ("portal:statement_pdf", [timezone.now().year, timezone.now().month], {}),
 ]
 
 
@@ -108,6 +112,21 @@ def test_writes_only_ever_touch_the_current_account(alice, bobs, bob):
     assert Wallet.objects.get(account=bob.account).low_balance_threshold_micros is None
     assert ApiKey.objects.filter(account=bob.account).count() == 1
     assert LedgerEntry.objects.filter(wallet__account=bob.account).count() == bobs["ledger"]
+
+
+def test_bobs_invoice_cannot_be_downloaded_and_invoice_writes_stay_home(alice, bobs, bob, settings, tmp_path):
+    from billing import invoices
+    from billing.services import wallet_credit
+
+    settings.HARNMODEL_PRIVATE_MEDIA_ROOT = str(tmp_path)
+    wallet_credit(account_id=bob.account.pk, amount_micros=-5, idempotency_key="charge:bob-1", kind="charge")
+    invoices.profile_save(account_id=bob.account.pk, title="bob-title")
+    pending = invoices.request_create(account_id=bob.account.pk, amount_micros=5, kind="normal", actor="bob")
+    invoices.request_issue(request_id=pending.pk, pdf=b"%PDF-bob", actor="fay")
+    assert alice.client.get(reverse("portal:invoice_pdf", args=[pending.pk])).status_code == 404
+    alice.client.post(reverse("portal:invoice_profile"), {"title": "alice-title", "account": bob.account.pk})
+    assert invoices.profile_of(account_id=bob.account.pk).title == "bob-title"
+    assert invoices.profile_of(account_id=alice.account.pk).title == "alice-title"
 
 
 def _point_session_at(member, account_id):
@@ -191,6 +210,7 @@ def test_every_portal_url_is_covered_here():
         "usage_record", "key_created", "key_revoke", "invitation_revoke", "member_remove", "account_switch",
         "threshold", "account_rename", "key_create", "redeem", "topup", "invitation_create", "topup_qr", "topup_status",
         "management_keys", "management_key_create", "management_key_revoke",
+        "invoice_profile", "invoice_request", "invoice_pdf",
     }  # fmt: skip
     public = {
         "home", "signup", "signup_done", "signup_resend", "signup_confirm", "login", "logout", "password_reset",

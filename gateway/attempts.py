@@ -27,8 +27,10 @@ from billing.pricing import Usage, charge_micros
 
 from . import breaker, field_policy, response_ids, routing
 from .catalog import ChannelRoute, KeyInfo, ModelRoute
+from .doors import DoorCall, refuse_unknown
 from .errors import ApiError, InvalidRequest, ModelNotAvailable, UpstreamFailed, UpstreamTimeout
 from .http import get_client
+from .providers import native
 from .providers.base import CallContext, JsonResult, StreamTranslator, UpstreamError
 from .providers.registry import get_adapter
 from .ratelimit import Ticket
@@ -167,8 +169,9 @@ def _sticky(a: Admission, previous: str) -> tuple[ChannelRoute, ParsedRequest]:
     return channel, parsed
 
 
-async def open_upstream(a: Admission, stream: bool, outcome: Outcome) -> Opened:
-    """Try channels in order until one answers. Raises ApiError when none did."""
+async def open_upstream(a: Admission, stream: bool, outcome: Outcome, door: DoorCall | None = None) -> Opened:
+    """Try channels in order until one answers. Raises ApiError when none did. A door's request goes to a
+    channel of its own protocol as it is (gateway/providers/native.py); to any other, translated."""
     model = a.route.public_id
     response_ids.bind(a.key.account_id)  # the ids this request issues name its account
     previous = a.parsed.typed.previous_response_id
@@ -180,6 +183,10 @@ async def open_upstream(a: Admission, stream: bool, outcome: Outcome) -> Opened:
         plan = await routing.plan(a.route)
         # Channels that do not allow what the request uses are never tried (admission saw one that does).
         candidates = [c for c in plan.candidates if field_policy.unmet(c.channel.options, a.needs) is None]
+        if door is not None and door.request.unknown:  # only a same-protocol channel that allows them by name
+            candidates = [c for c in candidates if native.unknown_allowed(door.name, door.request, c.channel)]
+            if not candidates and not plan.retry_in:
+                raise refuse_unknown(door.request.unknown[0])
         if not candidates:
             wait = plan.retry_in
             raise ModelNotAvailable(
@@ -204,7 +211,7 @@ async def open_upstream(a: Admission, stream: bool, outcome: Outcome) -> Opened:
             continue  # another request is probing this channel right now
         tried += 1
         try:
-            opened = await _attempt(a, parsed, channel, budget, stream, outcome, client)
+            opened = await _attempt(a, parsed, channel, budget, stream, outcome, client, door)
         except UpstreamError as error:
             last = error
             # A customer's own error says the channel works: never a failure, and never retried.
@@ -229,8 +236,11 @@ async def _attempt(
     stream: bool,
     outcome: Outcome,
     client: httpx.AsyncClient,
+    door: DoorCall | None = None,
 ) -> Opened:
     adapter = get_adapter(channel.provider)
+    if door is not None and native.applies(door.name, door.request, channel.provider):
+        adapter = native.NativeAdapter(door.name, door.request, channel.provider)  # type: ignore[assignment]
     ctx = CallContext(
         request_id=a.request_id,
         response_id=response_ids.mint(channel.id),

@@ -18,8 +18,9 @@ from .errors import ApiError, InvalidRequest, ModelNotAllowed, ModelNotFound
 from .idempotency import with_idempotency
 from .limits import clip
 from .pipeline import admit, authenticate, new_request_id
-from .protocols.door import Door
+from .protocols.door import Door, DoorRequest
 from .protocols.gemini.render import models_list
+from .providers import native
 from .relay import RelayJob
 from .schema import parse_request
 from .tokens import count_request_tokens
@@ -62,6 +63,8 @@ async def handle(method: str, path: str, headers: dict[str, str], query: dict[st
         if kind == "count":
             return await _count_tokens(door, key, body, headers, query, request_id)
         door_request, internal = await doors.parse(door, body, path_model, query, headers)
+        if door_request.unknown:
+            await _unknown_taken(door, door_request)
     except ApiError as error:
         return doors.refuse(door, error, request_id)
     call = DoorCall(door, door_request)
@@ -78,7 +81,21 @@ async def handle(method: str, path: str, headers: dict[str, str], query: dict[st
     def refuse(error: ApiError) -> HttpResponseBase:
         return doors.refuse(door, error, request_id)
 
-    return await with_idempotency(_Request("POST", headers, internal), run, authenticate, refuse)
+    # "The same request" is the client's own bytes at this path: fields the internal form does not carry
+    # (passthrough's unknown fields) count too.
+    fingerprint = path.encode("utf-8", "replace") + b"\n" + body
+    return await with_idempotency(_Request("POST", headers, internal), run, authenticate, refuse, fingerprint)
+
+
+async def _unknown_taken(door: Door, request: DoorRequest) -> None:
+    """Unknown fields go only to a same-protocol channel that allows each by name: refused before the hold
+    when the model has none (an unknown model is left to admission's 404)."""
+    route = await catalog.model_route(request.model)
+    if route is None or any(native.unknown_allowed(door.name, request, channel) for channel in route.channels):
+        return
+    allowed = {name for channel in route.channels if native.applies(door.name, request, channel.provider)
+               for name in channel.options.get("allow_fields") or ()}
+    raise doors.refuse_unknown(next((name for name in request.unknown if name not in allowed), request.unknown[0]))
 
 
 async def _count_tokens(door: Door, key: catalog.KeyInfo, body: bytes, headers: dict[str, str],

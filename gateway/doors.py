@@ -5,7 +5,8 @@ pipeline `/v1/responses` uses — same key, limits, hold, routing, relay, settle
 record, live log and metrics — then renders answers, streams and errors back in its own shape
 (gateway/protocols/*/door.py). Sampling controls the internal form has no field for (`stop`, `seed`,
 `top_k`, penalties, Gemini safety settings) travel as neutral *extras* that every channel honours or
-refuses by name (gateway/providers/extras.py): never silently dropped.
+refuses by name (gateway/providers/extras.py): never silently dropped. A channel of the door's own protocol
+gets the client's body as it is instead, and its answer goes back byte for byte (gateway/providers/native.py).
 """
 
 from __future__ import annotations
@@ -19,16 +20,26 @@ from typing import Any
 import msgspec
 from django.http import HttpResponse, HttpResponseBase
 
-from . import metrics, offload, request_log
+from . import limits, metrics, offload, request_log
 from .errors import ApiError, InvalidAuth, InvalidRequest, UpstreamFailed, error_response
 from .protocols.anthropic.door import MessagesDoor
+from .protocols.anthropic.request import _MESSAGES_FIELDS
 from .protocols.chat.door import ChatDoor
+from .protocols.chat.door_request import _KNOWN as _CHAT_KNOWN
+from .protocols.chat.door_request import _REFUSED as _CHAT_REFUSED
 from .protocols.door import Door, DoorRequest
 from .protocols.gemini.door import GeminiDoor
 from .protocols.gemini.render import api_key as gemini_key
+from .protocols.gemini.request import _REFUSED_TOP as _GEMINI_REFUSED
+from .protocols.gemini.request import _TOP_LEVEL as _GEMINI_KNOWN
+from .providers import native
 from .sse import SSEDecoder
 
 CHAT, MESSAGES, GEMINI = ChatDoor(), MessagesDoor(), GeminiDoor()
+# Each door's top-level fields (mapped or refused by its parser); any other is "unknown" (_unknown_fields).
+_KNOWN_FIELDS = {"chat": _CHAT_KNOWN | _CHAT_REFUSED.keys(), "messages": _MESSAGES_FIELDS,
+                 "gemini": _GEMINI_KNOWN | _GEMINI_REFUSED.keys()}
+MAX_UNKNOWN_FIELDS = 16  # unknown top-level fields one request may carry to a passthrough channel
 _decode = msgspec.json.decode
 
 # door-specific extras → (neutral name, the client's own param for errors)
@@ -148,8 +159,33 @@ def parse_body(door: Door, body: bytes, path_model: str | None, query: dict[str,
     if count:
         request = MESSAGES.parse_count_tokens(raw, headers)
     else:
-        request = door.parse(raw, path_model=path_model, query=query, headers=headers)
+        unknown = _unknown_fields(door, raw)
+        known = {name: value for name, value in raw.items() if name not in unknown} if unknown else raw
+        request = door.parse(known, path_model=path_model, query=query, headers=headers)
+        request.raw, request.unknown = raw, unknown
     return request, msgspec.json.encode(request.body)
+
+
+def _unknown_fields(door: Door, raw: Any) -> tuple[str, ...]:
+    """Top-level fields the door does not know. With the same-protocol passthrough on they are recorded,
+    not refused here: only a channel of the door's own protocol that allows each by name gets them
+    (gateway/providers/native.py); any other route refuses them by name before the hold."""
+    if not isinstance(raw, dict) or not native.enabled():
+        return ()
+    known = _KNOWN_FIELDS[door.name]
+    unknown = tuple(name for name in raw if name not in known)
+    if len(unknown) > MAX_UNKNOWN_FIELDS:
+        raise InvalidRequest(f"Too many unrecognized parameters (at most {MAX_UNKNOWN_FIELDS}).",
+                             param=limits.clip(unknown[0]), code="unsupported_parameter")
+    return unknown
+
+
+def refuse_unknown(name: str) -> InvalidRequest:
+    name = limits.clip(name)
+    return InvalidRequest(
+        f"Unrecognized or unsupported parameter '{name}': no channel of this model takes it as it is.",
+        param=name, code="unsupported_parameter",
+    )
 
 
 async def parse(door: Door, body: bytes, path_model: str | None, query: dict[str, str],

@@ -143,8 +143,10 @@ async def with_idempotency(
     handler: Callable[[Any], Awaitable[HttpResponseBase]],
     authenticate: Callable[[str | None], Awaitable[Any]],
     refuse: Callable[[ApiError], HttpResponseBase] = error_response,
+    fingerprint: bytes | None = None,
 ) -> HttpResponseBase:
-    """`refuse` renders this layer's own errors (a door answers in its protocol's shape)."""
+    """`refuse` renders this layer's own errors (a door answers in its protocol's shape); `fingerprint` is
+    what "the same body" means when it is not `request.body` (a door: the client's own bytes and path)."""
     key = request.headers.get(HEADER)
     if not key:
         return await handler(request)
@@ -154,7 +156,7 @@ async def with_idempotency(
         info = await authenticate(request.headers.get("authorization"))
     except ApiError:
         return await handler(request)  # it answers the 401 itself
-    body_hash = hashlib.sha256(request.body).hexdigest()
+    body_hash = hashlib.sha256(request.body if fingerprint is None else fingerprint).hexdigest()
     outcome = await run_db(claim, api_key_id=info.id, key=key, body_hash=body_hash)
     if outcome.error is not None:
         return refuse(outcome.error)

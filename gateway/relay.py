@@ -28,6 +28,7 @@ from .db import run_db
 from .doors import DoorCall
 from .errors import ApiError, InvalidRequest, UpstreamFailed, error_response
 from .providers.base import StreamTranslator
+from .providers.native import NativeStream
 from .tokens import count_tokens
 
 log = logging.getLogger("harnmodel.relay")
@@ -73,7 +74,7 @@ class RelayJob:
         settled = False
         try:
             try:
-                opened = await open_upstream(self.a, self.stream, self.outcome)
+                opened = await open_upstream(self.a, self.stream, self.outcome, self.door)
             except ApiError as error:
                 self.outcome.status, self.outcome.error_code = error.status, error.code or ""
                 await self._settle()
@@ -136,16 +137,27 @@ class RelayJob:
     async def _relay_json(self, opened: Opened) -> None:
         result = opened.result
         assert result is not None
-        opened.rewrite(result.body)
+        if result.raw is None:  # a same-protocol passthrough's answer is the upstream's own, ids included
+            opened.rewrite(result.body)
         if result.usage is None:  # an upstream that reports no usage is billed on our own count
             self.outcome.estimated = True
-            result_text = msgspec.json.encode(result.body.get("output", [])).decode()
-            self.outcome.usage = Usage(input_tokens=self.a.input_tokens, output_tokens=count_tokens(result_text))
+            result_text = (
+                result.raw.decode(errors="replace")
+                if result.raw is not None
+                else msgspec.json.encode(result.body.get("output", [])).decode()
+            )
+            output = count_tokens(result_text)
+            if result.raw is not None:
+                output = min(output, self.a.reservation.output_cap)  # the whole JSON was counted: never past the cap
+            self.outcome.usage = Usage(input_tokens=self.a.input_tokens, output_tokens=output)
         else:
             self.outcome.usage = result.usage
         settlement = await self._settle()
         try:
-            body = msgspec.json.encode(result.body) if self.door is None else self.door.json_body(result.body)
+            if result.raw is not None:
+                body = result.raw
+            else:
+                body = msgspec.json.encode(result.body) if self.door is None else self.door.json_body(result.body)
             response: HttpResponseBase = HttpResponse(body, content_type="application/json")
         except ApiError as error:  # a door with no way to say "failed" in a body (Chat) answers an error
             response = self._error(error)
@@ -159,6 +171,8 @@ class RelayJob:
         queue.put_nowait(opened.first_out)
         if self.door is None:
             response = StreamingHttpResponse(self._client_stream(queue), content_type="text/event-stream; charset=utf-8")
+        elif isinstance(translator, NativeStream):  # already in the door's protocol: the upstream's own bytes
+            response = StreamingHttpResponse(self._client_stream(queue), content_type=self.door.stream_content_type)
         else:
             response = StreamingHttpResponse(
                 self.door.stream(self._client_stream(queue)), content_type=self.door.stream_content_type

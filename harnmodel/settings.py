@@ -296,6 +296,9 @@ HARNMODEL_UPSTREAM_CONNECT_TIMEOUT = env.float("HARNMODEL_UPSTREAM_CONNECT_TIMEO
 HARNMODEL_MAX_ATTEMPTS = env.int("HARNMODEL_MAX_ATTEMPTS", default=3)
 # After a client disconnects mid-stream we keep reading the upstream this long for its usage.
 HARNMODEL_DRAIN_SECONDS = env.float("HARNMODEL_DRAIN_SECONDS", default=30.0)
+# Same-protocol passthrough (gateway/providers/native.py): a Chat / Messages / Gemini door request served by a
+# channel of its own protocol goes up as the client sent it and its answer comes back byte for byte.
+HARNMODEL_DOOR_PASSTHROUGH = env.bool("HARNMODEL_DOOR_PASSTHROUGH", default=True)
 # A hold not settled after this long belongs to a crashed worker; the sweeper handles it.
 HARNMODEL_HOLD_TTL_SECONDS = env.int("HARNMODEL_HOLD_TTL_SECONDS", default=3600)
 # A live request pushes its hold's expiry forward at most this often (capped at a third of the TTL).

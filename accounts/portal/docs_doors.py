@@ -37,6 +37,10 @@ _CAUSES = [("401", "invalid_auth_header"), ("402", "insufficient_balance"), ("40
            ("429", "rate_limit_exceeded"), ("503", "model_not_available"),
            ("502", "upstream_error / upstream_timeout")]  # fmt: skip
 _MEANING = {code: text for _status, code, text in docs_content.ERRORS}
+# Same-protocol passthrough (gateway/providers/native.py): a field no door knows goes only where it goes as sent.
+_UNKNOWN = (_("any other top-level field"), _(
+    "Refused by name, unless a channel of this protocol serving the model allows that field: there the request "
+    "goes up as you sent it, and the answer comes back as the provider sent it."))
 
 CHAT = DoorDoc(
     slug="chat",
@@ -75,6 +79,7 @@ CHAT = DoorDoc(
         ("frequency_penalty, presence_penalty, logit_bias", _("Refused when they ask for anything but the default.")),
         ("prediction, web_search_options", _("Not offered through this gateway.")),
         ("functions, function_call", _("The legacy forms: send tools and tool_choice.")),
+        _UNKNOWN,
     ],
     streaming=_(
         "With stream: true the answer is text/event-stream: data: lines carrying chat.completion.chunk objects, "
@@ -115,6 +120,7 @@ MESSAGES = DoorDoc(
         ("tools[].type: web_search_…, code_execution_…", _("Server tools are not offered: only custom tools.")),
         ("top_k, stop_sequences", _("Refused when the channel serving the model cannot honour them.")),
         ("mcp_servers, container, context_management", _("Any field the door does not carry is refused by name.")),
+        _UNKNOWN,
     ],
     streaming=_(
         "With stream: true the answer is text/event-stream with Anthropic's named events: message_start, "
@@ -168,6 +174,7 @@ GEMINI = DoorDoc(
         ("generationConfig.responseLogprobs, logprobs", _("Log probabilities cannot be returned.")),
         ("generationConfig.responseModalities", _("Only text output is offered.")),
         ("fileData", _("Send files inline (inlineData).")),
+        _UNKNOWN,
     ],
     streaming=_(
         "streamGenerateContent?alt=sse answers text/event-stream: data: lines, each a GenerateContentResponse, "

@@ -23,6 +23,10 @@ class DoorRequest:
     stream: bool  # the client asked for a stream in its own protocol's way
     model: str  # the public model id the client named (path or body)
     extras: dict[str, Any] = field(default_factory=dict)  # door-specific facts the renderers need
+    # The client's own decoded body (a same-protocol channel gets it as it is: gateway/providers/native.py)
+    # and the top-level fields the door does not know, which only such a channel may take, by name.
+    raw: dict[str, Any] | None = None
+    unknown: tuple[str, ...] = ()
 
 
 class StreamRenderer(ABC):

@@ -49,6 +49,7 @@ class UpstreamRequest:
 class JsonResult:
     body: dict[str, Any]  # a Responses API object, ready for the client
     usage: Usage | None
+    raw: bytes | None = None  # a same-protocol passthrough: the upstream's own bytes, sent as they are
 
 
 class UpstreamError(Exception):

@@ -88,24 +88,31 @@ _RPC_STATUS = {
 }
 
 
+def gemini_target(ctx: CallContext) -> tuple[str, dict[str, str]]:
+    """The URL and headers of a generateContent call (translated or passthrough alike)."""
+    model = ctx.upstream_model.strip("/")
+    # `gemini-2.5-flash` or `models/gemini-2.5-flash`; `tunedModels/x` keeps its own collection.
+    path = quote(model if "/" in model else f"models/{model}", safe="/-._~")
+    url = f"{ctx.base_url.rstrip('/')}/{path}"
+    headers = {"content-type": "application/json", "accept": "application/json"}
+    if ctx.stream:
+        url += ":streamGenerateContent?alt=sse"
+        headers["accept"] = "text/event-stream"
+    else:
+        url += ":generateContent"
+    if ctx.secret:
+        headers["x-goog-api-key"] = ctx.secret
+    return url, headers
+
+
 class GeminiAdapter(Adapter):
     kind = "gemini"
     label = "Google Gemini API"
 
     def build_request(self, request: ParsedRequest, ctx: CallContext) -> UpstreamRequest:
-        model = ctx.upstream_model.strip("/")
-        # `gemini-2.5-flash` or `models/gemini-2.5-flash`; `tunedModels/x` keeps its own collection.
-        path = quote(model if "/" in model else f"models/{model}", safe="/-._~")
-        url = f"{ctx.base_url.rstrip('/')}/{path}"
-        headers = {"content-type": "application/json", "accept": "application/json"}
-        if ctx.stream:
-            url += ":streamGenerateContent?alt=sse"
-            headers["accept"] = "text/event-stream"
-        else:
-            url += ":generateContent"
-        if ctx.secret:
-            headers["x-goog-api-key"] = ctx.secret
-        return UpstreamRequest(url=url, headers=headers, body=_encode(extras.apply(gemini_body(request, ctx), request.extras, extras.GEMINI)))
+        url, headers = gemini_target(ctx)
+        body = extras.apply(gemini_body(request, ctx), request.extras, extras.GEMINI)
+        return UpstreamRequest(url=url, headers=headers, body=_encode(body))
 
     def parse_response(self, body: bytes, request: ParsedRequest, ctx: CallContext) -> JsonResult:
         data = _decode_json(body)

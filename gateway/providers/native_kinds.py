@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import msgspec
 
@@ -14,7 +13,7 @@ from billing.pricing import Usage
 from ..protocols.door import DoorRequest
 from .anthropic import ANTHROPIC_VERSION, anthropic_usage
 from .base import Adapter, CallContext
-from .gemini import gemini_usage
+from .gemini import gemini_target, gemini_usage
 from .openai_chat import chat_usage
 from .openai_responses import auth_headers
 
@@ -240,18 +239,7 @@ class GeminiKind(Kind):
         return body
 
     def target(self, adapter: Adapter, ctx: CallContext) -> tuple[str, dict[str, str]]:
-        model = ctx.upstream_model.strip("/")
-        path = quote(model if "/" in model else f"models/{model}", safe="/-._~")
-        url = f"{ctx.base_url.rstrip('/')}/{path}"
-        headers = {"content-type": "application/json", "accept": "application/json"}
-        if ctx.stream:
-            url += ":streamGenerateContent?alt=sse"
-            headers["accept"] = "text/event-stream"
-        else:
-            url += ":generateContent"
-        if ctx.secret:
-            headers["x-goog-api-key"] = ctx.secret
-        return url, headers
+        return gemini_target(ctx)
 
     def usage_of(self, data: dict[str, Any]) -> Usage | None:
         return gemini_usage(data.get("usageMetadata"))

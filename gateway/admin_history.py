@@ -9,9 +9,8 @@ from django.http import HttpRequest
 from billing.admin_history import AuditHistoryMixin, price_history
 from billing.history import audit_history, changed_only
 from billing.money import decimal_string
-
-from .models import CatalogModel, Channel, ChannelModel
-from .signals import operator_action
+from gateway.models import CatalogModel, Channel, ChannelModel
+from gateway.signals import operator_action
 
 # What the channel form edits (the credential only as "replaced", never its value).
 CHANNEL_FIELDS = ["name", "provider", "base_url", "priority", "weight", "enabled", "options"]

@@ -6,6 +6,6 @@ class GatewayConfig(AppConfig):
     verbose_name = "Gateway"
 
     def ready(self) -> None:
-        from . import taskrun_admin, taskruns  # noqa: F401  (taskrun_admin registers the read-only TaskRun admin)
+        from gateway import taskrun_admin, taskruns  # noqa: F401  (taskrun_admin registers the read-only TaskRun admin)
 
         taskruns.connect_celery_signals()  # every process with Django loaded records scheduled task runs

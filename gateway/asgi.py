@@ -20,8 +20,8 @@ import msgspec
 from django.conf import settings
 from django.http import HttpResponseBase
 
-from . import cors, metrics, request_log
-from .errors import ApiError, InvalidRequest, UpstreamFailed, error_response
+from gateway import cors, metrics, request_log
+from gateway.errors import ApiError, InvalidRequest, UpstreamFailed, error_response
 
 log = logging.getLogger("harnmodel.asgi")
 Scope = dict[str, Any]
@@ -43,14 +43,14 @@ def _wants_websocket(headers: list[tuple[bytes, bytes]]) -> bool:
 
 
 def _door_path(method: str, path: str) -> bool:
-    from .doors import door_for
+    from gateway.doors import door_for
 
     return door_for(method, path) is not None
 
 
 async def _door_answer(scope: Scope, headers: dict[str, str], body: bytes) -> HttpResponseBase:
     """Chat Completions, Anthropic Messages, Gemini: gateway/door_handle.py."""
-    from .door_handle import handle
+    from gateway.door_handle import handle
 
     query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
     response = await handle(scope["method"], scope["path"], headers, query, body)
@@ -124,7 +124,7 @@ def _header_bytes(headers: list[tuple[bytes, bytes]]) -> int:
 
 
 def _new_request_id() -> str:
-    from .pipeline import new_request_id
+    from gateway.pipeline import new_request_id
 
     return new_request_id()
 
@@ -165,7 +165,7 @@ class GatewayApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] in RESPONSES_PATHS:
-            from .responses_ws import serve
+            from gateway.responses_ws import serve
 
             await serve(scope, receive, send)  # Responses over WebSocket; other sockets go to the fallback
             return
@@ -197,7 +197,7 @@ class GatewayApp:
             await _send_response(_rejection(_NO_WEBSOCKET), send, receive)
             return
         if self._handler is None:
-            from .idempotency import handle
+            from gateway.idempotency import handle
 
             self._handler, self._limit = handle, settings.HARNMODEL_MAX_BODY_BYTES
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}

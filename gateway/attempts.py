@@ -24,17 +24,16 @@ from django.conf import settings
 from billing import services as billing
 from billing.money import decimal_string
 from billing.pricing import Usage, charge_micros
-
-from . import breaker, field_policy, response_ids, routing
-from .catalog import ChannelRoute, KeyInfo, ModelRoute
-from .doors import DoorCall, refuse_unknown
-from .errors import ApiError, InvalidRequest, ModelNotAvailable, UpstreamFailed, UpstreamTimeout
-from .http import get_client
-from .providers import native
-from .providers.base import CallContext, JsonResult, StreamTranslator, UpstreamError
-from .providers.registry import get_adapter
-from .ratelimit import Ticket
-from .schema import ParsedRequest
+from gateway import breaker, field_policy, response_ids, routing
+from gateway.catalog import ChannelRoute, KeyInfo, ModelRoute
+from gateway.doors import DoorCall, refuse_unknown
+from gateway.errors import ApiError, InvalidRequest, ModelNotAvailable, UpstreamFailed, UpstreamTimeout
+from gateway.http import get_client
+from gateway.providers import native
+from gateway.providers.base import CallContext, JsonResult, StreamTranslator, UpstreamError
+from gateway.providers.registry import get_adapter
+from gateway.ratelimit import Ticket
+from gateway.schema import ParsedRequest
 
 _background: set[asyncio.Task] = set()  # strong references: the loop only keeps weak ones
 

@@ -12,12 +12,11 @@ from django.db import transaction
 
 from billing.alerts import operator_alert
 from billing.money import AmountError, decimal_string, parse_amount
-
-from . import upstream_http
-from .catalog import clear_caches
-from .crypto import decrypt_secret
-from .models import BalanceSample, Channel
-from .upstream_balance import BalanceError, Reading, reader
+from gateway import upstream_http
+from gateway.catalog import clear_caches
+from gateway.crypto import decrypt_secret
+from gateway.models import BalanceSample, Channel
+from gateway.upstream_balance import BalanceError, Reading, reader
 
 log = logging.getLogger("harnmodel.upstream_balance")
 

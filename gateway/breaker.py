@@ -23,8 +23,8 @@ from typing import NamedTuple
 
 from django.conf import settings
 
-from . import metrics, shared_state
-from .bounded import BoundedCache
+from gateway import metrics, shared_state
+from gateway.bounded import BoundedCache
 
 clock = time.time  # injectable for tests
 

@@ -15,12 +15,11 @@ from django.utils import timezone
 
 from billing.pricing import PriceSnapshot
 from billing.selectors import price_current, price_snapshot
-
-from . import limits
-from .bounded import BoundedCache
-from .crypto import decrypt_secret
-from .db import run_db
-from .models import ApiKey, CatalogModel, ChannelModel
+from gateway import limits
+from gateway.bounded import BoundedCache
+from gateway.crypto import decrypt_secret
+from gateway.db import run_db
+from gateway.models import ApiKey, CatalogModel, ChannelModel
 
 
 @dataclass(frozen=True, slots=True)

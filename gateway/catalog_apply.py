@@ -15,12 +15,11 @@ from django.db import transaction
 
 from billing.money import AmountError, parse_amount
 from billing.services import price_publish
-
-from . import field_policy
-from .crypto import SecretUnreadable, decrypt_secret
-from .models import CatalogModel, Channel, ChannelModel
-from .providers.registry import ADAPTERS
-from .services import channel_set_secret
+from gateway import field_policy
+from gateway.crypto import SecretUnreadable, decrypt_secret
+from gateway.models import CatalogModel, Channel, ChannelModel
+from gateway.providers.registry import ADAPTERS
+from gateway.services import channel_set_secret
 
 
 class CatalogError(ValueError):

@@ -9,9 +9,8 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from billing.money import decimal_string
-
-from .models import BalanceSample, Channel
-from .ops_selectors import channel_breakers, channel_success
+from gateway.models import BalanceSample, Channel
+from gateway.ops_selectors import channel_breakers, channel_success
 
 TREND_SAMPLES = 12  # the balance trend shows this many newest samples
 _BARS = "▁▂▃▄▅▆▇█"

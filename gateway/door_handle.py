@@ -11,19 +11,19 @@ from typing import Any
 import msgspec
 from django.http import HttpResponse, HttpResponseBase
 
-from . import catalog, doors, offload
-from .db import run_db
-from .doors import GEMINI, MESSAGES, DoorCall, door_for
-from .errors import ApiError, InvalidRequest, ModelNotAllowed, ModelNotFound
-from .idempotency import with_idempotency
-from .limits import clip
-from .pipeline import admit, authenticate, new_request_id
-from .protocols.door import Door, DoorRequest
-from .protocols.gemini.render import models_list
-from .providers import native
-from .relay import RelayJob
-from .schema import parse_request
-from .tokens import count_request_tokens
+from gateway import catalog, doors, offload
+from gateway.db import run_db
+from gateway.doors import GEMINI, MESSAGES, DoorCall, door_for
+from gateway.errors import ApiError, InvalidRequest, ModelNotAllowed, ModelNotFound
+from gateway.idempotency import with_idempotency
+from gateway.limits import clip
+from gateway.pipeline import admit, authenticate, new_request_id
+from gateway.protocols.door import Door, DoorRequest
+from gateway.protocols.gemini.render import models_list
+from gateway.providers import native
+from gateway.relay import RelayJob
+from gateway.schema import parse_request
+from gateway.tokens import count_request_tokens
 
 
 class _Request:
@@ -116,7 +116,7 @@ async def _count_tokens(door: Door, key: catalog.KeyInfo, body: bytes, headers: 
 
 
 async def _gemini_models(key: catalog.KeyInfo, path_model: str | None, request_id: str) -> HttpResponseBase:
-    from .meta_views import servable_models
+    from gateway.meta_views import servable_models
 
     if path_model is None:
         rows = await run_db(servable_models, key)

@@ -20,20 +20,20 @@ from typing import Any
 import msgspec
 from django.http import HttpResponse, HttpResponseBase
 
-from . import limits, metrics, offload, request_log
-from .errors import ApiError, InvalidAuth, InvalidRequest, UpstreamFailed, error_response
-from .protocols.anthropic.door import MessagesDoor
-from .protocols.anthropic.request import _MESSAGES_FIELDS
-from .protocols.chat.door import ChatDoor
-from .protocols.chat.door_request import _KNOWN as _CHAT_KNOWN
-from .protocols.chat.door_request import _REFUSED as _CHAT_REFUSED
-from .protocols.door import Door, DoorRequest
-from .protocols.gemini.door import GeminiDoor
-from .protocols.gemini.render import api_key as gemini_key
-from .protocols.gemini.request import _REFUSED_TOP as _GEMINI_REFUSED
-from .protocols.gemini.request import _TOP_LEVEL as _GEMINI_KNOWN
-from .providers import native
-from .sse import SSEDecoder
+from gateway import limits, metrics, offload, request_log
+from gateway.errors import ApiError, InvalidAuth, InvalidRequest, UpstreamFailed, error_response
+from gateway.protocols.anthropic.door import MessagesDoor
+from gateway.protocols.anthropic.request import _MESSAGES_FIELDS
+from gateway.protocols.chat.door import ChatDoor
+from gateway.protocols.chat.door_request import _KNOWN as _CHAT_KNOWN
+from gateway.protocols.chat.door_request import _REFUSED as _CHAT_REFUSED
+from gateway.protocols.door import Door, DoorRequest
+from gateway.protocols.gemini.door import GeminiDoor
+from gateway.protocols.gemini.render import api_key as gemini_key
+from gateway.protocols.gemini.request import _REFUSED_TOP as _GEMINI_REFUSED
+from gateway.protocols.gemini.request import _TOP_LEVEL as _GEMINI_KNOWN
+from gateway.providers import native
+from gateway.sse import SSEDecoder
 
 CHAT, MESSAGES, GEMINI = ChatDoor(), MessagesDoor(), GeminiDoor()
 # Each door's top-level fields (mapped or refused by its parser); any other is "unknown" (_unknown_fields).
@@ -153,7 +153,7 @@ def bearer_headers(door: Door, headers: dict[str, str], query: dict[str, str]) -
 def parse_body(door: Door, body: bytes, path_model: str | None, query: dict[str, str],
                headers: dict[str, str], *, count: bool = False) -> tuple[DoorRequest, bytes]:
     """Client bytes → (door request, internal body bytes). The same JSON guards as /v1/responses."""
-    from .schema import decode_object
+    from gateway.schema import decode_object
 
     raw = decode_object(body)
     if count:

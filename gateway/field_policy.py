@@ -33,9 +33,9 @@ from typing import Any, cast
 
 from django.conf import settings
 
-from . import url_policy
-from .errors import InvalidRequest
-from .url_policy import Flagged
+from gateway import url_policy
+from gateway.errors import InvalidRequest
+from gateway.url_policy import Flagged
 
 # Top-level fields every channel gets: the typed request (schema.ResponsesRequest) and the harmless rest.
 FORWARDED = frozenset(

@@ -6,12 +6,11 @@ from django import forms
 from django.utils import timezone
 
 from billing.money import AmountError, decimal_string, parse_amount
-
-from . import field_policy
-from .models import ApiKey, CatalogModel, Channel, ChannelModel
-from .providers.registry import get_adapter, provider_choices
-from .services import channel_set_secret
-from .upstream_balance import KINDS as BALANCE_KINDS
+from gateway import field_policy
+from gateway.models import ApiKey, CatalogModel, Channel, ChannelModel
+from gateway.providers.registry import get_adapter, provider_choices
+from gateway.services import channel_set_secret
+from gateway.upstream_balance import KINDS as BALANCE_KINDS
 
 TIMEOUT_FIELDS = ["connect_timeout", "first_byte_timeout", "idle_timeout"]  # seconds; empty = platform default
 MAX_TIMEOUT = 3600

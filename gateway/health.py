@@ -27,15 +27,14 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing.signals import platform_event
-
-from . import breaker, response_ids, shared_state
-from .crypto import decrypt_secret
-from .db import run_db
-from .http import get_client
-from .models import Channel, ChannelProbe
-from .providers.base import CallContext, UpstreamError
-from .providers.registry import get_adapter
-from .schema import parse_request
+from gateway import breaker, response_ids, shared_state
+from gateway.crypto import decrypt_secret
+from gateway.db import run_db
+from gateway.http import get_client
+from gateway.models import Channel, ChannelProbe
+from gateway.providers.base import CallContext, UpstreamError
+from gateway.providers.registry import get_adapter
+from gateway.schema import parse_request
 
 log = logging.getLogger("harnmodel.health")
 REASON_PREFIX = "health:"

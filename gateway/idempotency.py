@@ -16,9 +16,9 @@ from django.db import IntegrityError, transaction
 from django.http import HttpResponse, HttpResponseBase
 from django.utils import timezone
 
-from .db import run_db
-from .errors import ApiError, InvalidRequest, error_response
-from .models import IdempotencyRecord
+from gateway.db import run_db
+from gateway.errors import ApiError, InvalidRequest, error_response
+from gateway.models import IdempotencyRecord
 
 HEADER = "idempotency-key"
 KEPT_HEADERS = (
@@ -177,6 +177,6 @@ async def with_idempotency(
 
 async def handle(request: Any) -> HttpResponseBase:
     """POST /v1/responses with Idempotency-Key support: what the views and the ASGI front call."""
-    from .pipeline import authenticate, handle_responses
+    from gateway.pipeline import authenticate, handle_responses
 
     return await with_idempotency(request, handle_responses, authenticate)

@@ -10,9 +10,9 @@ import time
 
 from django.conf import settings
 
-from .attempts import in_background
-from .db import run_db
-from .services import api_key_touch
+from gateway.attempts import in_background
+from gateway.db import run_db
+from gateway.services import api_key_touch
 
 log = logging.getLogger("harnmodel.relay")
 _stamped: dict[int, float] = {}  # key id → monotonic time this worker last wrote it

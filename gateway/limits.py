@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 
-from .errors import InvalidRequest
+from gateway.errors import InvalidRequest
 
 # kind → (setting, default). Kinds without a setting are fixed by the protocol.
 KINDS: dict[str, tuple[str | None, int]] = {

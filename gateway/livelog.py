@@ -24,9 +24,9 @@ from django.apps import apps
 from django.core.cache import cache
 from prometheus_client import Counter
 
-from . import metrics
-from .bounded import BoundedCache
-from .db import run_db
+from gateway import metrics
+from gateway.bounded import BoundedCache
+from gateway.db import run_db
 
 log = logging.getLogger("harnmodel.livelog")
 

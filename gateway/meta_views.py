@@ -11,14 +11,14 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from . import shared_state
-from .catalog import KeyInfo
-from .db import run_db
-from .errors import ApiError, InvalidRequest, ModelNotFound, error_response
-from .limits import clip
-from .models import CatalogModel
-from .pipeline import authenticate
-from .protocols.gemini.render import models_list as gemini_models_list
+from gateway import shared_state
+from gateway.catalog import KeyInfo
+from gateway.db import run_db
+from gateway.errors import ApiError, InvalidRequest, ModelNotFound, error_response
+from gateway.limits import clip
+from gateway.models import CatalogModel
+from gateway.pipeline import authenticate
+from gateway.protocols.gemini.render import models_list as gemini_models_list
 
 log = logging.getLogger("harnmodel.meta")
 READY_TIMEOUT = 2.0  # seconds per dependency

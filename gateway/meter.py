@@ -9,7 +9,7 @@ usually one token, so counting delta by delta tracks its own count closely; an u
 the cap is cut early only by our estimate's error, and only when its answer was reaching the cap anyway.
 """
 
-from .tokens import count_tokens
+from gateway.tokens import count_tokens
 
 
 class OutputMeter:

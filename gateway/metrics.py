@@ -245,8 +245,7 @@ class DatabaseCollector:
         from django.utils import timezone
 
         from billing.models import Hold
-
-        from .models import Channel
+        from gateway.models import Channel
 
         holds, overdue, enabled, info, up = self._families()
         try:

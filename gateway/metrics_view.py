@@ -15,7 +15,7 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.views.decorators.http import require_GET
 
-from .metrics import exposition
+from gateway.metrics import exposition
 
 DEFAULT_ALLOW_NETWORKS = ("127.0.0.1/32", "::1/128")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -15,9 +15,9 @@ from typing import Any
 import msgspec
 from django.conf import settings
 
-from . import limits
-from . import schema as validator
-from .limits import MAX_TOKENS
+from gateway import limits
+from gateway import schema as validator
+from gateway.limits import MAX_TOKENS
 
 OPENAPI_VERSION = "3.1.0"
 ERROR_TYPES = (

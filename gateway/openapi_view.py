@@ -5,10 +5,10 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from . import schema
-from .bounded import BoundedCache
-from .errors import InvalidRequest, error_response
-from .openapi import build_document
+from gateway import schema
+from gateway.bounded import BoundedCache
+from gateway.errors import InvalidRequest, error_response
+from gateway.openapi import build_document
 
 _cache = BoundedCache(4, 4 * 1024 * 1024)  # one document per set of limits in force; settings rarely change
 

@@ -9,9 +9,8 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from billing.models import UsageRecord
-
-from . import breaker
-from .models import Channel
+from gateway import breaker
+from gateway.models import Channel
 
 LATENCY_SAMPLE = 10_000  # newest rows the percentiles are computed from: bounded on a busy hour
 

@@ -13,11 +13,10 @@ from billing import aiofast
 from billing import selectors as billing_selectors
 from billing import services as billing
 from billing.pricing import tool_hold_micros
-
-from . import catalog, field_policy, ids, metrics, offload, ratelimit, request_log
-from .crypto import hash_api_key
-from .db import run_db
-from .errors import (
+from gateway import catalog, field_policy, ids, metrics, offload, ratelimit, request_log
+from gateway.crypto import hash_api_key
+from gateway.db import run_db
+from gateway.errors import (
     ApiError,
     InsufficientBalance,
     InvalidAuth,
@@ -28,10 +27,10 @@ from .errors import (
     ModelNotFound,
     error_response,
 )
-from .limits import clip
-from .relay import Admission, RelayJob
-from .schema import parse_request
-from .tokens import count_request_tokens, uncounted_input_tokens
+from gateway.limits import clip
+from gateway.relay import Admission, RelayJob
+from gateway.schema import parse_request
+from gateway.tokens import count_request_tokens, uncounted_input_tokens
 
 
 def new_request_id() -> str:

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from .models import Channel, ChannelProbe
+from gateway.models import Channel, ChannelProbe
 
 FIELDS = ["created_at", "channel", "model_id", "ok", "status", "latency_ms", "error"]
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from . import shared_state
-from .bounded import BoundedCache
-from .catalog import KeyInfo
-from .errors import ApiError
+from gateway import shared_state
+from gateway.bounded import BoundedCache
+from gateway.catalog import KeyInfo
+from gateway.errors import ApiError
 
 clock = time.time  # injectable for tests
 BUCKET, SLOTS = "b", "c"

@@ -21,15 +21,14 @@ from billing import aiofast
 from billing import services as billing
 from billing.money import decimal_string
 from billing.pricing import Usage, charge_micros
-
-from . import breaker, key_touch, metrics, ratelimit, request_log
-from .attempts import Admission, Opened, Outcome, _background, in_background, open_upstream
-from .db import run_db
-from .doors import DoorCall
-from .errors import ApiError, InvalidRequest, UpstreamFailed, error_response
-from .providers.base import StreamTranslator
-from .providers.native import NativeStream
-from .tokens import count_tokens
+from gateway import breaker, key_touch, metrics, ratelimit, request_log
+from gateway.attempts import Admission, Opened, Outcome, _background, in_background, open_upstream
+from gateway.db import run_db
+from gateway.doors import DoorCall
+from gateway.errors import ApiError, InvalidRequest, UpstreamFailed, error_response
+from gateway.providers.base import StreamTranslator
+from gateway.providers.native import NativeStream
+from gateway.tokens import count_tokens
 
 log = logging.getLogger("harnmodel.relay")
 # Stream endings that say the channel misbehaved: they count against its breaker.

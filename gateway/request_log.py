@@ -9,7 +9,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from . import livelog
+from gateway import livelog
 
 log = logging.getLogger("harnmodel.request")
 

@@ -30,7 +30,7 @@ from functools import cache
 
 from django.conf import settings
 
-from . import ids
+from gateway import ids
 
 PREFIX = "resp_"
 _LEGACY = {1: 4, 2: 5, 3: 6}  # kinds without an account → their counterpart with one

@@ -9,10 +9,9 @@ import time
 from typing import Any
 
 from billing.pricing import Usage
-
-from . import ids
-from .meter import OutputMeter
-from .sse import encode_event
+from gateway import ids
+from gateway.meter import OutputMeter
+from gateway.sse import encode_event
 
 
 def new_id(prefix: str) -> str:

@@ -20,9 +20,9 @@ from typing import Any
 import msgspec
 from django.conf import settings
 
-from . import ids, metrics, ratelimit, request_log
-from .errors import ApiError, InvalidRequest
-from .ws_turns import ClientGone, Continuity, Turn, api_error_frame, deliver, error_frame, prepare, warm_up
+from gateway import ids, metrics, ratelimit, request_log
+from gateway.errors import ApiError, InvalidRequest
+from gateway.ws_turns import ClientGone, Continuity, Turn, api_error_frame, deliver, error_frame, prepare, warm_up
 
 log = logging.getLogger("harnmodel.websocket")
 Scope = dict[str, Any]
@@ -80,7 +80,7 @@ async def serve(scope: Scope, receive: Receive, send: Send) -> None:
     if "websocket.http.response" not in scope.get("extensions", {}):
         await send({"type": "websocket.close", "code": 1013})  # a server that cannot answer 426 (never uvicorn)
         return
-    from .pipeline import authenticate
+    from gateway.pipeline import authenticate
 
     try:
         if sum(len(name) + len(value) for name, value in scope["headers"]) > settings.HARNMODEL_MAX_HEADER_BYTES:
@@ -234,8 +234,8 @@ class Socket:
         await self._generate(turn)
 
     async def _generate(self, turn: Turn) -> None:
-        from .asgi import LeanRequest
-        from .idempotency import handle
+        from gateway.asgi import LeanRequest
+        from gateway.idempotency import handle
 
         headers = dict(self.turn_headers)
         if turn.idempotency_key:

@@ -5,8 +5,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from . import breaker
-from .catalog import ChannelRoute, ModelRoute
+from gateway import breaker
+from gateway.catalog import ChannelRoute, ModelRoute
 
 
 def channel_order(channels: Iterable[ChannelRoute], *, rng: random.Random | None = None) -> list[ChannelRoute]:

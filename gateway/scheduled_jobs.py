@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from .models import TaskRun
+from gateway.models import TaskRun
 
 LATE_FACTOR = 2  # late when it has not started for this many intervals
 

@@ -15,8 +15,8 @@ from typing import Any
 import msgspec
 from django.conf import settings
 
-from . import limits
-from .errors import InvalidRequest
+from gateway import limits
+from gateway.errors import InvalidRequest
 
 _decode = msgspec.json.Decoder()
 

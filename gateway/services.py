@@ -6,8 +6,8 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from .crypto import display_prefix, encrypt_secret, generate_api_key, hash_api_key, secret_hint
-from .models import ApiKey, Channel
+from gateway.crypto import display_prefix, encrypt_secret, generate_api_key, hash_api_key, secret_hint
+from gateway.models import ApiKey, Channel
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def channel_set_secret(*, channel: Channel, secret: str) -> None:
 @transaction.atomic
 def channel_rotate_encryption(*, channel: Channel) -> None:
     """Re-encrypt a stored credential with the current key (after HARNMODEL_ENCRYPTION_KEY changed)."""
-    from .crypto import decrypt_secret
+    from gateway.crypto import decrypt_secret
 
     plain = decrypt_secret(channel.secret_encrypted)
     Channel.objects.filter(pk=channel.pk).update(secret_encrypted=encrypt_secret(plain))

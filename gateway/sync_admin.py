@@ -7,8 +7,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from . import signals, upstream_models
-from .models import UpstreamModelFinding
+from gateway import signals, upstream_models
+from gateway.models import UpstreamModelFinding
 
 Finding = UpstreamModelFinding
 

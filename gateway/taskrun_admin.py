@@ -6,7 +6,7 @@ are one feature."""
 from django.contrib import admin
 from django.http import HttpRequest
 
-from .models import TaskRun
+from gateway.models import TaskRun
 
 FIELDS = [
     "task",

@@ -18,8 +18,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .logformat import redact
-from .models import TaskRun
+from gateway.logformat import redact
+from gateway.models import TaskRun
 
 log = logging.getLogger("harnmodel.taskruns")
 

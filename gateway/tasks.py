@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import balance_poll, health, upstream_models
+from gateway import balance_poll, health, upstream_models
 
 
 @shared_task(ignore_result=True)

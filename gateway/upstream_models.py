@@ -17,11 +17,10 @@ import httpx
 from django.db import transaction
 
 from billing.alerts import operator_alert
-
-from . import upstream_http
-from .catalog import clear_caches
-from .crypto import decrypt_secret
-from .models import CatalogModel, Channel, ChannelModel, UpstreamModelFinding
+from gateway import upstream_http
+from gateway.catalog import clear_caches
+from gateway.crypto import decrypt_secret
+from gateway.models import CatalogModel, Channel, ChannelModel, UpstreamModelFinding
 
 log = logging.getLogger("harnmodel.upstream_models")
 MAX_PAGES = 20  # bounded pagination: at most this many list pages per channel and sync

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import InvalidRequest
+from gateway.errors import InvalidRequest
 
 _BLOCKED_SUFFIXES = (".localhost", ".local", ".internal", ".localdomain", ".home.arpa", ".lan", ".intranet")
 _BLOCKED_NAMES = frozenset({"localhost", "metadata.google.internal", "instance-data"})

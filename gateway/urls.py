@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from . import meta_views, openapi_view, unknown_url, views
+from gateway import meta_views, openapi_view, unknown_url, views
 
 urlpatterns = [
     path("responses", views.responses, name="responses"),

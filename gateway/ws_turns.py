@@ -14,9 +14,9 @@ from typing import Any
 import msgspec
 from django.http import HttpResponseBase
 
-from . import ids
-from .errors import ApiError, InvalidRequest
-from .schema import parse_request
+from gateway import ids
+from gateway.errors import ApiError, InvalidRequest
+from gateway.schema import parse_request
 
 SendText = Callable[[str], Awaitable[None]]
 # Headers an HTTP error carries that a client needs on the socket too (Codex reads `headers` of an error frame).

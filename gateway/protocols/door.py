@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ApiError
+from gateway.errors import ApiError
 
 
 @dataclass(slots=True)

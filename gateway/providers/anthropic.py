@@ -17,17 +17,22 @@ import httpx
 import msgspec
 
 from billing.pricing import Usage
-
-from ..responses import ResponseStreamBuilder, new_id, plausible_usage
-from ..schema import ParsedRequest
-from ..sse import SSEEvent
-from ..tokens import count_tokens
-from . import extras
-from .anthropic_request import anthropic_body
-from .anthropic_thinking import close_reasoning, opaque_reasoning, open_reasoning, redacted_content, sign
-from .base import Adapter, CallContext, JsonResult, StreamTranslator, UpstreamError, UpstreamRequest
-from .common import ENDED_EARLY, HeldOpeningTranslator, as_str, decode_object, new_builder
-from .errors import map_http_error, retry_after_seconds, upstream_message
+from gateway.providers import extras
+from gateway.providers.anthropic_request import anthropic_body
+from gateway.providers.anthropic_thinking import (
+    close_reasoning,
+    opaque_reasoning,
+    open_reasoning,
+    redacted_content,
+    sign,
+)
+from gateway.providers.base import Adapter, CallContext, JsonResult, StreamTranslator, UpstreamError, UpstreamRequest
+from gateway.providers.common import ENDED_EARLY, HeldOpeningTranslator, as_str, decode_object, new_builder
+from gateway.providers.errors import map_http_error, retry_after_seconds, upstream_message
+from gateway.responses import ResponseStreamBuilder, new_id, plausible_usage
+from gateway.schema import ParsedRequest
+from gateway.sse import SSEEvent
+from gateway.tokens import count_tokens
 
 ANTHROPIC_VERSION = "2023-06-01"
 _encode = msgspec.json.encode

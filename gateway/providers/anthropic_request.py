@@ -12,11 +12,11 @@ from typing import Any
 
 import msgspec
 
-from ..errors import InvalidRequest
-from ..schema import ParsedRequest
-from .anthropic_thinking import thinking_block
-from .base import CallContext
-from .common import optional_str, refuse_stateful, require_base64
+from gateway.errors import InvalidRequest
+from gateway.providers.anthropic_thinking import thinking_block
+from gateway.providers.base import CallContext
+from gateway.providers.common import optional_str, refuse_stateful, require_base64
+from gateway.schema import ParsedRequest
 
 Block = dict[str, Any]
 Message = dict[str, Any]

@@ -16,7 +16,7 @@ The summary text stays the thinking text, so a replayed item gives Anthropic bac
 
 from typing import Any
 
-from ..responses import ResponseStreamBuilder, new_id
+from gateway.responses import ResponseStreamBuilder, new_id
 
 SIGNED = "anthropic-signature:"
 REDACTED = "anthropic-redacted:"

@@ -13,9 +13,8 @@ from typing import Any, ClassVar
 import httpx
 
 from billing.pricing import Usage
-
-from ..meter import OutputMeter
-from ..schema import ParsedRequest
+from gateway.meter import OutputMeter
+from gateway.schema import ParsedRequest
 
 
 @dataclass(slots=True)

@@ -3,10 +3,10 @@ InvalidRequest for what a stateless Chat upstream cannot express."""
 
 from typing import Any
 
-from ..errors import InvalidRequest
-from ..schema import ParsedRequest
-from .base import CallContext
-from .common import optional_str, refuse_stateful
+from gateway.errors import InvalidRequest
+from gateway.providers.base import CallContext
+from gateway.providers.common import optional_str, refuse_stateful
+from gateway.schema import ParsedRequest
 
 Message = dict[str, Any]
 _IMAGE_DETAILS = frozenset({"auto", "low", "high"})

@@ -5,12 +5,12 @@ from typing import Any
 
 import msgspec
 
-from ..errors import InvalidRequest
-from ..meter import OutputMeter
-from ..responses import ResponseStreamBuilder
-from ..schema import ParsedRequest
-from ..sse import SSEDecoder, SSEEvent
-from .base import CallContext, StreamTranslator, UpstreamError
+from gateway.errors import InvalidRequest
+from gateway.meter import OutputMeter
+from gateway.providers.base import CallContext, StreamTranslator, UpstreamError
+from gateway.responses import ResponseStreamBuilder
+from gateway.schema import ParsedRequest
+from gateway.sse import SSEDecoder, SSEEvent
 
 ENDED_EARLY = "The upstream ended the stream early."
 # Standard or URL-safe alphabet, padding only at the end. Length is not checked: upstreams decide that.

@@ -6,7 +6,7 @@ import re
 import httpx
 import msgspec
 
-from .base import UpstreamError
+from gateway.providers.base import UpstreamError
 
 _MAX_MESSAGE = 500
 _MAX_RETRY_AFTER = 86_400.0  # a day: a longer (or infinite) upstream value must not overflow our Retry-After

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InvalidRequest
+from gateway.errors import InvalidRequest
 
 Extras = dict[str, tuple[Any, str]]  # neutral name → (value, the client's param)
 

@@ -39,15 +39,14 @@ import httpx
 import msgspec
 
 from billing.pricing import Usage
-
-from ..responses import ResponseStreamBuilder, new_id, plausible_usage
-from ..schema import ParsedRequest
-from ..sse import SSEEvent
-from . import extras
-from .base import Adapter, CallContext, JsonResult, StreamTranslator, UpstreamError, UpstreamRequest
-from .common import ENDED_EARLY, HeldOpeningTranslator, as_str, new_builder
-from .errors import map_http_error, retry_after_seconds, upstream_message
-from .gemini_request import gemini_body, signed_call_id
+from gateway.providers import extras
+from gateway.providers.base import Adapter, CallContext, JsonResult, StreamTranslator, UpstreamError, UpstreamRequest
+from gateway.providers.common import ENDED_EARLY, HeldOpeningTranslator, as_str, new_builder
+from gateway.providers.errors import map_http_error, retry_after_seconds, upstream_message
+from gateway.providers.gemini_request import gemini_body, signed_call_id
+from gateway.responses import ResponseStreamBuilder, new_id, plausible_usage
+from gateway.schema import ParsedRequest
+from gateway.sse import SSEEvent
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode

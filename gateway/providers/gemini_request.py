@@ -13,10 +13,10 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from ..errors import InvalidRequest
-from ..schema import ParsedRequest
-from .base import CallContext
-from .common import optional_str, refuse_stateful, require_base64
+from gateway.errors import InvalidRequest
+from gateway.providers.base import CallContext
+from gateway.providers.common import optional_str, refuse_stateful, require_base64
+from gateway.schema import ParsedRequest
 
 Part = dict[str, Any]
 Content = dict[str, Any]

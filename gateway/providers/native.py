@@ -24,13 +24,12 @@ import msgspec
 from django.conf import settings
 
 from billing.pricing import Usage
-
-from ..meter import OutputMeter
-from ..protocols.door import DoorRequest
-from ..schema import ParsedRequest
-from .base import CallContext, JsonResult, StreamTranslator, UpstreamError, UpstreamRequest
-from .native_kinds import KINDS, Kind
-from .registry import get_adapter
+from gateway.meter import OutputMeter
+from gateway.protocols.door import DoorRequest
+from gateway.providers.base import CallContext, JsonResult, StreamTranslator, UpstreamError, UpstreamRequest
+from gateway.providers.native_kinds import KINDS, Kind
+from gateway.providers.registry import get_adapter
+from gateway.schema import ParsedRequest
 
 # door name → the channel kind that speaks the door's protocol
 NATIVE_KIND = {"chat": "openai_chat", "messages": "anthropic", "gemini": "gemini"}

@@ -9,13 +9,12 @@ from typing import Any
 import msgspec
 
 from billing.pricing import Usage
-
-from ..protocols.door import DoorRequest
-from .anthropic import ANTHROPIC_VERSION, anthropic_usage
-from .base import Adapter, CallContext
-from .gemini import gemini_target, gemini_usage
-from .openai_chat import chat_usage
-from .openai_responses import auth_headers
+from gateway.protocols.door import DoorRequest
+from gateway.providers.anthropic import ANTHROPIC_VERSION, anthropic_usage
+from gateway.providers.base import Adapter, CallContext
+from gateway.providers.gemini import gemini_target, gemini_usage
+from gateway.providers.openai_chat import chat_usage
+from gateway.providers.openai_responses import auth_headers
 
 _encode = msgspec.json.encode
 

@@ -10,16 +10,15 @@ import httpx
 import msgspec
 
 from billing.pricing import Usage
-
-from ..responses import ResponseStreamBuilder, new_id, plausible_usage
-from ..schema import ParsedRequest
-from ..sse import SSEEvent
-from . import extras
-from .base import Adapter, CallContext, JsonResult, StreamTranslator, UpstreamError, UpstreamRequest
-from .chat_request import chat_body
-from .common import ENDED_EARLY, BuilderTranslator, as_str, decode_object, new_builder
-from .errors import map_http_error, upstream_message
-from .openai_responses import auth_headers
+from gateway.providers import extras
+from gateway.providers.base import Adapter, CallContext, JsonResult, StreamTranslator, UpstreamError, UpstreamRequest
+from gateway.providers.chat_request import chat_body
+from gateway.providers.common import ENDED_EARLY, BuilderTranslator, as_str, decode_object, new_builder
+from gateway.providers.errors import map_http_error, upstream_message
+from gateway.providers.openai_responses import auth_headers
+from gateway.responses import ResponseStreamBuilder, new_id, plausible_usage
+from gateway.schema import ParsedRequest
+from gateway.sse import SSEEvent
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode

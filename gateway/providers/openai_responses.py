@@ -10,15 +10,14 @@ import httpx
 import msgspec
 
 from billing.pricing import Usage
-
-from ..field_policy import count_tool_calls, passthrough_body
-from ..meter import OutputMeter
-from ..responses import usage_from_responses
-from ..schema import ParsedRequest
-from ..sse import SSEDecoder, encode_event
-from . import extras
-from .base import Adapter, CallContext, JsonResult, StreamTranslator, UpstreamError, UpstreamRequest
-from .errors import map_http_error
+from gateway.field_policy import count_tool_calls, passthrough_body
+from gateway.meter import OutputMeter
+from gateway.providers import extras
+from gateway.providers.base import Adapter, CallContext, JsonResult, StreamTranslator, UpstreamError, UpstreamRequest
+from gateway.providers.errors import map_http_error
+from gateway.responses import usage_from_responses
+from gateway.schema import ParsedRequest
+from gateway.sse import SSEDecoder, encode_event
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode

@@ -3,7 +3,7 @@
 from functools import cache
 from importlib import import_module
 
-from .base import Adapter
+from gateway.providers.base import Adapter
 
 ADAPTERS: dict[str, str] = {
     "openai_responses": "gateway.providers.openai_responses.OpenAIResponsesAdapter",

@@ -14,12 +14,11 @@ import httpx
 import msgspec
 
 from billing.pricing import Usage
-
-from ..responses import ResponseStreamBuilder
-from ..schema import ResponsesRequest
-from ..tokens import count_request_tokens
-from .base import CallContext, UpstreamRequest
-from .openai_responses import OpenAIResponsesAdapter
+from gateway.providers.base import CallContext, UpstreamRequest
+from gateway.providers.openai_responses import OpenAIResponsesAdapter
+from gateway.responses import ResponseStreamBuilder
+from gateway.schema import ResponsesRequest
+from gateway.tokens import count_request_tokens
 
 _TOKEN = re.compile(r"[\u3000-\u9fff\uff00-\uffef]|\s*[^\s\u3000-\u9fff\uff00-\uffef]{1,4}|\s+")
 _CJK = re.compile(r"[\u3400-\u9fff]")

@@ -3,7 +3,7 @@ total_balance is a decimal string; USD is preferred when several currencies are 
 
 import httpx
 
-from . import BalanceError, Reading, get_json, root, to_micros
+from gateway.upstream_balance import BalanceError, Reading, get_json, root, to_micros
 
 
 def fetch(client: httpx.Client, base_url: str, secret: str) -> Reading:

@@ -5,7 +5,7 @@ Balance = hard_limit_usd − total_usage / 100."""
 
 import httpx
 
-from . import BalanceError, Reading, get_json, root, to_micros
+from gateway.upstream_balance import BalanceError, Reading, get_json, root, to_micros
 
 
 def fetch(client: httpx.Client, base_url: str, secret: str) -> Reading:

@@ -2,7 +2,7 @@
 
 import httpx
 
-from . import BalanceError, Reading, get_json, to_micros
+from gateway.upstream_balance import BalanceError, Reading, get_json, to_micros
 
 
 def fetch(client: httpx.Client, base_url: str, secret: str) -> Reading:

@@ -15,9 +15,9 @@ from typing import Any
 
 import msgspec
 
-from ...providers.anthropic_thinking import redacted_content, signed_content
-from ...providers.common import require_base64
-from .fields import array, boolean, invalid, kind_of, obj, one_of, only_keys, refuse, string
+from gateway.protocols.anthropic.fields import array, boolean, invalid, kind_of, obj, one_of, only_keys, refuse, string
+from gateway.providers.anthropic_thinking import redacted_content, signed_content
+from gateway.providers.common import require_base64
 
 Item = dict[str, Any]
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from ... import limits
-from ...errors import InvalidRequest
+from gateway import limits
+from gateway.errors import InvalidRequest
 
 
 def refuse(param: str, what: str) -> InvalidRequest:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from ..door import DoorRequest
+from gateway.protocols.door import DoorRequest
 
 _TOP = {
     "input": "messages",

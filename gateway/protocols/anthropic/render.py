@@ -13,9 +13,9 @@ from typing import Any
 
 import msgspec
 
-from ...errors import ApiError
-from ...providers.anthropic_thinking import REDACTED, SIGNED
-from ...responses import usage_from_responses
+from gateway.errors import ApiError
+from gateway.providers.anthropic_thinking import REDACTED, SIGNED
+from gateway.responses import usage_from_responses
 
 _INCOMPLETE_STOP = {"max_output_tokens": "max_tokens", "content_filter": "refusal"}
 # Our statuses → Anthropic error types (§6.5). 503 has no Anthropic type of its own; overloaded is the

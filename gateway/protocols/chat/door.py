@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import ApiError
-from ..door import Door, DoorRequest, StreamRenderer
-from .door_params import translate_error
-from .door_render import render_completion
-from .door_request import parse_body
-from .door_stream import ChatStreamRenderer
+from gateway.errors import ApiError
+from gateway.protocols.chat.door_params import translate_error
+from gateway.protocols.chat.door_render import render_completion
+from gateway.protocols.chat.door_request import parse_body
+from gateway.protocols.chat.door_stream import ChatStreamRenderer
+from gateway.protocols.door import Door, DoorRequest, StreamRenderer
 
 
 class ChatDoor(Door):

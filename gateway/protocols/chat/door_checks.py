@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any, NoReturn
 
-from ... import limits
-from ...errors import InvalidRequest
+from gateway import limits
+from gateway.errors import InvalidRequest
 
 
 def bad(message: str, param: str, code: str = "invalid_value") -> NoReturn:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...schema import _TOOL_NAME
-from .door_checks import array, bad, obj, one_of, only_keys, string, unsupported
+from gateway.protocols.chat.door_checks import array, bad, obj, one_of, only_keys, string, unsupported
+from gateway.schema import _TOOL_NAME
 
 Item = dict[str, Any]
 

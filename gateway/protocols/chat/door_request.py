@@ -13,11 +13,11 @@ from typing import Any
 
 from django.conf import settings
 
-from ... import schema
-from ...errors import InvalidRequest
-from ...limits import MAX_TOKENS
-from .door_checks import array, bad, boolean, integer, obj, one_of, only_keys, string, unsupported
-from .door_messages import input_items
+from gateway import schema
+from gateway.errors import InvalidRequest
+from gateway.limits import MAX_TOKENS
+from gateway.protocols.chat.door_checks import array, bad, boolean, integer, obj, one_of, only_keys, string, unsupported
+from gateway.protocols.chat.door_messages import input_items
 
 _SAME = (
     "model",

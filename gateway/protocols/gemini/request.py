@@ -22,9 +22,9 @@ from typing import Any
 
 import msgspec
 
-from ...errors import InvalidRequest
-from ...limits import MAX_TOKENS
-from ...providers.gemini_request import signed_call_id
+from gateway.errors import InvalidRequest
+from gateway.limits import MAX_TOKENS
+from gateway.providers.gemini_request import signed_call_id
 
 Body = dict[str, Any]
 

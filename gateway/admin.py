@@ -14,17 +14,18 @@ from django.utils.http import urlencode
 
 from billing.admin import price_summary
 from billing.selectors import price_current
-from gateway import health, signals
-from gateway.admin_history import CatalogModelAuditMixin, ChannelAuditMixin
-from gateway.catalog import clear_caches
-from gateway.channel_columns import live_columns
+from gateway import signals
+from gateway.console.channel_columns import live_columns
+from gateway.console.forms import TIMEOUT_FIELDS, ApiKeyAdminForm, ChannelAdminForm, ModelMapForm
+from gateway.console.history import CatalogModelAuditMixin, ChannelAuditMixin
+from gateway.console.probe_admin import probe_history_link  # also registers the read-only probe history
+from gateway.console.sync_admin import UpstreamModelFindingAdmin  # noqa: F401 (registers the model sync review page)
 from gateway.crypto import decrypt_secret
-from gateway.forms import TIMEOUT_FIELDS, ApiKeyAdminForm, ChannelAdminForm, ModelMapForm
-from gateway.http import get_client
 from gateway.models import ApiKey, CatalogModel, Channel, ChannelModel
-from gateway.probe_admin import probe_history_link  # also registers the read-only probe history
+from gateway.observe import health
+from gateway.relay.catalog import clear_caches
+from gateway.relay.http import get_client
 from gateway.services import api_key_create, api_key_revoke
-from gateway.sync_admin import UpstreamModelFindingAdmin  # noqa: F401 (registers the model sync review page)
 
 _STATE_FIELDS = ["enabled", "disabled_reason", "weight"]
 

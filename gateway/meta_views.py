@@ -11,14 +11,14 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from gateway import shared_state
-from gateway.catalog import KeyInfo
 from gateway.db import run_db
-from gateway.errors import ApiError, InvalidRequest, ModelNotFound, error_response
-from gateway.limits import clip
 from gateway.models import CatalogModel
-from gateway.pipeline import authenticate
 from gateway.protocols.gemini.render import models_list as gemini_models_list
+from gateway.relay import shared_state
+from gateway.relay.admit import authenticate
+from gateway.relay.catalog import KeyInfo
+from gateway.wire.errors import ApiError, InvalidRequest, ModelNotFound, error_response
+from gateway.wire.limits import clip
 
 log = logging.getLogger("harnmodel.meta")
 READY_TIMEOUT = 2.0  # seconds per dependency

@@ -40,7 +40,7 @@ def api_key_revoke(*, key: ApiKey) -> ApiKey:
 
 def api_key_touch(*, key_id: int, every_seconds: float = 60) -> None:
     """last_used_at, at most once per `every_seconds` per key (also across workers): the hot path
-    must not write on every call. Called off the response path by gateway.key_touch."""
+    must not write on every call. Called off the response path by gateway.relay.key_touch."""
     now = timezone.now()
     ApiKey.objects.filter(pk=key_id).exclude(
         last_used_at__gt=now - timezone.timedelta(seconds=every_seconds)

@@ -15,8 +15,6 @@ from typing import Any
 
 from django.conf import settings
 
-from gateway import limits
-from gateway.limits import MAX_TOKENS
 from gateway.protocols.anthropic import headers as header_rules
 from gateway.protocols.anthropic.blocks import Converter
 from gateway.protocols.anthropic.fields import (
@@ -33,7 +31,9 @@ from gateway.protocols.anthropic.fields import (
     string,
 )
 from gateway.protocols.door import DoorRequest
-from gateway.schema import DEFAULT_MAX_INPUT_ITEMS, DEFAULT_MAX_TOOLS
+from gateway.wire import limits
+from gateway.wire.limits import MAX_TOKENS
+from gateway.wire.schema import DEFAULT_MAX_INPUT_ITEMS, DEFAULT_MAX_TOOLS
 
 MAX_STOP_SEQUENCES = 64
 MAX_STOP_CHARS = 1024

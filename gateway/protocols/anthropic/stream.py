@@ -15,8 +15,8 @@ from typing import Any
 
 from gateway.protocols.anthropic.render import anthropic_usage, message_id, reasoning_text, stop_reason, thinking_block
 from gateway.protocols.door import DoorRequest, StreamRenderer
-from gateway.responses import new_id
-from gateway.sse import encode_event
+from gateway.wire.responses import new_id
+from gateway.wire.sse import encode_event
 
 _START_EVENTS = frozenset({"response.created", "response.in_progress", "response.queued"})
 _TEXT_DELTAS = frozenset({"response.output_text.delta", "response.refusal.delta"})

@@ -111,8 +111,6 @@ class NativeStream(StreamTranslator):
     """Forwards the upstream's SSE events as they are (model name restored), reading usage and
     counting output on the way. An event whose output would go beyond the hold is not sent."""
 
-    holds_content = True
-
     def __init__(self, kind: Kind, request: DoorRequest, ctx: CallContext) -> None:
         self.kind = kind
         self.state: dict[str, Any] = kind.new_state(request)
@@ -126,6 +124,12 @@ class NativeStream(StreamTranslator):
     @property
     def usage(self) -> Usage | None:  # type: ignore[override]  # computed from what the stream reported so far
         return self.kind.stream_usage(self.state)
+
+    @property
+    def holds_content(self) -> bool:
+        """Opening events (message_start, ping, a role-only chunk) are held back until the first content or
+        the end (gateway/relay/attempts.py), so an error before any content still fails over."""
+        return self._sent or self.finished
 
     @property
     def emitted_text(self) -> str:

@@ -125,9 +125,10 @@ class Pair:
         return data.replace(f'"{name}":"{self.upstream}"'.encode(), f'"{name}":"gpt-4o"'.encode())
 
     # -- the fakes -------------------------------------------------------------------------------
-    def queue(self, fakes: dict[str, Any], body: bytes, *, status: int = 200, stream: bool = False) -> None:
+    def queue(self, fakes: dict[str, Any], body: bytes, *, status: int = 200, stream: bool = False,
+              gap: float = 0.0) -> None:
         if self.kind == "anthropic":
-            fakes["anthropic"].queue(body, status=status, sse=stream)
+            fakes["anthropic"].queue(body, status=status, sse=stream, gap=gap)
         elif self.kind == "gemini":
             fakes["gemini"].reply(body, status=status)
         else:

@@ -191,6 +191,32 @@ def test_stream_error_before_any_output_fails_over(pair, http, alice, fakes):
     assert len(record.attempts) == 2 and record.attempts[0]["error"] == "upstream_error"
 
 
+LIFECYCLE_THEN_ERROR = {
+    "chat": b'data: {"id":"c0","object":"chat.completion.chunk","model":"m","choices":[{"index":0,'
+            b'"delta":{"role":"assistant","content":""}}]}\n\n' + EARLY_ERRORS["chat"],
+    "messages": b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_0","type":"message",'
+                b'"role":"assistant","content":[],"model":"m","usage":{"input_tokens":7,"output_tokens":1}}}\n\n'
+                b'event: ping\ndata: {"type":"ping"}\n\n'
+                b'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
+                b'"content_block":{"type":"text","text":""}}\n\n' + EARLY_ERRORS["messages"],
+    "gemini": EARLY_ERRORS["gemini"],
+}
+
+
+def test_stream_error_after_opening_events_but_before_content_fails_over(pair, http, alice, fakes):
+    """Opening events (message_start, a role-only chunk) are held until the first content, so an error
+    between them and any content still fails over: the client sees only the second channel's answer."""
+    serve(pair.kind, fakes, name="first", priority=10)
+    serve(pair.kind, fakes, name="second", priority=0)
+    pair.queue(fakes, LIFECYCLE_THEN_ERROR[pair.door], stream=True, gap=0.05)  # each event its own read
+    canned = pair.stream_answer(["你好"])
+    pair.queue(fakes, canned, stream=True)
+    answer = http.post(pair.path(stream=True), headers=pair.headers(alice.key), json=pair.body(stream=True))
+    assert answer.status_code == 200 and answer.content == pair.public(canned)
+    [record] = billed(pair.door, alice.account)
+    assert len(record.attempts) == 2 and record.attempts[0]["error"] == "upstream_error"
+
+
 def test_json_without_usage_is_estimated_within_the_hold(http, alice, fakes):
     pair = PAIRS[0]
     serve(pair.kind, fakes)

@@ -136,6 +136,7 @@ class Reply:
     body: bytes
     content_type: str
     headers: dict[str, str] = field(default_factory=dict)
+    gap: float = 0.0  # seconds between stream events (so each arrives in its own read)
 
 
 class AnthropicMock(ThreadedServer):
@@ -163,12 +164,13 @@ class AnthropicMock(ThreadedServer):
         status: int = 200,
         sse: bool = False,
         headers: dict[str, str] | None = None,
+        gap: float = 0.0,
     ) -> None:
         """The next request gets exactly this answer (bytes are sent as they are)."""
         data = body if isinstance(body, bytes) else _dumps(body).encode()
         content_type = "text/event-stream; charset=utf-8" if sse else "application/json"
         with self._lock:
-            self._replies.append(Reply(status, data, content_type, dict(headers or {})))
+            self._replies.append(Reply(status, data, content_type, dict(headers or {}), gap))
 
     def reset(self) -> None:
         with self._lock:
@@ -223,6 +225,8 @@ class AnthropicMock(ThreadedServer):
             end = len(reply.body) if end < 0 else end + 2
             await response.write(reply.body[start:end])
             start = end
+            if reply.gap and start < len(reply.body):
+                await asyncio.sleep(reply.gap)
         await response.write_eof()
         return response
 

@@ -37,3 +37,37 @@ def test_each_loop_gets_its_own_open_client():
         assert runner.run(use()) is first and not first.is_closed
     assert first.is_closed
     assert asyncio.run(use()) is not first
+
+
+def test_upstream_cookies_are_never_kept_nor_sent_on():
+    """One client serves every customer: a cookie an upstream sets must not ride on the next customer's
+    request (and reading Set-Cookie costs CPU on every answer). Real HTTP to a local server."""
+    from aiohttp import web
+
+    seen: list[str | None] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("cookie"))
+        response = web.json_response({"ok": True})
+        response.set_cookie("session", "customer-a-secret")
+        return response
+
+    async def run():
+        app = web.Application()
+        app.router.add_get("/", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        try:
+            client = get_client()
+            for _ in range(2):
+                answer = await client.get(f"http://127.0.0.1:{port}/")
+                assert answer.status_code == 200 and "set-cookie" in answer.headers
+            assert not client.cookies
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(run())
+    assert seen == [None, None]

@@ -72,6 +72,10 @@ class PriceAddForm(forms.ModelForm):
     input_price = forms.CharField(label="Input / 1M tokens")
     cached_input_price = forms.CharField(label="Cached input / 1M tokens")
     output_price = forms.CharField(label="Output / 1M tokens", help_text="Reasoning tokens are billed as output.")
+    cache_write_price = forms.CharField(
+        label="Cache write / 1M tokens", required=False,
+        help_text="Prompt-cache writes (Anthropic: 1.25× input). Empty: the input price.",
+    )
 
     class Meta:
         model = Price
@@ -97,6 +101,11 @@ class PriceAddForm(forms.ModelForm):
                 setattr(self.instance, f"{part}_micros", parse_amount(text))
             except AmountError as exc:
                 self.add_error(f"{part}_price", str(exc))
+        write = (cleaned.get("cache_write_price") or "").strip()
+        try:
+            self.instance.cache_write_micros = parse_amount(write) if write else None
+        except AmountError as exc:
+            self.add_error("cache_write_price", str(exc))
         tools = cleaned.get("tool_call_micros")
         if tools is None:  # left empty: no hosted tool is priced
             cleaned["tool_call_micros"] = tools = {}
@@ -117,7 +126,8 @@ class PriceAdmin(PriceHistoryMixin, admin.ModelAdmin):
     list_filter = ["model_id"]
     search_fields = ["model_id"]
     date_hierarchy = "effective_from"
-    view_fields = ["model_id", "input", "cached_input", "output", "tool_call_micros", "effective_from", "created_at"]
+    view_fields = ["model_id", "input", "cached_input", "output", "cache_write", "tool_call_micros", "effective_from",
+                   "created_at"]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -127,7 +137,8 @@ class PriceAdmin(PriceHistoryMixin, admin.ModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Price | None = None) -> list[str]:
         if obj is None:
-            return ["model_id", "input_price", "cached_input_price", "output_price", "tool_call_micros", "effective_from"]
+            return ["model_id", "input_price", "cached_input_price", "output_price", "cache_write_price",
+                    "tool_call_micros", "effective_from"]
         return self.view_fields
 
     def get_readonly_fields(self, request: HttpRequest, obj: Price | None = None) -> list[str]:
@@ -142,6 +153,7 @@ class PriceAdmin(PriceHistoryMixin, admin.ModelAdmin):
             output_micros=obj.output_micros,
             effective_from=obj.effective_from,
             tool_call_micros=obj.tool_call_micros,
+            cache_write_micros=obj.cache_write_micros,
         )
         if created:
             price_publish_audit(actor=request.user, before=before, price=price)
@@ -158,6 +170,10 @@ class PriceAdmin(PriceHistoryMixin, admin.ModelAdmin):
     @admin.display(description="Cached input / 1M", ordering="cached_input_micros")
     def cached_input(self, price: Price) -> str:
         return format_exact(price.cached_input_micros)
+
+    @admin.display(description="Cache write / 1M", ordering="cache_write_micros")
+    def cache_write(self, price: Price) -> str:
+        return "= input" if price.cache_write_micros is None else format_exact(price.cache_write_micros)
 
     @admin.display(description="Output / 1M", ordering="output_micros")
     def output(self, price: Price) -> str:

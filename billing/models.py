@@ -35,6 +35,10 @@ class Price(models.Model):
     input_micros = models.BigIntegerField(help_text="Per 1M input tokens.")
     cached_input_micros = models.BigIntegerField(help_text="Per 1M cached input tokens.")
     output_micros = models.BigIntegerField(help_text="Per 1M output tokens (reasoning included).")
+    # Prompt-cache writes (Anthropic bills them at 1.25× input, 2× for the 1 h cache); empty: the input price.
+    cache_write_micros = models.BigIntegerField(
+        null=True, blank=True, help_text="Per 1M cache-write input tokens; empty means the input price."
+    )
     # Hosted tools (web_search, file_search, …) are paid per call, not in tokens: {kind: micros per call}.
     # A kind not listed may not be used with this model (gateway/relay/field_policy.py).
     tool_call_micros = models.JSONField(default=dict, blank=True, help_text="Per hosted-tool call, by kind.")
@@ -46,7 +50,8 @@ class Price(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["model_id", "effective_from"], name="uniq_price_version"),
             models.CheckConstraint(
-                condition=models.Q(input_micros__gte=0, cached_input_micros__gte=0, output_micros__gte=0),
+                condition=models.Q(input_micros__gte=0, cached_input_micros__gte=0, output_micros__gte=0)
+                & (models.Q(cache_write_micros__isnull=True) | models.Q(cache_write_micros__gte=0)),
                 name="price_nonneg",
             ),
         ]

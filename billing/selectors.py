@@ -21,6 +21,7 @@ def price_snapshot(price: Price) -> PriceSnapshot:
         input_micros=price.input_micros,
         cached_input_micros=price.cached_input_micros,
         output_micros=price.output_micros,
+        cache_write_micros=price.cache_write_micros,
         tool_call_micros=tuple(sorted((kind, int(micros)) for kind, micros in (price.tool_call_micros or {}).items())),
     )
 

@@ -319,15 +319,17 @@ def price_publish(
     output_micros: int,
     effective_from=None,
     tool_call_micros: dict[str, int] | None = None,
+    cache_write_micros: int | None = None,
 ) -> tuple[Price, bool]:
     """Add a price version unless the current one already says the same. Returns (price, created)."""
     from .selectors import price_current
 
     current = price_current(model_id=model_id)
     tools = dict(tool_call_micros or {})
-    wanted = (input_micros, cached_input_micros, output_micros, tools)
+    wanted = (input_micros, cached_input_micros, output_micros, tools, cache_write_micros)
     if current and (
-        current.input_micros, current.cached_input_micros, current.output_micros, current.tool_call_micros or {}
+        current.input_micros, current.cached_input_micros, current.output_micros, current.tool_call_micros or {},
+        current.cache_write_micros,
     ) == wanted:
         return current, False
     price = Price.objects.create(
@@ -336,6 +338,7 @@ def price_publish(
         cached_input_micros=cached_input_micros,
         output_micros=output_micros,
         tool_call_micros=tools,
+        cache_write_micros=cache_write_micros,
         effective_from=effective_from or timezone.now(),
     )
     return price, True

@@ -101,6 +101,7 @@ class ModelSpec:
     fields: dict[str, Any]
     price: tuple[int, int, int] | None  # micros per 1M tokens: input, cached input, output
     tool_prices: dict[str, int] | None = None  # micros per hosted-tool call, by kind (price.tool_calls)
+    cache_write: int | None = None  # micros per 1M cache-write tokens (price.cache_write); None: the input price
 
 
 @dataclass(frozen=True)
@@ -148,8 +149,9 @@ def _tool_prices(value: Any, where: str, errors: list[str]) -> dict[str, int] | 
 
 
 def _price(value: Any, where: str, errors: list[str]) -> tuple[int, int, int] | None:
-    if not isinstance(value, dict) or set(value) - {"tool_calls"} != set(_PRICE_PARTS):
-        errors.append(f"{where}: price must be a mapping with exactly {', '.join(_PRICE_PARTS)} (and tool_calls)")
+    if not isinstance(value, dict) or set(value) - {"tool_calls", "cache_write"} != set(_PRICE_PARTS):
+        errors.append(f"{where}: price must be a mapping with exactly {', '.join(_PRICE_PARTS)} "
+                      "(and tool_calls, cache_write)")
         return None
     micros = []
     for part in _PRICE_PARTS:
@@ -163,6 +165,20 @@ def _price(value: Any, where: str, errors: list[str]) -> tuple[int, int, int] | 
         except AmountError as exc:
             errors.append(f"{where}: price.{part} {exc}")
     return (micros[0], micros[1], micros[2]) if len(micros) == 3 else None
+
+
+def _cache_write(value: Any, where: str, errors: list[str]) -> int | None:
+    """`price.cache_write`: per 1M prompt-cache write tokens (Anthropic bills 1.25× input); absent: the input price."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        errors.append(f"{where}: price.cache_write must be a number")
+        return None
+    try:
+        return parse_amount(str(value))
+    except AmountError as exc:
+        errors.append(f"{where}: price.cache_write {exc}")
+        return None
 
 
 def _model_map(value: Any, where: str, errors: list[str]) -> dict[str, str] | None:
@@ -229,7 +245,8 @@ def parse_catalog(data: Any) -> tuple[list[ModelSpec], list[ChannelSpec]]:
             continue
         if any(spec.public_id == public_id for spec in models):
             errors.append(f"{where}: model {public_id} is listed twice")
-        models.append(ModelSpec(public_id=public_id, fields=fields, price=price, tool_prices=tools))
+        write = _cache_write(item["price"].get("cache_write"), where, errors) if price is not None else None
+        models.append(ModelSpec(public_id=public_id, fields=fields, price=price, tool_prices=tools, cache_write=write))
 
     channels: list[ChannelSpec] = []
     for where, item in _entries(data, "channels", errors):
@@ -293,6 +310,7 @@ def _apply_model(spec: ModelSpec, summary: dict) -> None:
             cached_input_micros=cached_input_micros,
             output_micros=output_micros,
             tool_call_micros=spec.tool_prices,
+            cache_write_micros=spec.cache_write,
         )
         if published:
             summary["prices"]["published"].append(spec.public_id)

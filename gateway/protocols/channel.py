@@ -33,6 +33,8 @@ class CallContext:
     options: dict[str, Any] = field(default_factory=dict)
     # Usage → the cost string shown in the final event's `usage.cost` (the customer's price).
     usage_cost: Callable[[Usage], str] | None = None
+    cache_key: str | None = None  # the request's prompt_cache_key as upstreams see it (relay/prompt_cache.py)
+    cache_writes_priced: bool = False  # the price has a cache-write price: translated requests may write caches
 
 
 @dataclass(slots=True)

@@ -78,6 +78,8 @@ class ChatKind(Kind):
     def body(self, request: DoorRequest, ctx: CallContext) -> dict[str, Any]:
         body = _client_body(request, ctx)
         body.pop("max_tokens", None)  # the cap goes in the field every Chat upstream reads first
+        if ctx.cache_key and body.get("prompt_cache_key"):  # namespaced per account (relay/prompt_cache.py)
+            body["prompt_cache_key"] = ctx.cache_key
         if ctx.max_output_tokens is not None:
             body["max_completion_tokens"] = ctx.max_output_tokens
         if ctx.stream:

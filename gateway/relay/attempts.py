@@ -27,7 +27,7 @@ from billing.pricing import Usage, charge_micros
 from gateway.protocols import native
 from gateway.protocols.channel import CallContext, JsonResult, StreamTranslator, UpstreamError
 from gateway.protocols.registry import get_adapter
-from gateway.relay import breaker, field_policy, response_ids
+from gateway.relay import breaker, field_policy, prompt_cache, response_ids
 from gateway.relay import route as routing
 from gateway.relay.catalog import ChannelRoute, KeyInfo, ModelRoute
 from gateway.relay.doors import DoorCall, refuse_unknown
@@ -180,7 +180,8 @@ async def open_upstream(a: Admission, stream: bool, outcome: Outcome, door: Door
         candidates = [routing.Candidate(channel)]
     else:
         parsed = a.parsed
-        plan = await routing.plan(a.route)
+        plan = await routing.plan(a.route, sticky=prompt_cache.sticky_seed(a.key.account_id,
+                                                                             a.parsed.typed.prompt_cache_key))
         # Channels that do not allow what the request uses are never tried (admission saw one that does).
         candidates = [c for c in plan.candidates if field_policy.unmet(c.channel.options, a.needs) is None]
         if door is not None and door.request.unknown:  # only a same-protocol channel that allows them by name
@@ -253,6 +254,8 @@ async def _attempt(
         created_at=int(time.time()),
         options=channel.options,
         usage_cost=a.usage_cost,
+        cache_key=prompt_cache.upstream_key(a.key.account_id, a.parsed.typed.prompt_cache_key),
+        cache_writes_priced=a.route.price is not None and a.route.price.cache_write_micros is not None,
     )
     upstream = adapter.build_request(parsed, ctx)  # InvalidRequest propagates: no channel helps
     upstream.timeout = budget.http()

@@ -23,7 +23,8 @@ def usage_dict(usage: Usage | None) -> dict[str, Any] | None:
         return None
     return {
         "input_tokens": usage.input_tokens,
-        "input_tokens_details": {"cached_tokens": usage.cached_input_tokens, "cache_write_tokens": 0},
+        "input_tokens_details": {"cached_tokens": usage.cached_input_tokens,
+                                 "cache_write_tokens": usage.cache_write_tokens},
         "output_tokens": usage.output_tokens,
         "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
         "total_tokens": usage.input_tokens + usage.output_tokens,
@@ -36,7 +37,8 @@ MAX_UPSTREAM_TOKENS = 10**9  # no request comes near it: a count beyond is an up
 def plausible_usage(usage: Usage) -> Usage | None:
     """An upstream's count as is, or None (then estimated) when it is beyond any real request: charged as it came,
     a huge count would overflow the ledger's 64-bit micros at settlement (found by fuzzing)."""
-    counts = (usage.input_tokens, usage.cached_input_tokens, usage.output_tokens, usage.reasoning_tokens)
+    counts = (usage.input_tokens, usage.cached_input_tokens, usage.output_tokens, usage.reasoning_tokens,
+              usage.cache_write_tokens)
     return usage if max(counts) <= MAX_UPSTREAM_TOKENS else None
 
 

@@ -346,6 +346,7 @@ def test_parse_response_matches_golden(name: str) -> None:
     assert result.usage == Usage(
         input_tokens=usage["input_tokens"],
         cached_input_tokens=usage["input_tokens_details"]["cached_tokens"],
+        cache_write_tokens=usage["input_tokens_details"]["cache_write_tokens"],
         output_tokens=usage["output_tokens"],
         reasoning_tokens=usage["output_tokens_details"]["reasoning_tokens"],
     )
@@ -495,7 +496,7 @@ def test_stream_is_accepted_by_the_openai_sdk_stream_helper(name: str, output_te
     ("name", "usage"),
     [
         ("stream_text_zh", Usage(input_tokens=1045, cached_input_tokens=1024, output_tokens=23)),
-        ("stream_text_then_parallel_tools", Usage(input_tokens=593, output_tokens=88)),
+        ("stream_text_then_parallel_tools", Usage(input_tokens=593, cache_write_tokens=128, output_tokens=88)),
         ("stream_thinking_then_text", Usage(input_tokens=42, output_tokens=96, reasoning_tokens=71)),
         ("stream_max_tokens", Usage(input_tokens=18, output_tokens=4)),
     ],

@@ -163,6 +163,7 @@ class PriceSerializer(serializers.Serializer):
     input_micros = serializers.IntegerField(help_text="Per 1M input tokens.")
     cached_input_micros = serializers.IntegerField()
     output_micros = serializers.IntegerField()
+    cache_write_micros = serializers.IntegerField(allow_null=True, help_text="Per 1M cache-write tokens; null: input.")
     tool_call_micros = serializers.DictField(child=serializers.IntegerField())
     effective_from = serializers.DateTimeField()
 

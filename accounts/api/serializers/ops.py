@@ -135,6 +135,10 @@ class PricePublishSerializer(serializers.Serializer):
     tool_call_micros = serializers.DictField(
         child=serializers.IntegerField(min_value=0, max_value=MAX_MICROS), required=False, default=dict
     )
+    cache_write_micros = serializers.IntegerField(
+        min_value=0, max_value=MAX_MICROS, required=False, allow_null=True, default=None,
+        help_text="Per 1M prompt-cache write tokens; null: the input price.",
+    )
 
 
 class RedemptionBatchSerializer(serializers.Serializer):

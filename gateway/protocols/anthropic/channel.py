@@ -319,6 +319,7 @@ def anthropic_usage(data: Any) -> Usage | None:
             Usage(
                 input_tokens=int(data.get("input_tokens") or 0) + cache_read + cache_write,
                 cached_input_tokens=cache_read,
+                cache_write_tokens=cache_write,
                 output_tokens=output,
                 reasoning_tokens=min(thinking, output),
             )

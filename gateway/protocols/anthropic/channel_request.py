@@ -4,7 +4,7 @@ InvalidRequest for what a stateless Anthropic upstream cannot express.
 Channel options read here: `default_max_tokens` (when the request has no cap; Anthropic requires one),
 `send_top_p` (send `top_p` even beside `temperature`), `send_sampling` (false: send neither, for models
 that reject them), `send_strict` (forward function tools' `strict`), `thinking` (an Anthropic `thinking`
-object sent as is).
+object sent as is), `prompt_caching` (false: never add cache breakpoints; see anthropic/cache.py).
 """
 
 import base64
@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from gateway.protocols.anthropic.cache import add_breakpoints
 from gateway.protocols.anthropic.thinking import thinking_block
 from gateway.protocols.channel import CallContext
 from gateway.protocols.translating import optional_str, refuse_stateful, require_base64
@@ -59,6 +60,8 @@ def anthropic_body(request: ParsedRequest, ctx: CallContext) -> dict[str, Any]:
         body["metadata"] = {"user_id": user_id}
     if ctx.stream:
         body["stream"] = True
+    if req.prompt_cache_key and ctx.cache_writes_priced and ctx.options.get("prompt_caching", True):
+        add_breakpoints(body)
     return body
 
 

@@ -82,6 +82,8 @@ class OpenAIResponsesAdapter(Adapter):
         body["stream"] = ctx.stream
         if ctx.max_output_tokens is not None:
             body["max_output_tokens"] = ctx.max_output_tokens
+        if ctx.cache_key:  # namespaced per account: customers never share an upstream cache bucket
+            body["prompt_cache_key"] = ctx.cache_key
         passthrough_body(body, ctx.options)
         extras.apply(body, request.extras, extras.RESPONSES)
         headers = auth_headers(ctx)

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from gateway.protocols.responses.openapi_json import enum_of, nullable, ref, upstream
+from gateway.wire import limits
 from gateway.wire import schema as validator
 from gateway.wire.limits import MAX_TOKENS
 
@@ -81,21 +82,9 @@ def _content_parts() -> dict[str, dict[str, Any]]:
     }
 
 
-PART_SCHEMAS = {
-    "input_text": "InputTextPart",
-    "input_image": "InputImagePart",
-    "input_file": "InputFilePart",
-    "input_audio": "InputAudioPart",
-    "output_text": "OutputTextPart",
-    "refusal": "RefusalPart",
-}
-ITEM_SCHEMAS = {
-    "message": "MessageItem",
-    "function_call": "FunctionCallItem",
-    "function_call_output": "FunctionCallOutputItem",
-    "reasoning": "ReasoningItem",
-    "item_reference": "ItemReference",
-}
+# The validator's type strings → component names: one table, shared with the string limits it declares.
+PART_SCHEMAS = limits.PARTS
+ITEM_SCHEMAS = limits.ITEMS
 
 
 def _items() -> dict[str, dict[str, Any]]:
@@ -250,11 +239,7 @@ def _text_formats() -> dict[str, dict[str, Any]]:
     }
 
 
-TEXT_FORMAT_SCHEMAS = {
-    "text": "TextFormatText",
-    "json_object": "TextFormatJsonObject",
-    "json_schema": "TextFormatJsonSchema",
-}
+TEXT_FORMAT_SCHEMAS = limits.FORMATS
 
 
 # -- request: the top-level fields --------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ InvalidRequest for what a stateless Chat upstream cannot express."""
 from typing import Any
 
 from gateway.protocols.channel import CallContext
-from gateway.protocols.translating import optional_str, refuse_stateful
+from gateway.protocols.translating import image_url, optional_str, refuse_stateful, require_function_tool
 from gateway.wire.errors import InvalidRequest
 from gateway.wire.schema import ParsedRequest
 
@@ -121,13 +121,7 @@ def _part(part: dict[str, Any], where: str) -> dict[str, Any]:
     if kind in ("input_text", "output_text"):
         return {"type": "text", "text": part["text"]}
     if kind == "input_image":
-        if not isinstance(part.get("image_url"), str):
-            raise InvalidRequest(
-                "Images by 'file_id' are not supported for this model; send 'image_url' (a URL or data URL).",
-                param=f"{where}.file_id",
-                code="unsupported_value",
-            )
-        image: dict[str, Any] = {"url": part["image_url"]}
+        image: dict[str, Any] = {"url": image_url(part, where)}
         if optional_str(part, "detail", where) in _IMAGE_DETAILS:
             image["detail"] = part["detail"]
         return {"type": "image_url", "image_url": image}
@@ -184,12 +178,7 @@ def _join(texts: Any) -> str:
 
 
 def _tool(tool: dict[str, Any], index: int) -> dict[str, Any]:
-    if tool["type"] != "function":
-        raise InvalidRequest(
-            f"Tool type {tool['type']!r} is not supported for this model; only function tools are.",
-            param=f"tools[{index}].type",
-            code="unsupported_value",
-        )
+    require_function_tool(tool, index)
     function: dict[str, Any] = {"name": tool["name"]}
     for key in ("description", "parameters", "strict"):
         if tool.get(key) is not None:

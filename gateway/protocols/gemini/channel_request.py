@@ -14,7 +14,13 @@ from urllib.parse import urlsplit
 import msgspec
 
 from gateway.protocols.channel import CallContext
-from gateway.protocols.translating import optional_str, refuse_stateful, require_base64
+from gateway.protocols.translating import (
+    image_url,
+    optional_str,
+    refuse_stateful,
+    require_base64,
+    require_function_tool,
+)
 from gateway.wire.errors import InvalidRequest
 from gateway.wire.schema import ParsedRequest
 
@@ -222,14 +228,7 @@ def _part(part: dict[str, Any], role: str, where: str) -> Part | None:
         refusal = optional_str(part, "refusal", where)
         return {"text": refusal} if refusal else None
     if kind == "input_image":
-        url = part.get("image_url")
-        if not isinstance(url, str):
-            raise InvalidRequest(
-                "Images by 'file_id' are not supported for this model; send 'image_url' (a URL or data URL).",
-                param=f"{where}.file_id",
-                code="unsupported_value",
-            )
-        return _media(url, None, f"{where}.image_url", default_mime="image/jpeg")
+        return _media(image_url(part, where), None, f"{where}.image_url", default_mime="image/jpeg")
     if kind == "input_file":
         if isinstance(part.get("file_data"), str):
             return _media(part["file_data"], part.get("filename"), f"{where}.file_data", default_mime="application/pdf")
@@ -345,12 +344,7 @@ def _fill_missing_signatures(contents: list[Content], fallback: str) -> None:
 
 
 def _declaration(tool: dict[str, Any], index: int) -> dict[str, Any]:
-    if tool["type"] != "function":
-        raise InvalidRequest(
-            f"Tool type {tool['type']!r} is not supported for this model; only function tools are.",
-            param=f"tools[{index}].type",
-            code="unsupported_value",
-        )
+    require_function_tool(tool, index)
     declaration: dict[str, Any] = {"name": tool["name"]}
     if tool.get("description"):
         declaration["description"] = tool["description"]

@@ -65,6 +65,20 @@ def require_function_tool(tool: dict[str, Any], index: int) -> None:
         )
 
 
+def allowed_function_names(choice: dict[str, Any]) -> list[str]:
+    """The names an `allowed_tools` tool_choice lists; an entry that is not a named function tool: 400."""
+    names = []
+    for index, tool in enumerate(choice["tools"]):
+        if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(tool.get("name"), str):
+            raise InvalidRequest(
+                "allowed_tools may only list function tools for this model.",
+                param=f"tool_choice.tools[{index}]",
+                code="unsupported_value",
+            )
+        names.append(tool["name"])
+    return names
+
+
 def as_str(value: Any) -> str:
     """An upstream field that should be a string; anything else reads as "" (a list there must not be a 500)."""
     return value if isinstance(value, str) else ""

@@ -4,7 +4,13 @@ InvalidRequest for what a stateless Chat upstream cannot express."""
 from typing import Any
 
 from gateway.protocols.channel import CallContext
-from gateway.protocols.translating import image_url, optional_str, refuse_stateful, require_function_tool
+from gateway.protocols.translating import (
+    allowed_function_names,
+    image_url,
+    optional_str,
+    refuse_stateful,
+    require_function_tool,
+)
 from gateway.wire.errors import InvalidRequest
 from gateway.wire.schema import ParsedRequest
 
@@ -193,15 +199,7 @@ def _tool_choice(choice: str | dict[str, Any]) -> str | dict[str, Any]:
     if kind == "function":
         return {"type": "function", "function": {"name": choice["name"]}}
     if kind == "allowed_tools":
-        tools = []
-        for index, tool in enumerate(choice["tools"]):
-            if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(tool.get("name"), str):
-                raise InvalidRequest(
-                    "allowed_tools may only list function tools for this model.",
-                    param=f"tool_choice.tools[{index}]",
-                    code="unsupported_value",
-                )
-            tools.append({"type": "function", "function": {"name": tool["name"]}})
+        tools = [{"type": "function", "function": {"name": name}} for name in allowed_function_names(choice)]
         return {"type": "allowed_tools", "allowed_tools": {"mode": choice["mode"], "tools": tools}}
     raise InvalidRequest(
         f"tool_choice type {kind!r} is not supported for this model.",

@@ -15,6 +15,7 @@ import msgspec
 
 from gateway.protocols.channel import CallContext
 from gateway.protocols.translating import (
+    allowed_function_names,
     image_url,
     optional_str,
     refuse_stateful,
@@ -371,15 +372,7 @@ def _calling_config(choice: str | dict[str, Any]) -> dict[str, Any]:
     if kind == "function":
         return {"mode": "ANY", "allowedFunctionNames": [choice["name"]]}
     if kind == "allowed_tools":
-        names = []
-        for index, tool in enumerate(choice["tools"]):
-            if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(tool.get("name"), str):
-                raise InvalidRequest(
-                    "allowed_tools may only list function tools for this model.",
-                    param=f"tool_choice.tools[{index}]",
-                    code="unsupported_value",
-                )
-            names.append(tool["name"])
+        names = allowed_function_names(choice)
         # AUTO takes no allowedFunctionNames; VALIDATED is "calls or text, calls limited to these".
         mode = "ANY" if choice["mode"] == "required" else "VALIDATED"
         return {"mode": mode, "allowedFunctionNames": names}

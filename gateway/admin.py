@@ -20,7 +20,6 @@ from gateway.console.forms import TIMEOUT_FIELDS, ApiKeyAdminForm, ChannelAdminF
 from gateway.console.history import CatalogModelAuditMixin, ChannelAuditMixin
 from gateway.console.probe_admin import probe_history_link  # also registers the read-only probe history
 from gateway.console.sync_admin import UpstreamModelFindingAdmin  # noqa: F401 (registers the model sync review page)
-from gateway.crypto import decrypt_secret
 from gateway.models import ApiKey, CatalogModel, Channel, ChannelModel
 from gateway.observe import health
 from gateway.relay.catalog import clear_caches
@@ -39,18 +38,7 @@ def probe_now(channels: list[Channel]) -> list[health.ProbeResult]:
 
     Runs its own event loop (the admin view is sync) and closes that loop's HTTP client afterwards.
     The results go through health.apply_results: same history rows, same auto-disable/re-enable rules."""
-    targets = [
-        health.Target(
-            channel_id=c.pk,
-            provider=c.provider,
-            base_url=c.base_url,
-            secret=decrypt_secret(c.secret_encrypted),
-            options=c.options or {},
-            connect_timeout=c.connect_timeout,
-            models=[(m.model.public_id, m.upstream_name or m.model.public_id) for m in c.model_maps.all()],
-        )
-        for c in channels
-    ]
+    targets = [health.target_of(c, all_models=True) for c in channels]
 
     async def main() -> list[health.ProbeResult]:
         client = get_client()

@@ -87,20 +87,24 @@ def load_targets() -> list[Target]:
         .prefetch_related("model_maps__model")
         .order_by("pk")
     )
-    return [
-        Target(
-            channel_id=c.pk,
-            provider=c.provider,
-            base_url=c.base_url,
-            secret=decrypt_secret(c.secret_encrypted),
-            options=c.options or {},
-            connect_timeout=c.connect_timeout,
-            models=[
-                (m.model.public_id, m.upstream_name or m.model.public_id) for m in c.model_maps.all() if m.model.enabled
-            ],
-        )
-        for c in channels
-    ]
+    return [target_of(c) for c in channels]
+
+
+def target_of(channel: Channel, *, all_models: bool = False) -> Target:
+    """What a probe needs of a channel (its model maps prefetched); disabled models only with `all_models`."""
+    return Target(
+        channel_id=channel.pk,
+        provider=channel.provider,
+        base_url=channel.base_url,
+        secret=decrypt_secret(channel.secret_encrypted),
+        options=channel.options or {},
+        connect_timeout=channel.connect_timeout,
+        models=[
+            (m.model.public_id, m.upstream_name or m.model.public_id)
+            for m in channel.model_maps.all()
+            if all_models or m.model.enabled
+        ],
+    )
 
 
 def _google_error(body: bytes) -> dict:

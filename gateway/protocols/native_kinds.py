@@ -10,7 +10,7 @@ import msgspec
 
 from billing.pricing import Usage
 from gateway.protocols import native_fast
-from gateway.protocols.anthropic.channel import ANTHROPIC_VERSION, anthropic_usage
+from gateway.protocols.anthropic.channel import anthropic_target, anthropic_usage
 from gateway.protocols.channel import Adapter, CallContext
 from gateway.protocols.chat.channel import chat_usage
 from gateway.protocols.door import DoorRequest
@@ -165,17 +165,7 @@ class MessagesKind(Kind):
         return body
 
     def target(self, adapter: Adapter, ctx: CallContext) -> tuple[str, dict[str, str]]:
-        headers = {
-            "content-type": "application/json",
-            "accept": "text/event-stream" if ctx.stream else "application/json",
-            "anthropic-version": str(ctx.options.get("anthropic_version") or ANTHROPIC_VERSION),
-        }
-        if ctx.secret:
-            headers["x-api-key"] = ctx.secret
-        beta = ctx.options.get("anthropic_beta")  # the operator's betas only: a client's could be unmetered
-        if beta:
-            headers["anthropic-beta"] = beta if isinstance(beta, str) else ",".join(beta)
-        return ctx.base_url.rstrip("/") + "/messages", headers
+        return anthropic_target(ctx)
 
     def error_in(self, data: dict[str, Any]) -> str | None:
         return super().error_in(data) if data.get("type") == "error" or "content" not in data else None

@@ -43,6 +43,42 @@ def optional_str(part: dict[str, Any], key: str, where: str) -> str | None:
     raise InvalidRequest(f"'{key}' must be a string.", param=f"{where}.{key}", code="invalid_type")
 
 
+def image_url(part: dict[str, Any], where: str) -> str:
+    """An input_image's `image_url`; an image by `file_id` names a file in another upstream's store: 400."""
+    url = part.get("image_url")
+    if not isinstance(url, str):
+        raise InvalidRequest(
+            "Images by 'file_id' are not supported for this model; send 'image_url' (a URL or data URL).",
+            param=f"{where}.file_id",
+            code="unsupported_value",
+        )
+    return url
+
+
+def require_function_tool(tool: dict[str, Any], index: int) -> None:
+    """Translated upstreams take function tools only; a hosted one is refused by name."""
+    if tool["type"] != "function":
+        raise InvalidRequest(
+            f"Tool type {tool['type']!r} is not supported for this model; only function tools are.",
+            param=f"tools[{index}].type",
+            code="unsupported_value",
+        )
+
+
+def allowed_function_names(choice: dict[str, Any]) -> list[str]:
+    """The names an `allowed_tools` tool_choice lists; an entry that is not a named function tool: 400."""
+    names = []
+    for index, tool in enumerate(choice["tools"]):
+        if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(tool.get("name"), str):
+            raise InvalidRequest(
+                "allowed_tools may only list function tools for this model.",
+                param=f"tool_choice.tools[{index}]",
+                code="unsupported_value",
+            )
+        names.append(tool["name"])
+    return names
+
+
 def as_str(value: Any) -> str:
     """An upstream field that should be a string; anything else reads as "" (a list there must not be a 500)."""
     return value if isinstance(value, str) else ""

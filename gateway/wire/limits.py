@@ -60,7 +60,7 @@ FIELDS: dict[str, dict[str, str]] = {
     "ToolChoice": {"type": "word", "name": "name"},
     "TextFormatJsonSchema": {"name": "name", "description": "text"},
 }
-# The validator's type strings → the components above (the same maps gateway/protocols/responses/openapi.py documents by).
+# The validator's type strings → the components above (gateway/protocols/responses/openapi_request.py documents by them).
 ITEMS = {
     "message": "MessageItem",
     "function_call": "FunctionCallItem",

@@ -4,7 +4,9 @@
   pytest-django created (SQLite file or PostgreSQL), started once per session;
 * `upstream` — the aiohttp test upstream (tests/upstream/server.py) in a background thread, started once per
   session and reset before every test;
-* `gateway.client(key)` — the official `openai` SDK pointed at the gateway.
+* `gateway.client(key)` — the official `openai` SDK pointed at the gateway;
+* `fakes` — every real-HTTP fake upstream (the test upstream, tests/upstream/anthropic_mock.py and
+  gemini_mock.py), and `serve(kind, fakes)` — a model served by one channel of any kind on them.
 
 Tests must be `django_db(transaction=True)`: their rows are committed, so the server process sees them.
 """
@@ -27,11 +29,17 @@ from django.conf import settings
 from django.db import connection
 
 from tests.factories import make_channel, make_model
+from tests.upstream.anthropic_mock import AnthropicMock
+from tests.upstream.fixtures import anthropic_mock, fresh, gemini_mock  # noqa: F401  (fixtures)
+from tests.upstream.gemini_mock import GeminiMock
 from tests.upstream.server import UpstreamServer
 
 REPO = Path(__file__).resolve().parents[2]
 UPSTREAM_SECRET = "upstream-secret"
 UPSTREAM_MODEL = "upstream-model-x"
+# The upstream model name each channel kind is given (the simulator needs none).
+UPSTREAM_NAMES = {"openai_responses": UPSTREAM_MODEL, "openai_chat": UPSTREAM_MODEL,
+                  "anthropic": "claude-sonnet-4-5", "gemini": "gemini-2.5-flash"}  # fmt: skip
 START_TIMEOUT = 20.0
 T = TypeVar("T")
 
@@ -245,6 +253,7 @@ def serve_model(
     name: str | None = None,
     options: dict | None = None,
     secret: str = UPSTREAM_SECRET,
+    priority: int = 0,
 ):
     """`public_id` (priced like the catalog fixture) served by exactly one channel of `kind`:
     the in-process simulator, or an openai_responses / openai_chat channel on the test upstream."""
@@ -252,7 +261,7 @@ def serve_model(
     name = name or f"{kind}-{public_id}"
     if kind == "simulator":
         options = {"latency_ms": 0, "token_delay_ms": 0} if options is None else options
-        return make_channel(name, provider="simulator", models={public_id: ""}, options=options)
+        return make_channel(name, provider="simulator", models={public_id: ""}, options=options, priority=priority)
     return make_channel(
         name,
         provider=kind,
@@ -260,7 +269,32 @@ def serve_model(
         secret=secret,
         models={public_id: UPSTREAM_MODEL},
         options=options,
+        priority=priority,
     )
+
+
+@pytest.fixture
+def fakes(anthropic_mock: AnthropicMock, gemini_mock: GeminiMock, upstream: UpstreamServer) -> Iterator[dict[str, Any]]:  # noqa: F811
+    """Every fake upstream by kind, fresh for the test; the Anthropic one checks the channels' key."""
+    with fresh(anthropic_mock), fresh(gemini_mock):
+        anthropic_mock.expected_key = UPSTREAM_SECRET
+        yield {"anthropic": anthropic_mock, "gemini": gemini_mock, "upstream": upstream}
+
+
+def serve(kind: str, fakes: dict[str, Any], *, public_id: str = "gpt-4o", name: str | None = None, priority: int = 0):
+    """`public_id` served by one channel of `kind` on its real-HTTP fake upstream (or the simulator)."""
+    if kind not in ("anthropic", "gemini"):
+        return serve_model(kind, fakes["upstream"], public_id=public_id, name=name, priority=priority)
+    make_model(public_id)
+    base_url = fakes["anthropic"].base_url if kind == "anthropic" else fakes["gemini"].api_base  # …/v1, …/v1beta
+    return make_channel(name or f"{kind}-{public_id}", provider=kind, base_url=base_url, secret=UPSTREAM_SECRET,
+                        models={public_id: UPSTREAM_NAMES[kind]}, priority=priority)  # fmt: skip
+
+
+def upstream_bodies(kind: str, fakes: dict[str, Any]) -> list[dict]:
+    """The bodies the fake upstream of `kind` received (none for the simulator)."""
+    recorded = fakes[kind].requests if kind in ("anthropic", "gemini") else fakes["upstream"].received()
+    return [request.body for request in recorded]
 
 
 @pytest.hookimpl(hookwrapper=True)

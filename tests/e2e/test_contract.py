@@ -4,12 +4,11 @@ a completed answer with usage, a canonical event stream, the stream helper's fin
 conversation — and every request must be billed exactly once.
 
 Upstreams: the in-process simulator, tests/upstream/server.py (openai_responses, openai_chat),
-tests/upstream/anthropic_mock.py and tests/upstream/gemini_mock.py (started once for this module).
+tests/upstream/anthropic_mock.py and tests/upstream/gemini_mock.py (the `fakes` fixture of tests/e2e/conftest.py).
 """
 
 import base64
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,16 +16,12 @@ import pytest
 
 from billing.models import UsageRecord
 from gateway.protocols.registry import ADAPTERS
-from tests.factories import make_channel, make_model
-from tests.upstream.anthropic_mock import AnthropicMock
-from tests.upstream.gemini_mock import GeminiMock
 
-from .conftest import UPSTREAM_SECRET, serve_model, wait_for
+from .conftest import serve, upstream_bodies, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 KINDS = list(ADAPTERS)  # every provider kind the gateway knows
-UPSTREAM_NAMES = {"anthropic": "claude-sonnet-4-5", "gemini": "gemini-2.5-flash"}
 INSTRUCTIONS = "使用简洁中文回答。"
 USER_TEXT = "总结一下接入步骤"
 DOC_INPUT = [{"role": "user", "content": [{"type": "input_text", "text": USER_TEXT}]}]
@@ -60,54 +55,14 @@ GEMINI_CALL = {  # the Gemini mock only echoes text: a forced call is queued, as
 # -- fixtures ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def anthropic_mock() -> Iterator[AnthropicMock]:
-    mock = AnthropicMock().start()
-    try:
-        yield mock
-    finally:
-        mock.stop()
-
-
-@pytest.fixture(scope="module")
-def gemini_mock() -> Iterator[GeminiMock]:
-    mock = GeminiMock().start()
-    try:
-        yield mock
-    finally:
-        mock.stop()
-
-
 @pytest.fixture(params=KINDS)
 def kind(request) -> str:
     return request.param
 
 
 @pytest.fixture
-def fakes(anthropic_mock, gemini_mock, upstream) -> Iterator[dict[str, Any]]:
-    anthropic_mock.reset()
-    anthropic_mock.expected_key = UPSTREAM_SECRET
-    gemini_mock.requests.clear()
-    gemini_mock.reset()
-    yield {"anthropic": anthropic_mock, "gemini": gemini_mock, "upstream": upstream}
-    anthropic_mock.reset()
-    gemini_mock.requests.clear()
-    gemini_mock.reset()
-
-
-@pytest.fixture
 def channel(kind, fakes):
-    if kind not in UPSTREAM_NAMES:
-        return serve_model(kind, fakes["upstream"])
-    base_url = fakes["anthropic"].base_url if kind == "anthropic" else fakes["gemini"].api_base  # …/v1, …/v1beta
-    make_model("gpt-4o")
-    return make_channel(
-        f"{kind}-gpt-4o",
-        provider=kind,
-        base_url=base_url,
-        secret=UPSTREAM_SECRET,
-        models={"gpt-4o": UPSTREAM_NAMES[kind]},
-    )
+    return serve(kind, fakes)
 
 
 @pytest.fixture
@@ -126,14 +81,6 @@ def client(gateway, alice, channel, request_ids):
 
 
 # -- helpers -------------------------------------------------------------------------------------
-
-
-def upstream_calls(kind: str, fakes: dict[str, Any]) -> int:
-    if kind == "simulator":
-        return 0
-    if kind in UPSTREAM_NAMES:
-        return len(fakes[kind].requests)
-    return len(fakes["upstream"].received())
 
 
 def check_completed(response) -> None:
@@ -187,7 +134,7 @@ def test_create(kind, client, fakes, request_ids, alice, channel):
     assert response.object == "response" and response.id.startswith("resp_")
     if kind != "simulator":
         assert response.output_text == "你说：" + USER_TEXT  # every fake echoes, byte for byte
-    assert upstream_calls(kind, fakes) == (0 if kind == "simulator" else 1)
+    assert len(upstream_bodies(kind, fakes)) == (0 if kind == "simulator" else 1)
     check_billed(request_ids, alice, channel)
 
 
@@ -196,7 +143,7 @@ def test_stream_events(kind, client, fakes, request_ids, alice, channel):
     final = check_events(events)
     if kind != "simulator":
         assert final.output_text == "你说：" + USER_TEXT
-    assert upstream_calls(kind, fakes) == (0 if kind == "simulator" else 1)
+    assert len(upstream_bodies(kind, fakes)) == (0 if kind == "simulator" else 1)
     check_billed(request_ids, alice, channel)
 
 
@@ -238,7 +185,7 @@ def test_tool_two_turns(kind, client, fakes, request_ids, alice, channel):
     )
     check_completed(second)
     assert [item.type for item in second.output if item.type == "function_call"] == []
-    assert upstream_calls(kind, fakes) == (0 if kind == "simulator" else 2)
+    assert len(upstream_bodies(kind, fakes)) == (0 if kind == "simulator" else 2)
     if kind == "anthropic":
         sent = fakes["anthropic"].requests[1].body["messages"]
         assert sent[-2]["content"][-1]["id"] == sent[-1]["content"][0]["tool_use_id"] == call.call_id

@@ -11,7 +11,8 @@ from typing import Any
 import jsonschema_rs
 import pytest
 
-from gateway.protocols.responses.openapi import ITEM_SCHEMAS, PART_SCHEMAS, TEXT_FORMAT_SCHEMAS, build_document
+from gateway.protocols.responses.openapi import build_document
+from gateway.protocols.responses.openapi_request import ITEM_SCHEMAS, PART_SCHEMAS, TEXT_FORMAT_SCHEMAS
 from gateway.wire import limits
 from gateway.wire.errors import InvalidRequest
 from gateway.wire.schema import parse_request

@@ -24,6 +24,8 @@ from gateway.wire.errors import ApiError, InvalidRequest, UpstreamFailed
 from gateway.wire.schema import parse_request
 from gateway.wire.sse import SSEDecoder
 
+from .golden_files import check_bytes, check_json, load
+
 GOLDEN = Path(__file__).parent / "golden" / "chat"
 UPDATE = os.environ.get("CHAT_DOOR_GOLDEN_UPDATE") == "1"
 REQUESTS = sorted(p.stem for p in (GOLDEN / "requests").glob("*.json") if not p.stem.endswith(".expected"))
@@ -33,23 +35,15 @@ door = ChatDoor()
 
 
 def _golden_json(path: Path, actual: Any) -> None:
-    if UPDATE:
-        path.write_text(json.dumps(actual, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    assert json.loads(path.read_text(encoding="utf-8")) == actual
+    check_json(path, actual, update=UPDATE)
 
 
 def _golden_bytes(path: Path, actual: bytes) -> None:
-    if UPDATE:
-        path.write_bytes(actual)
-    assert path.read_bytes() == actual  # byte-exact: raw UTF-8, no \u escapes
-
-
-def _load(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
+    check_bytes(path, actual, update=UPDATE)
 
 
 def _events(case: str) -> list[tuple[str, dict[str, Any]]]:
-    return [(kind, data) for kind, data in _load(GOLDEN / "streams" / f"{case}.events.json")["events"]]
+    return [(kind, data) for kind, data in load(GOLDEN / "streams" / f"{case}.events.json")["events"]]
 
 
 def _request(include_usage: bool = False, stream: bool = True) -> DoorRequest:
@@ -83,7 +77,7 @@ def _sse_reply(data: bytes) -> httpx.Response:
 
 @pytest.mark.parametrize("case", REQUESTS)
 def test_request_golden(case):
-    parsed = door.parse(_load(GOLDEN / "requests" / f"{case}.json")["request"])
+    parsed = door.parse(load(GOLDEN / "requests" / f"{case}.json")["request"])
     actual = {"body": parsed.body, "stream": parsed.stream, "model": parsed.model, "extras": parsed.extras}
     _golden_json(GOLDEN / "requests" / f"{case}.expected.json", actual)
     # The internal form the door makes is one the pipeline accepts as it is.
@@ -101,7 +95,7 @@ def test_request_unicode_is_kept_exactly():
 
 def test_function_tools_stay_non_strict_unless_asked():
     """Responses would make a tool without `strict` strict; Chat does not, so the door says false."""
-    parsed = door.parse(_load(GOLDEN / "requests" / "conversation.json")["request"])
+    parsed = door.parse(load(GOLDEN / "requests" / "conversation.json")["request"])
     assert [tool["strict"] for tool in parsed.body["tools"]] == [False, True]
 
 
@@ -122,7 +116,7 @@ def test_json_golden_and_sdk(where, case):
     if where == "streams":
         response = _terminal_response(case)
     else:
-        response = _load(GOLDEN / "responses" / f"{case}.response.json")
+        response = load(GOLDEN / "responses" / f"{case}.response.json")
     rendered = door.render_json(response, _request(stream=False))
     _golden_json(GOLDEN / where / f"{case}.chat.json", rendered)
     ChatCompletion.model_validate(rendered)

@@ -1,6 +1,5 @@
-"""The Gemini door: request → internal form, answers and streams → Gemini shapes, checked by google-genai."""
-
-import json
+"""The Gemini door: refusals, call ids, usage, signatures, errors and keys; the translations themselves are pinned
+by golden files (test_gemini_golden.py)."""
 
 import msgspec
 import pytest
@@ -9,121 +8,35 @@ from google.genai import types
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing.pricing import Usage
 from gateway.protocols.gemini.channel_request import signed_call_id
 from gateway.protocols.gemini.door import GeminiDoor, split_model_path
 from gateway.protocols.gemini.render import api_key, error_body, generate_content_response, models_list
 from gateway.wire.errors import ApiError, InsufficientBalance, InvalidRequest, ModelNotFound
 from gateway.wire.schema import parse_request
 
-from .gemini_support import builder, events, render, sdk_client, text_answer
+from .gemini_support import builder, events, parse_golden, sdk_client, terminal_response
 
 DOOR = GeminiDoor()
 SIGNATURE = "c2lnbmF0dXJlLWJ5dGVz"  # base64 of b"signature-bytes"
-TEXT = "你好，世界 👋🏽 — ok"
 
 
 def parse(body, path="gemini-2.5-flash:generateContent", query=None):
     return DOOR.parse(body, path_model=path, query=query or {})
 
 
-def test_two_turn_tool_conversation_maps_to_responses_and_validates():
-    body = {
-        "systemInstruction": {"parts": [{"text": "Be brief."}, {"text": "Answer in 中文."}]},
-        "contents": [
-            {"role": "user", "parts": [{"text": TEXT}, {"inlineData": {"mimeType": "image/png", "data": "iVBORw0K"}}]},
-            {
-                "role": "model",
-                "parts": [
-                    {"text": "thinking…", "thought": True},
-                    {"text": "Let me look."},
-                    {"functionCall": {"name": "get_weather", "args": {"city": "上海"}}, "thoughtSignature": SIGNATURE},
-                ],
-            },
-            {"role": "user", "parts": [{"functionResponse": {"name": "get_weather", "response": {"output": "晴"}}}]},
-        ],
-        "tools": [
-            {
-                "functionDeclarations": [
-                    {
-                        "name": "get_weather",
-                        "description": "Weather",
-                        "parameters": {
-                            "type": "OBJECT",
-                            "properties": {"city": {"type": "STRING", "nullable": True}},
-                            "required": ["city"],
-                        },
-                    }
-                ]
-            }
-        ],
-        "toolConfig": {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}},
-        "generationConfig": {
-            "temperature": 0.2,
-            "topP": 0.9,
-            "maxOutputTokens": 64,
-            "topK": 40,
-            "stopSequences": ["END"],
-            "thinkingConfig": {"includeThoughts": True, "thinkingBudget": 2048},
-        },
-    }
-    request = parse(body)
-    internal = request.body
-    assert request.model == "gemini-2.5-flash" and request.stream is False
-    assert internal["instructions"] == "Be brief.\nAnswer in 中文."
-    user, assistant, call, output = internal["input"]
-    assert user == {
-        "type": "message",
-        "role": "user",
-        "content": [
-            {"type": "input_text", "text": TEXT},
-            {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0K"},
-        ],
-    }
-    assert assistant == {
-        "type": "message",
-        "role": "assistant",
-        "content": [{"type": "output_text", "text": "Let me look."}],
-    }
-    assert call["type"] == "function_call" and call["name"] == "get_weather"
-    assert json.loads(call["arguments"]) == {"city": "上海"}
+def test_a_calls_thought_signature_rides_in_its_call_id():
+    """requests/two_turn_tools.json: the signature travels in the id, as on the channel side."""
+    request = parse_golden("two_turn_tools")
+    call, output = request.body["input"][2:]
     base = call["call_id"].split("__ts_")[0]
-    assert call["call_id"] == signed_call_id(base, SIGNATURE)  # the signature rides in the id, as on the channel side
+    assert call["call_id"] == signed_call_id(base, SIGNATURE)
     assert output == {"type": "function_call_output", "call_id": call["call_id"], "output": "晴"}
-    assert internal["tools"][0]["parameters"] == {
-        "type": "object",
-        "properties": {"city": {"type": ["string", "null"]}},
-        "required": ["city"],
-    }
-    assert internal["tool_choice"] == {"type": "function", "name": "get_weather"}
-    assert internal["max_output_tokens"] == 64 and internal["top_p"] == 0.9
-    assert internal["reasoning"] == {"summary": "auto", "effort": "medium"}
-    assert request.extras["topK"] == 40 and request.extras["stopSequences"] == ["END"]
-    parse_request(msgspec.json.encode(internal))  # the internal form passes the /v1/responses validator
 
 
 def test_call_ids_are_stable_and_ids_match_responses_by_id():
-    body = {
-        "contents": [
-            {"role": "user", "parts": [{"text": "go"}]},
-            {
-                "role": "model",
-                "parts": [
-                    {"functionCall": {"name": "f", "args": {}, "id": "abc"}},
-                    {"functionCall": {"name": "f", "args": {"n": 2}}},
-                ],
-            },
-            {
-                "role": "user",
-                "parts": [
-                    {"functionResponse": {"name": "f", "response": {"x": 1}}},
-                    {"functionResponse": {"name": "f", "id": "abc", "response": {"output": "one"}}},
-                ],
-            },
-        ]
-    }
-    first, second = parse(body).body, parse(body).body
-    assert first == second  # the same history always yields the same ids
+    """requests/call_ids.json: the same history always yields the same ids; an answer with an id takes its call."""
+    first, second = parse_golden("call_ids").body, parse_golden("call_ids").body
+    assert first == second
     calls = [item for item in first["input"] if item["type"] == "function_call"]
     outputs = [item for item in first["input"] if item["type"] == "function_call_output"]
     assert calls[0]["call_id"] == "abc"
@@ -236,73 +149,32 @@ def test_hostile_bodies_raise_only_api_errors(body):
         pass
 
 
-def test_json_answer_is_a_valid_generate_content_response():
-    _, final = text_answer(
-        ["你好，", "世界 👋🏽"], Usage(input_tokens=12, cached_input_tokens=4, output_tokens=9, reasoning_tokens=3)
-    )
-    body = generate_content_response(final, "gemini-2.5-flash")
-    parsed = types.GenerateContentResponse.model_validate(body)
-    assert parsed.text == "你好，世界 👋🏽"
-    assert parsed.candidates[0].finish_reason == types.FinishReason.STOP
-    usage = parsed.usage_metadata
+def test_usage_metadata_counts_cached_and_thought_tokens():
+    """streams/text.events.json: 12 in (4 cached), 9 out of which 3 reasoning."""
+    body = generate_content_response(terminal_response("text"), "gemini-2.5-flash")
+    usage = types.GenerateContentResponse.model_validate(body).usage_metadata
     assert (usage.prompt_token_count, usage.cached_content_token_count) == (12, 4)
     assert (usage.candidates_token_count, usage.thoughts_token_count, usage.total_token_count) == (6, 3, 21)
 
 
 def test_function_call_answer_restores_the_signature_for_the_next_turn():
-    b = builder()
-    call_id = signed_call_id("call_" + "a" * 24, SIGNATURE)
-    b.start()
-    b.tool_call_start(call_id=call_id, name="get_weather")
-    b.tool_call_arguments('{"city": "上海"}')
-    b.finish(usage=Usage(input_tokens=5, output_tokens=2))
-    body = generate_content_response(b.final_object(), "gemini-2.5-flash")
-    part = types.GenerateContentResponse.model_validate(body).candidates[0].content.parts[0]
-    assert part.function_call.name == "get_weather" and part.function_call.args == {"city": "上海"}
-    # the client replays the part as it got it: the same call_id comes back into the internal form
-    replay = {
-        "contents": [
-            {"parts": [{"text": "q"}]},
-            {"role": "model", "parts": [body["candidates"][0]["content"]["parts"][0]]},
-            {
-                "parts": [
-                    {
-                        "functionResponse": {
-                            "name": "get_weather",
-                            "id": part.function_call.id,
-                            "response": {"output": "晴"},
-                        }
-                    }
-                ]
-            },
-        ]
+    """streams/tool_call.events.json: the client replays the part as it got it, and the same call_id comes back."""
+    response = terminal_response("tool_call")
+    [call_id] = [item["call_id"] for item in response["output"] if item["type"] == "function_call"]
+    body = generate_content_response(response, "gemini-2.5-flash")
+    text, call = body["candidates"][0]["content"]["parts"]
+    assert call["thoughtSignature"] == SIGNATURE and call["functionCall"]["args"] == {"city": "上海"}
+    reply = {
+        "functionResponse": {"name": "get_weather", "id": call["functionCall"]["id"], "response": {"output": "晴"}}
     }
+    replay = {"contents": [{"parts": [{"text": "q"}]}, {"role": "model", "parts": [text, call]}, {"parts": [reply]}]}
     items = parse(replay).body["input"]
-    assert items[1]["call_id"] == call_id and items[2]["call_id"] == call_id
+    assert items[2]["call_id"] == call_id and items[3]["call_id"] == call_id
 
 
 def test_incomplete_answer_says_max_tokens():
-    _, final = text_answer(["abc"], Usage(input_tokens=1, output_tokens=3), incomplete="max_output_tokens")
-    body = generate_content_response(final, "m")
+    body = generate_content_response(terminal_response("incomplete"), "m")
     assert body["candidates"][0]["finishReason"] == "MAX_TOKENS"
-
-
-@pytest.mark.parametrize("sse", [True, False])
-def test_stream_through_the_sdk_reassembles_text_and_usage(sse):
-    sse_events, _ = text_answer(["你好，", "世界", " 👋🏽"], Usage(input_tokens=7, output_tokens=5))
-    wire = render(sse_events, sse=sse)
-    if not sse:
-        chunks = json.loads(wire)  # the array form is one JSON document
-        assert chunks[-1]["usageMetadata"]["promptTokenCount"] == 7
-        return
-    assert b"[DONE]" not in wire and b"event:" not in wire
-    client = sdk_client(wire)
-    pieces = list(client.models.generate_content_stream(model="gemini-2.5-flash", contents="hi"))
-    assert "".join(piece.text or "" for piece in pieces) == "你好，世界 👋🏽"
-    assert pieces[-1].candidates[0].finish_reason == types.FinishReason.STOP
-    assert pieces[-1].usage_metadata.prompt_token_count == 7
-    assert pieces[-1].usage_metadata.candidates_token_count == 5
-    assert "alt=sse" in str(client.seen[0].url)
 
 
 def test_stream_never_holds_text_back():
@@ -314,16 +186,6 @@ def test_stream_never_holds_text_back():
         renderer.feed(kind, data)
     out = b"".join(renderer.feed(kind, data) for kind, data in events(b.text_delta("字")))
     assert "字".encode() in out
-
-
-def test_failed_stream_ends_with_a_google_error_the_sdk_raises():
-    b = builder()
-    wire_events = b.start() + b.text_delta("partial") + b.fail(message="upstream broke")
-    wire = render(wire_events, sse=True)
-    client = sdk_client(wire)
-    with pytest.raises(genai_errors.APIError) as caught:
-        list(client.models.generate_content_stream(model="m", contents="hi"))
-    assert "upstream broke" in str(caught.value)
 
 
 @pytest.mark.parametrize(

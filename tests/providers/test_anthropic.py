@@ -175,11 +175,9 @@ def views_of_sdk(message: anthropic.types.Message) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module")
-def mock() -> Any:
-    server = AnthropicMock().start()
-    yield server
-    server.stop()
+@pytest.fixture
+def mock(anthropic_mock: AnthropicMock) -> AnthropicMock:
+    return anthropic_mock  # one server for the module (tests/providers/conftest.py)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ very fixture bytes the golden tests translate."""
 import base64
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, get_args
 
@@ -725,11 +724,9 @@ def test_map_error_surfaces_a_sanitised_message_for_client_mistakes() -> None:
 # -- the official google-genai SDK against the mock ----------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def mock() -> Iterator[GeminiMock]:
-    server = GeminiMock().start()
-    yield server
-    server.stop()
+@pytest.fixture
+def mock(gemini_mock: GeminiMock) -> GeminiMock:
+    return gemini_mock  # one server for the module (tests/providers/conftest.py)
 
 
 @pytest.fixture

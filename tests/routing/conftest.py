@@ -25,6 +25,7 @@ from tests.conftest import relay_settled
 from tests.e2e.conftest import gateway  # noqa: F401  (the real uvicorn server, for a few tests here)
 from tests.factories import make_channel, make_customer, make_model
 from tests.upstream.faulty import FaultyUpstream
+from tests.upstream.fixtures import anthropic, anthropic_mock, gemini, gemini_mock  # noqa: F401  (fixtures)
 
 MODEL = "gpt-4o"
 UPSTREAM_MODEL = "up-model"

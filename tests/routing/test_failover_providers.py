@@ -5,7 +5,6 @@ Both channels of a test sit on one mock; its queued replies go to the first requ
 and the echo answers the next (channel "b")."""
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
@@ -14,8 +13,8 @@ from gateway.db import run_db
 from gateway.protocols.channel import CallContext
 from gateway.protocols.responses.channel import PassthroughTranslator
 from tests.routing.conftest import ANSWER, Reply, ask, make_channels, record_of, tried
-from tests.upstream.anthropic_mock import AnthropicMock, error_body, sse
-from tests.upstream.gemini_mock import GeminiMock, google_error
+from tests.upstream.anthropic_mock import error_body, sse
+from tests.upstream.gemini_mock import google_error
 
 pytestmark = pytest.mark.django_db(transaction=True)
 STREAMS = pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
@@ -44,35 +43,6 @@ def anthropic_error_stream(kind: str, message: str, *, started: bool = True) -> 
 
 def gemini_error_stream(code: int, status: str, message: str) -> bytes:
     return b"data: " + google_error(code, status, message) + b"\r\n\r\n"
-
-
-@pytest.fixture(scope="module")
-def _anthropic() -> Iterator[AnthropicMock]:
-    server = AnthropicMock().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def _gemini() -> Iterator[GeminiMock]:
-    server = GeminiMock().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def anthropic(_anthropic):
-    _anthropic.reset()
-    yield _anthropic
-    _anthropic.reset()
-
-
-@pytest.fixture
-def gemini(_gemini):
-    _gemini.reset()
-    _gemini.requests.clear()
-    yield _gemini
-    _gemini.reset()
 
 
 class At:

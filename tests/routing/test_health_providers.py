@@ -2,8 +2,6 @@
 a dead key disables it (Gemini says so with a 400, not a 401), a rate limit never does, and a channel
 with extended thinking is probed without a thinking budget its tiny max_tokens could never exceed."""
 
-from collections.abc import Iterator
-
 import pytest
 
 from gateway.db import run_db
@@ -11,8 +9,7 @@ from gateway.models import Channel, ChannelProbe
 from gateway.observe import health
 from tests.factories import make_channel, make_model
 from tests.routing.conftest import MODEL
-from tests.upstream.anthropic_mock import AnthropicMock, error_body
-from tests.upstream.gemini_mock import GeminiMock
+from tests.upstream.anthropic_mock import error_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
 KEY = "upstream-key"
@@ -53,38 +50,10 @@ GEMINI_RATE_LIMIT = {
 GEMINI_BAD_REQUEST = {"error": {"code": 400, "message": "Invalid value at 'contents'.", "status": "INVALID_ARGUMENT"}}
 
 
-@pytest.fixture(scope="module")
-def anthropic_mock() -> Iterator[AnthropicMock]:
-    mock = AnthropicMock().start()
-    try:
-        yield mock
-    finally:
-        mock.stop()
-
-
-@pytest.fixture(scope="module")
-def gemini_mock() -> Iterator[GeminiMock]:
-    mock = GeminiMock().start()
-    try:
-        yield mock
-    finally:
-        mock.stop()
-
-
 @pytest.fixture
-def anthropic(anthropic_mock):
-    anthropic_mock.reset()
-    anthropic_mock.expected_key = KEY
-    yield anthropic_mock
-    anthropic_mock.reset()
-
-
-@pytest.fixture
-def gemini(gemini_mock):
-    gemini_mock.reset()
-    gemini_mock.requests.clear()
-    yield gemini_mock
-    gemini_mock.reset()
+def anthropic(anthropic):  # the shared fixture (tests/routing/conftest.py), with the key these channels use
+    anthropic.expected_key = KEY
+    return anthropic
 
 
 def channel_on(provider: str, base_url: str, **options) -> Channel:

@@ -91,8 +91,9 @@ class GeminiMock(ThreadedServer):
         self._replies.append(Reply(body=body if isinstance(body, bytes) else _dumps(body), **kwargs))
 
     def reset(self) -> None:
-        """Forget queued replies (what a test set up and did not use)."""
+        """Forget queued replies (what a test set up and did not use) and recorded requests."""
         self._replies.clear()
+        self.requests.clear()
 
     # -- HTTP ------------------------------------------------------------------------------------
     def app(self) -> web.Application:

@@ -67,17 +67,7 @@ class AnthropicAdapter(Adapter):
     label = "Anthropic Messages API"
 
     def build_request(self, request: ParsedRequest, ctx: CallContext) -> UpstreamRequest:
-        headers = {
-            "content-type": "application/json",
-            "accept": "text/event-stream" if ctx.stream else "application/json",
-            "anthropic-version": str(ctx.options.get("anthropic_version") or ANTHROPIC_VERSION),
-        }
-        if ctx.secret:
-            headers["x-api-key"] = ctx.secret
-        beta = ctx.options.get("anthropic_beta")
-        if beta:
-            headers["anthropic-beta"] = beta if isinstance(beta, str) else ",".join(beta)
-        url = ctx.base_url.rstrip("/") + "/messages"
+        url, headers = anthropic_target(ctx)
         return UpstreamRequest(url=url, headers=headers, body=_encode(extras.apply(anthropic_body(request, ctx), request.extras, extras.ANTHROPIC)))
 
     def parse_response(self, body: bytes, request: ParsedRequest, ctx: CallContext) -> JsonResult:
@@ -303,6 +293,21 @@ class AnthropicStreamTranslator(HeldOpeningTranslator):
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+
+def anthropic_target(ctx: CallContext) -> tuple[str, dict[str, str]]:
+    """The URL and headers of a Messages call (translated or passthrough alike)."""
+    headers = {
+        "content-type": "application/json",
+        "accept": "text/event-stream" if ctx.stream else "application/json",
+        "anthropic-version": str(ctx.options.get("anthropic_version") or ANTHROPIC_VERSION),
+    }
+    if ctx.secret:
+        headers["x-api-key"] = ctx.secret
+    beta = ctx.options.get("anthropic_beta")  # the operator's betas only: a client's could be unmetered
+    if beta:
+        headers["anthropic-beta"] = beta if isinstance(beta, str) else ",".join(beta)
+    return ctx.base_url.rstrip("/") + "/messages", headers
 
 
 def anthropic_usage(data: Any) -> Usage | None:

@@ -15,7 +15,13 @@ import msgspec
 from gateway.protocols.anthropic.cache import add_breakpoints
 from gateway.protocols.anthropic.thinking import thinking_block
 from gateway.protocols.channel import CallContext
-from gateway.protocols.translating import optional_str, refuse_stateful, require_base64
+from gateway.protocols.translating import (
+    image_url,
+    optional_str,
+    refuse_stateful,
+    require_base64,
+    require_function_tool,
+)
 from gateway.wire.errors import InvalidRequest
 from gateway.wire.schema import ParsedRequest
 
@@ -195,13 +201,7 @@ def _part(part: dict[str, Any], where: str) -> Block | None:
 
 
 def _image(part: dict[str, Any], where: str) -> Block:
-    url = part.get("image_url")
-    if not isinstance(url, str):
-        raise InvalidRequest(
-            "Images by 'file_id' are not supported for this model; send 'image_url' (a URL or data URL).",
-            param=f"{where}.file_id",
-            code="unsupported_value",
-        )
+    url = image_url(part, where)
     if not url.startswith("data:"):
         return {"type": "image", "source": {"type": "url", "url": url}}
     media_type, data = _data_url(url, f"{where}.image_url")
@@ -294,12 +294,7 @@ def _tool_result(item: dict[str, Any], where: str) -> Block:
 
 
 def _tool(tool: dict[str, Any], index: int, send_strict: bool) -> dict[str, Any]:
-    if tool["type"] != "function":
-        raise InvalidRequest(
-            f"Tool type {tool['type']!r} is not supported for this model; only function tools are.",
-            param=f"tools[{index}].type",
-            code="unsupported_value",
-        )
+    require_function_tool(tool, index)
     schema = tool.get("parameters")
     schema = dict(_EMPTY_SCHEMA) if schema is None else {"type": "object", **schema}
     mapped: dict[str, Any] = {"name": tool["name"]}

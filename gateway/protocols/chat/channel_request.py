@@ -4,7 +4,13 @@ InvalidRequest for what a stateless Chat upstream cannot express."""
 from typing import Any
 
 from gateway.protocols.channel import CallContext
-from gateway.protocols.translating import optional_str, refuse_stateful
+from gateway.protocols.translating import (
+    allowed_function_names,
+    image_url,
+    optional_str,
+    refuse_stateful,
+    require_function_tool,
+)
 from gateway.wire.errors import InvalidRequest
 from gateway.wire.schema import ParsedRequest
 
@@ -121,13 +127,7 @@ def _part(part: dict[str, Any], where: str) -> dict[str, Any]:
     if kind in ("input_text", "output_text"):
         return {"type": "text", "text": part["text"]}
     if kind == "input_image":
-        if not isinstance(part.get("image_url"), str):
-            raise InvalidRequest(
-                "Images by 'file_id' are not supported for this model; send 'image_url' (a URL or data URL).",
-                param=f"{where}.file_id",
-                code="unsupported_value",
-            )
-        image: dict[str, Any] = {"url": part["image_url"]}
+        image: dict[str, Any] = {"url": image_url(part, where)}
         if optional_str(part, "detail", where) in _IMAGE_DETAILS:
             image["detail"] = part["detail"]
         return {"type": "image_url", "image_url": image}
@@ -184,12 +184,7 @@ def _join(texts: Any) -> str:
 
 
 def _tool(tool: dict[str, Any], index: int) -> dict[str, Any]:
-    if tool["type"] != "function":
-        raise InvalidRequest(
-            f"Tool type {tool['type']!r} is not supported for this model; only function tools are.",
-            param=f"tools[{index}].type",
-            code="unsupported_value",
-        )
+    require_function_tool(tool, index)
     function: dict[str, Any] = {"name": tool["name"]}
     for key in ("description", "parameters", "strict"):
         if tool.get(key) is not None:
@@ -204,15 +199,7 @@ def _tool_choice(choice: str | dict[str, Any]) -> str | dict[str, Any]:
     if kind == "function":
         return {"type": "function", "function": {"name": choice["name"]}}
     if kind == "allowed_tools":
-        tools = []
-        for index, tool in enumerate(choice["tools"]):
-            if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(tool.get("name"), str):
-                raise InvalidRequest(
-                    "allowed_tools may only list function tools for this model.",
-                    param=f"tool_choice.tools[{index}]",
-                    code="unsupported_value",
-                )
-            tools.append({"type": "function", "function": {"name": tool["name"]}})
+        tools = [{"type": "function", "function": {"name": name}} for name in allowed_function_names(choice)]
         return {"type": "allowed_tools", "allowed_tools": {"mode": choice["mode"], "tools": tools}}
     raise InvalidRequest(
         f"tool_choice type {kind!r} is not supported for this model.",

@@ -14,7 +14,14 @@ from urllib.parse import urlsplit
 import msgspec
 
 from gateway.protocols.channel import CallContext
-from gateway.protocols.translating import optional_str, refuse_stateful, require_base64
+from gateway.protocols.translating import (
+    allowed_function_names,
+    image_url,
+    optional_str,
+    refuse_stateful,
+    require_base64,
+    require_function_tool,
+)
 from gateway.wire.errors import InvalidRequest
 from gateway.wire.schema import ParsedRequest
 
@@ -222,14 +229,7 @@ def _part(part: dict[str, Any], role: str, where: str) -> Part | None:
         refusal = optional_str(part, "refusal", where)
         return {"text": refusal} if refusal else None
     if kind == "input_image":
-        url = part.get("image_url")
-        if not isinstance(url, str):
-            raise InvalidRequest(
-                "Images by 'file_id' are not supported for this model; send 'image_url' (a URL or data URL).",
-                param=f"{where}.file_id",
-                code="unsupported_value",
-            )
-        return _media(url, None, f"{where}.image_url", default_mime="image/jpeg")
+        return _media(image_url(part, where), None, f"{where}.image_url", default_mime="image/jpeg")
     if kind == "input_file":
         if isinstance(part.get("file_data"), str):
             return _media(part["file_data"], part.get("filename"), f"{where}.file_data", default_mime="application/pdf")
@@ -345,12 +345,7 @@ def _fill_missing_signatures(contents: list[Content], fallback: str) -> None:
 
 
 def _declaration(tool: dict[str, Any], index: int) -> dict[str, Any]:
-    if tool["type"] != "function":
-        raise InvalidRequest(
-            f"Tool type {tool['type']!r} is not supported for this model; only function tools are.",
-            param=f"tools[{index}].type",
-            code="unsupported_value",
-        )
+    require_function_tool(tool, index)
     declaration: dict[str, Any] = {"name": tool["name"]}
     if tool.get("description"):
         declaration["description"] = tool["description"]
@@ -377,15 +372,7 @@ def _calling_config(choice: str | dict[str, Any]) -> dict[str, Any]:
     if kind == "function":
         return {"mode": "ANY", "allowedFunctionNames": [choice["name"]]}
     if kind == "allowed_tools":
-        names = []
-        for index, tool in enumerate(choice["tools"]):
-            if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(tool.get("name"), str):
-                raise InvalidRequest(
-                    "allowed_tools may only list function tools for this model.",
-                    param=f"tool_choice.tools[{index}]",
-                    code="unsupported_value",
-                )
-            names.append(tool["name"])
+        names = allowed_function_names(choice)
         # AUTO takes no allowedFunctionNames; VALIDATED is "calls or text, calls limited to these".
         mode = "ANY" if choice["mode"] == "required" else "VALIDATED"
         return {"mode": mode, "allowedFunctionNames": names}

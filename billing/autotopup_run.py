@@ -209,17 +209,19 @@ def _pause(attempt: AutoTopUpAttempt, now: datetime) -> None:
 
 def _mail_failed(*, account_id: int, amount_micros: int, reason: str) -> None:
     wallet = Wallet.objects.select_related("account").get(account_id=account_id)
-    account, site = wallet.account, settings.HARNMODEL_SITE_URL.rstrip("/")
+    account, amount = wallet.account, format_amount(amount_micros)
+    page = settings.HARNMODEL_SITE_URL.rstrip("/") + "/billing/auto-topup/"
     try:
         send_mail(
-            subject=f"Automatic top-up failed: {format_amount(amount_micros)} not charged",
+            subject=f"Automatic top-up failed (自动充值失败): {amount} not charged",
             message=(
                 f"Hello {account.name},\n\n"
-                f"We tried twice to top up your account {account.email} by {format_amount(amount_micros)} "
-                f"with your saved card, and the card was not charged ({reason}).\n\n"
-                f"Your balance is {format_balance(wallet.balance_micros)}. Automatic top-up is paused: "
-                f"check the card, or save a new one, at {site}/billing/auto-topup/ and save the settings "
-                "to switch it on again.\n"
+                f"We tried twice to top up your account {account.email} by {amount} with your saved card, "
+                f"and the card was not charged ({reason}).\n\n"
+                f"Your balance is {format_balance(wallet.balance_micros)}. Automatic top-up is paused: check the "
+                f"card, or save a new one, at {page} and save the settings to switch it on again.\n\n"
+                f"我们两次尝试从你保存的银行卡为账户充值 {amount}，均未成功（{reason}）。自动充值已暂停："
+                f"请在 {page} 检查或更换银行卡，然后保存设置以重新开启。\n"
             ),
             from_email=None,
             recipient_list=[account.email],

@@ -18,6 +18,7 @@ from billing.autotopup_run import autotopups_run
 from billing.models import LedgerEntry, TopUpOrder, Wallet
 from billing.money import parse_amount
 from billing.reconcile import ledger_reconcile
+from billing.refunds import topup_refund
 from billing.services import wallet_adjust, wallet_credit
 from billing.topup_sync import topups_sync
 from tests.factories import make_customer
@@ -400,3 +401,55 @@ def test_disabled_or_cardless_accounts_are_never_charged(fake, client, alice):
                             amount_micros=parse_amount("200"))  # fmt: skip
     autotopup.card_remove(account_id=alice.account.pk)
     assert autotopups_run() == {} and not fake.charges()
+
+
+def test_an_auto_top_up_is_refunded_to_its_payment_intent(fake, client, alice):
+    enable(fake, client, alice.account)
+    spend(alice.account, "60")
+    autotopups_run()
+    [intent] = fake.intents.values()
+    deliver(client, paid_event(fake, intent["id"]))
+    order = TopUpOrder.objects.get()
+
+    refund = topup_refund(order_id=order.pk, amount_micros=parse_amount("50"), reason="asked", actor="fin")
+
+    [at_stripe] = fake.refunds.values()
+    assert (refund.status, refund.provider_refund_id) == ("succeeded", at_stripe["id"])
+    assert (at_stripe["payment_intent"], at_stripe["amount"]) == (intent["id"], 5000)
+    assert balance(alice.account) == parse_amount("190") and ledger_reconcile() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sweeps_running_at_once_charge_once(fake):
+    account, _ = make_customer("payer@example.com", balance="100")
+    enable(fake, Client(), account)
+    spend(account, "60")
+    gate, errors = threading.Barrier(4), []
+
+    def sweep() -> None:
+        try:
+            gate.wait()
+            autotopups_run()
+        except Exception as exc:  # noqa: BLE001  (a sweep may lose a race; it must never charge twice)
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sweep) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert len(fake.charges()) == 1 and AutoTopUpAttempt.objects.count() == 1
+    assert TopUpOrder.objects.count() == 1
+    assert errors == []
+
+
+def test_the_beat_task_runs_the_sweep(fake, client, alice, settings):
+    from billing.tasks import auto_topups
+
+    assert settings.CELERY_BEAT_SCHEDULE["billing-auto-topups"]["task"] == auto_topups.name
+    enable(fake, client, alice.account)
+    spend(alice.account, "60")
+    assert auto_topups.apply().get() == {"started_processing": 1}

@@ -1,5 +1,5 @@
 """A local Stripe API (aiohttp) for auto top-up: customers, Checkout in setup mode, SetupIntents with
-their PaymentMethod, off-session PaymentIntents (create, retrieve, cancel). The official `stripe`
+their PaymentMethod, off-session PaymentIntents (create, retrieve, cancel), refunds. The official `stripe`
 library talks to it over HTTP when `stripe.api_base` points here, so its form encoding, error
 mapping (402 → CardError) and idempotency-key header run for real.
 
@@ -74,6 +74,7 @@ class FakeStripe(ThreadedServer):
         self.setup_intents: dict[str, dict] = {}
         self.payment_methods: dict[str, dict] = {}
         self.intents: dict[str, dict] = {}
+        self.refunds: dict[str, dict] = {}
         self.outcomes: dict[str, str] = {}  # payment method → what charging it does
         self.replies: dict[str, tuple[int, str]] = {}  # idempotency key → first answer
         self.requests: list[Seen] = []
@@ -120,6 +121,7 @@ class FakeStripe(ThreadedServer):
         app.router.add_post("/v1/payment_intents", self._intent_create)
         app.router.add_get("/v1/payment_intents/{id}", self._intent_get)
         app.router.add_post("/v1/payment_intents/{id}/cancel", self._intent_cancel)
+        app.router.add_post("/v1/refunds", self._refund)
         return app
 
     @staticmethod
@@ -220,3 +222,17 @@ class FakeStripe(ThreadedServer):
             )
         intent["status"] = "canceled"
         return self._json(200, intent)
+
+    async def _refund(self, request: web.Request) -> web.Response:
+        params = request[PARAMS]
+        intent = self.intents.get(params.get("payment_intent", ""))
+        if intent is None or intent["status"] != "succeeded":
+            return self._json(400, {"error": {"type": "invalid_request_error", "code": "charge_not_refundable"}})
+        refunded = sum(r["amount"] for r in self.refunds.values() if r["payment_intent"] == intent["id"])
+        amount = int(params.get("amount", intent["amount_received"] - refunded))
+        if amount + refunded > intent["amount_received"]:
+            return self._json(400, {"error": {"type": "invalid_request_error", "code": "amount_too_large"}})
+        refund = {"id": _id("re"), "object": "refund", "amount": amount, "payment_intent": intent["id"],
+                  "status": "succeeded", "metadata": params.get("metadata", {})}  # fmt: skip
+        self.refunds[refund["id"]] = refund
+        return self._json(200, refund)

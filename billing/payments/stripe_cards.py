@@ -56,9 +56,9 @@ def _key() -> str:
 
 def customer_create(*, account_id: int, email: str) -> str:
     try:
-        customer = stripe.Customer.create(
-            api_key=_key(), idempotency_key=f"customer:{account_id}", email=email, metadata={"account_id": str(account_id)}
-        )
+        # No idempotency key of ours: account ids repeat across deployments sharing a Stripe account, and
+        # a double click costs at most an unused, empty customer (the library keys its own retries).
+        customer = stripe.Customer.create(api_key=_key(), email=email, metadata={"account_id": str(account_id)})
     except stripe.StripeError as exc:
         raise _error(exc) from exc
     return customer.id

@@ -150,6 +150,7 @@ def _charge(attempt_id, now: datetime) -> str:
 
 def _note(attempt_id, order: TopUpOrder, result: stripe_cards.ChargeResult, now: datetime) -> None:
     with transaction.atomic():
+        lock_wallet(account_id=order.account_id)  # the house lock order, as attempt_advance
         attempt = AutoTopUpAttempt.objects.select_for_update().get(pk=attempt_id)
         entry = {"try": attempt.tries, "order": str(order.pk), "payment_intent": result.payment_intent_id,
                  "status": result.status, "code": result.code, "message": result.message, "at": now.isoformat()}  # fmt: skip

@@ -60,7 +60,7 @@ def autotopups_run(*, now: datetime | None = None, limit: int = 200) -> dict[str
     )  # fmt: skip
     for attempt_id in _ids(lost, limit):
         counts[f"asked_again_{_charge(attempt_id, now)}"] += 1
-    for account_id in _below_threshold()[:limit]:
+    for account_id in _below_threshold(limit):
         started = attempt_start(account_id=account_id, now=now)
         if started is not None:
             counts[f"started_{_charge(started.pk, now)}"] += 1
@@ -71,7 +71,7 @@ def _ids(queryset, limit: int) -> list:
     return list(queryset.order_by("created_at").values_list("pk", flat=True)[:limit])
 
 
-def _below_threshold() -> list[int]:
+def _below_threshold(limit: int) -> list[int]:
     in_flight = AutoTopUpAttempt.objects.filter(
         account_id=OuterRef("account_id"), status__in=AutoTopUpAttempt.IN_FLIGHT
     )
@@ -80,7 +80,8 @@ def _below_threshold() -> list[int]:
         .exclude(stripe_payment_method_id="")
         .filter(account__wallet__balance_micros__lt=F("threshold_micros"))
         .exclude(Exists(in_flight))
-        .values_list("account_id", flat=True)
+        .order_by("account_id")
+        .values_list("account_id", flat=True)[:limit]
     )
 
 

@@ -124,6 +124,9 @@ def charge(
             payment_method=payment_method_id,
             off_session=True,
             confirm=True,
+            # The customer is not there to follow a redirect: only methods that need none (cards), and so
+            # no return_url; a bank that wants authentication answers authentication_required instead.
+            automatic_payment_methods={"enabled": True, "allow_redirects": "never"},
             description="Automatic top-up",
             metadata={"order_id": order_id, "autotopup_attempt": attempt_id},
         )

@@ -186,6 +186,7 @@ def test_below_the_threshold_one_off_session_charge_and_the_webhook_credits_it_o
         "amount": "20000", "currency": "cny", "customer": auto.stripe_customer_id,
         "payment_method": auto.stripe_payment_method_id, "off_session": "true", "confirm": "true",
         "description": "Automatic top-up",
+        "automatic_payment_methods": {"enabled": "true", "allow_redirects": "never"},
         "metadata": {"order_id": str(order.pk), "autotopup_attempt": str(AutoTopUpAttempt.objects.get().pk)},
     }  # fmt: skip
     assert charge.idempotency_key == f"autotopup:{order.pk}"

@@ -57,6 +57,7 @@ def minor_units(amount_micros: int, currency: str) -> int:
     return amount_micros // unit
 
 
+# stripe_cards builds on the helpers above, so this module imports it where an auto top-up order needs it.
 def _intent_of(order) -> str:
     """The PaymentIntent id of an auto top-up order ("" for a Checkout order)."""
     session = order.provider_session_id or ""

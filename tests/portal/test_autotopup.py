@@ -141,7 +141,10 @@ def test_the_console_shows_an_accounts_attempts_read_only(alice, bob, stripe_on,
     console = Client()
     console.force_login(user)
 
-    listing = console.get(reverse("admin:billing_autotopupattempt_changelist") + f"?customer={alice.account.pk}")
+    account_page = console.get(reverse("admin:accounts_account_change", args=[alice.account.pk])).content.decode()
+    link = reverse("admin:billing_autotopupattempt_changelist") + f"?customer={alice.account.pk}"
+    assert f'<a href="{link}">auto top-ups</a>' in account_page
+    listing = console.get(link)
     assert listing.status_code == 200
     body = listing.content.decode()
     assert str(mine.order_id) in body and "bob@example.com" not in body

@@ -392,6 +392,8 @@ HARNMODEL_ENCRYPTION_KEYS_OLD = env.list("HARNMODEL_ENCRYPTION_KEYS_OLD", defaul
 # Without a webhook secret every webhook is refused.
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Another Stripe API endpoint (stripe-mock, a local test double); empty: Stripe's own.
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 # Alipay (official SDK): configured when app id and both keys are set. Sandbox: point the gateway URL
 # at Alipay's sandbox gateway. ALIPAY_CHECKOUT: "qr" (precreate, QR shown in the portal) or "page"
 # (desktop page pay, a redirect).

@@ -26,6 +26,9 @@ from .base import (
 
 logger = logging.getLogger(__name__)
 
+if settings.STRIPE_API_BASE:  # the library's one global endpoint: stripe-mock or a local double
+    stripe.api_base = settings.STRIPE_API_BASE
+
 # Stripe charges these in whole units (https://docs.stripe.com/currencies#zero-decimal); the rest in
 # hundredths. (Stripe's three-decimal currencies are not offered here.)
 ZERO_DECIMAL = {

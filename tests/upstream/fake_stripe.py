@@ -8,7 +8,9 @@ Like Stripe: every request needs `Authorization: Bearer <secret key>`; a create 
 that fails answers 402 `card_error` with the PaymentIntent in the error, status
 `requires_payment_method`; one needing 3-D Secure answers 200 with status `requires_action`.
 
-The customer's side: `complete_setup(session_id, outcome=...)` (a card saved on Stripe's page; the
+The customer's side: the setup session's `url` is a page here that saves a card (`outcome` below) and
+redirects to the session's success URL, as Stripe's does; or `complete_setup(session_id, outcome=...)`
+(a card saved on Stripe's page without a browser; the
 outcome is what charges to it do: "succeed", "decline", "authentication_required", "requires_action",
 "processing"), and `event(type, object)` + `sign(payload, secret)`, the webhook Stripe would post.
 Faults: `fail_next` (HTTP statuses for the next requests, whatever they are).
@@ -18,6 +20,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -79,6 +82,8 @@ class FakeStripe(ThreadedServer):
         self.replies: dict[str, tuple[int, str]] = {}  # idempotency key → first answer
         self.requests: list[Seen] = []
         self.fail_next: list[int] = []
+        self.page_outcome = "succeed"  # what charges to a card saved on the hosted page do
+        self.return_origin = ""  # when set, the hosted page sends the browser back to this origin
 
     @property
     def base_url(self) -> str:
@@ -122,6 +127,7 @@ class FakeStripe(ThreadedServer):
         app.router.add_get("/v1/payment_intents/{id}", self._intent_get)
         app.router.add_post("/v1/payment_intents/{id}/cancel", self._intent_cancel)
         app.router.add_post("/v1/refunds", self._refund)
+        app.router.add_get("/c/pay/{id}", self._hosted_page)
         return app
 
     @staticmethod
@@ -137,7 +143,8 @@ class FakeStripe(ThreadedServer):
         if self.fail_next:
             status = self.fail_next.pop(0)
             return self._json(status, {"error": {"type": "api_error", "message": "fake outage"}})
-        if request.headers.get("Authorization") != f"Bearer {self.secret_key}":
+        hosted = request.path.startswith("/c/pay/")  # the customer's browser: no API key
+        if not hosted and request.headers.get("Authorization") != f"Bearer {self.secret_key}":
             return self._json(401, {"error": {"type": "invalid_request_error", "message": "Invalid API Key"}})
         if request.method == "POST" and key and key in self.replies:
             status, text = self.replies[key]
@@ -165,7 +172,7 @@ class FakeStripe(ThreadedServer):
         session = {"id": session_id, "object": "checkout.session", "mode": "setup", "status": "open",
                    "customer": params["customer"], "setup_intent": _id("seti"), "payment_status": "no_payment_required",
                    "metadata": params.get("metadata", {}), "success_url": params.get("success_url"),
-                   "url": f"https://checkout.stripe.com/c/pay/{session_id}"}  # fmt: skip
+                   "url": f"{self.base_url}/c/pay/{session_id}"}  # fmt: skip
         self.sessions[session_id] = session
         return self._json(200, session)
 
@@ -236,3 +243,14 @@ class FakeStripe(ThreadedServer):
                   "status": "succeeded", "metadata": params.get("metadata", {})}  # fmt: skip
         self.refunds[refund["id"]] = refund
         return self._json(200, refund)
+
+    async def _hosted_page(self, request: web.Request) -> web.StreamResponse:
+        """Stripe's hosted setup page, with a customer who saves a card at once."""
+        session = self.sessions.get(request.match_info["id"])
+        if session is None:
+            return self._json(404, {"error": {"type": "invalid_request_error", "code": "resource_missing"}})
+        self.complete_setup(session["id"], outcome=self.page_outcome)
+        back = session["success_url"].replace("{CHECKOUT_SESSION_ID}", session["id"])
+        if self.return_origin:  # the portal's links carry HARNMODEL_SITE_URL; a test server has its own port
+            back = re.sub(r"^https?://[^/]+", self.return_origin, back)
+        raise web.HTTPFound(back)

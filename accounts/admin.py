@@ -273,6 +273,8 @@ class AccountAdmin(admin.ModelAdmin):
             add_key = reverse("admin:gateway_apikey_add") + f"?account={account.pk}"
             links.append(format_html('<a href="{}">issue a key</a>', add_key))
         links += [format_html('<a href="{}">ledger</a>', ledger), format_html('<a href="{}">usage</a>', usage)]
+        attempts = reverse("admin:billing_autotopupattempt_changelist") + f"?customer={account.pk}"
+        links.append(format_html('<a href="{}">auto top-ups</a>', attempts))
         if user is not None and user.has_perm("accounts.adjust_balance"):
             adjust = reverse("admin:accounts_account_adjust_balance", args=[account.pk])
             links.append(format_html('<a href="{}">adjust balance</a>', adjust))

@@ -367,3 +367,6 @@ class InvoiceRequest(models.Model):
 
     def __str__(self) -> str:
         return f"invoice request {self.pk} {self.amount_micros}µ {self.status}"
+
+
+from .autotopup_models import AutoTopUp, AutoTopUpAttempt  # noqa: E402,F401  (Django finds models here)

@@ -4,7 +4,7 @@ import logging
 
 from celery import shared_task
 
-from . import alerts, reconcile, refunds, rollups, services, topup_sync
+from . import alerts, autotopup_run, reconcile, refunds, rollups, services, topup_sync
 from .models import Wallet
 
 logger = logging.getLogger(__name__)
@@ -59,3 +59,9 @@ def check_low_balances() -> dict[str, int]:
 def sync_topups() -> dict[str, int]:
     """Lost notifications, expired orders, and refunds a provider has not answered yet."""
     return {**topup_sync.topups_sync(), **refunds.refunds_resume()}
+
+
+@shared_task
+def auto_topups() -> dict[str, int]:
+    """Charge saved cards of accounts below their auto top-up threshold; retry and close attempts."""
+    return autotopup_run.autotopups_run()

@@ -10,8 +10,11 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from . import autotopup
 from .alerts import operator_alert
 from .payments import (
+    CardSetupEvent,
+    PaymentError,
     PaymentEvent,
     UnknownProvider,
     WebhookMismatchError,
@@ -48,9 +51,24 @@ def payment_webhook(request: HttpRequest, provider: str) -> HttpResponse:
         return _reply(payments.webhook_reply(accepted=False, message="invalid signature"))
     if event is None:
         return _reply(payments.webhook_reply(accepted=True, message="ignored"))
+    if isinstance(event, CardSetupEvent):
+        return _card_saved(payments, event)
     outcome = topup_complete_from_event(event)
     refused = event.kind == PaymentEvent.PAID and outcome in (Outcome.UNKNOWN_ORDER, Outcome.FAILED)
     return _reply(payments.webhook_reply(accepted=not refused, message=outcome.value))
+
+
+def _card_saved(payments, event: CardSetupEvent) -> HttpResponse:
+    """A card saved for auto top-up: we ask Stripe what it saved. Refused (so resent) when Stripe cannot
+    be asked; a session of a customer we did not make is refused and never kept."""
+    try:
+        saved = autotopup.card_saved(session_id=event.session_id)
+    except PaymentError as exc:
+        logger.warning("%s setup session %s not read: %s", event.provider, event.session_id, exc)
+        return _reply(payments.webhook_reply(accepted=False, message="try again"))
+    except autotopup.AutoTopUpError as exc:
+        return _reply(payments.webhook_reply(accepted=False, message=exc.reason))
+    return _reply(payments.webhook_reply(accepted=True, message="card saved" if saved else "ignored"))
 
 
 def _reply(reply: WebhookReply) -> HttpResponse:

@@ -392,6 +392,8 @@ HARNMODEL_ENCRYPTION_KEYS_OLD = env.list("HARNMODEL_ENCRYPTION_KEYS_OLD", defaul
 # Without a webhook secret every webhook is refused.
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Another Stripe API endpoint (stripe-mock, a local test double); empty: Stripe's own.
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 # Alipay (official SDK): configured when app id and both keys are set. Sandbox: point the gateway URL
 # at Alipay's sandbox gateway. ALIPAY_CHECKOUT: "qr" (precreate, QR shown in the portal) or "page"
 # (desktop page pay, a redirect).
@@ -413,6 +415,12 @@ WECHATPAY_GATEWAY_URL = env.str("WECHATPAY_GATEWAY_URL", default="https://api.mc
 WECHATPAY_NOTIFY_URL = env.str("WECHATPAY_NOTIFY_URL", default="")
 # Unpaid top-up orders are closed at the provider and expired after this.
 HARNMODEL_TOPUP_EXPIRY_MINUTES = env.int("HARNMODEL_TOPUP_EXPIRY_MINUTES", default=30)
+# Auto top-up (a saved Stripe card charged when the balance falls below a threshold): what a customer
+# may set, in currency units, and how long a declined charge waits for its one retry.
+HARNMODEL_AUTOTOPUP_MIN_AMOUNT = env.str("HARNMODEL_AUTOTOPUP_MIN_AMOUNT", default="10")
+HARNMODEL_AUTOTOPUP_MAX_AMOUNT = env.str("HARNMODEL_AUTOTOPUP_MAX_AMOUNT", default="5000")
+HARNMODEL_AUTOTOPUP_MAX_THRESHOLD = env.str("HARNMODEL_AUTOTOPUP_MAX_THRESHOLD", default="5000")
+HARNMODEL_AUTOTOPUP_RETRY_MINUTES = env.int("HARNMODEL_AUTOTOPUP_RETRY_MINUTES", default=60)
 # Email a customer once when the balance falls below this (currency units); a wallet may set its own.
 # Empty: only wallets with their own threshold are watched.
 HARNMODEL_LOW_BALANCE_DEFAULT = env.str("HARNMODEL_LOW_BALANCE_DEFAULT", default="10")
@@ -443,6 +451,7 @@ CELERY_BEAT_SCHEDULE = {
     "billing-rollup-usage": {"task": "billing.tasks.rollup_usage", "schedule": 600.0},
     "billing-low-balance": {"task": "billing.tasks.check_low_balances", "schedule": 300.0},
     "billing-sync-topups": {"task": "billing.tasks.sync_topups", "schedule": 60.0},
+    "billing-auto-topups": {"task": "billing.tasks.auto_topups", "schedule": 30.0},
     "gateway-probe-channels": {"task": "gateway.tasks.probe_channels", "schedule": 60.0},
     "gateway-sync-upstream-models": {"task": "gateway.tasks.sync_upstream_models", "schedule": 3600.0},
     "gateway-poll-upstream-balances": {"task": "gateway.tasks.poll_upstream_balances", "schedule": 600.0},

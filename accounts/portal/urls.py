@@ -1,7 +1,7 @@
 from django.urls import path
 
 from ..api import portal_views as management_keys
-from .views import account, auth, billing, dashboard, invoices, keys, playground, public, topup_qr, usage
+from .views import account, auth, autotopup, billing, dashboard, invoices, keys, playground, public, topup_qr, usage
 
 app_name = "portal"
 urlpatterns = [
@@ -46,6 +46,10 @@ urlpatterns = [
     path("billing/topup/<uuid:order_id>/", topup_qr.topup_qr, name="topup_qr"),
     path("billing/topup/<uuid:order_id>/status/", topup_qr.topup_status, name="topup_status"),
     path("billing/alert/", billing.threshold, name="threshold"),
+    path("billing/auto-topup/", autotopup.autotopup_page, name="autotopup"),
+    path("billing/auto-topup/save/", autotopup.autotopup_save, name="autotopup_save"),
+    path("billing/auto-topup/card/", autotopup.autotopup_card, name="autotopup_card"),
+    path("billing/auto-topup/card/remove/", autotopup.autotopup_card_remove, name="autotopup_card_remove"),
     path("billing/invoices/", invoices.invoice_list, name="invoices"),
     path("billing/invoices/details/", invoices.invoice_profile, name="invoice_profile"),
     path("billing/invoices/request/", invoices.invoice_request, name="invoice_request"),

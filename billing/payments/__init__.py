@@ -7,6 +7,7 @@ from functools import cache
 from importlib import import_module
 
 from .base import (
+    CardSetupEvent,
     Checkout,
     PaymentError,
     PaymentEvent,
@@ -25,6 +26,7 @@ PROVIDERS = {
 
 __all__ = [
     "PROVIDERS",
+    "CardSetupEvent",
     "Checkout",
     "PaymentError",
     "PaymentEvent",

@@ -57,6 +57,15 @@ class PaymentEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class CardSetupEvent:
+    """A customer finished saving a card for later charges (auto top-up); the session names it."""
+
+    provider: str
+    event_id: str
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class WebhookReply:
     status: int
     content_type: str
@@ -79,7 +88,7 @@ class PaymentProvider(Protocol):
         """Raise AmountError unless the amount can be charged exactly (no fraction of a minor unit)."""
         ...
 
-    def parse_webhook(self, *, payload: bytes, headers: Mapping[str, str]) -> PaymentEvent | None:
+    def parse_webhook(self, *, payload: bytes, headers: Mapping[str, str]) -> PaymentEvent | CardSetupEvent | None:
         """Verify and translate a webhook. None for events we do not act on; WebhookSignatureError when
         the request is not provably the provider's, WebhookMismatchError when it is not for us."""
         ...

@@ -57,6 +57,7 @@ READ_URLS = [
     ("portal:account", [], {}),
     ("portal:playground", [], {}),
     ("portal:invoices", [], {}),
+    ("portal:autotopup", [], {}),
     ("portal:statement_csv", [timezone.now().year, timezone.now().month], {}),
     ("portal:statement_pdf", [timezone.now().year, timezone.now().month], {}),
 ]
@@ -112,6 +113,26 @@ def test_writes_only_ever_touch_the_current_account(alice, bobs, bob):
     assert Wallet.objects.get(account=bob.account).low_balance_threshold_micros is None
     assert ApiKey.objects.filter(account=bob.account).count() == 1
     assert LedgerEntry.objects.filter(wallet__account=bob.account).count() == bobs["ledger"]
+
+
+def test_auto_top_up_reads_and_writes_stay_home(alice, bobs, bob):
+    """Bob's saved card, settings and attempts never show on Alice's page, and her writes never reach them
+    (the card's own setup return is checked against its session in test_autotopup)."""
+    from billing.autotopup_models import AutoTopUp, AutoTopUpAttempt
+    from billing.models import TopUpOrder
+
+    AutoTopUp.objects.create(account=bob.account, enabled=True, threshold_micros=7_770_000, amount_micros=99_990_000,
+                             stripe_customer_id="cus_bob", stripe_payment_method_id="pm_bob", card_brand="bobcard",
+                             card_last4="9999")  # fmt: skip
+    order = TopUpOrder.objects.create(account=bob.account, provider="stripe", amount_micros=99_990_000, currency="CNY")
+    AutoTopUpAttempt.objects.create(account=bob.account, order=order, amount_micros=99_990_000, balance_micros=1,
+                                    threshold_micros=7_770_000, last_error="bob-decline")  # fmt: skip
+    page = alice.client.get(reverse("portal:autotopup")).content.decode()
+    assert "9999" not in page and "bob-decline" not in page and "99.99" not in page and "bobcard" not in page.lower()
+    alice.client.post(reverse("portal:autotopup_save"), {"threshold": "1", "amount": "10", "account": bob.account.pk})
+    alice.client.post(reverse("portal:autotopup_card_remove"), {"account": bob.account.pk})
+    kept = AutoTopUp.objects.get(account=bob.account)
+    assert (kept.enabled, kept.threshold_micros, kept.stripe_payment_method_id) == (True, 7_770_000, "pm_bob")
 
 
 def test_bobs_invoice_cannot_be_downloaded_and_invoice_writes_stay_home(alice, bobs, bob, settings, tmp_path):
@@ -211,6 +232,7 @@ def test_every_portal_url_is_covered_here():
         "threshold", "account_rename", "key_create", "redeem", "topup", "invitation_create", "topup_qr", "topup_status",
         "management_keys", "management_key_create", "management_key_revoke",
         "invoice_profile", "invoice_request", "invoice_pdf",
+        "autotopup_save", "autotopup_card", "autotopup_card_remove",
     }  # fmt: skip
     public = {
         "home", "signup", "signup_done", "signup_resend", "signup_confirm", "login", "logout", "password_reset",

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0010_invoices'),
+        ('billing', '0011_auto_topup'),
     ]
 
     operations = [

@@ -41,6 +41,7 @@ class RequestFacts:
     first_byte_ms: int | None = None
     attempts: list = field(default_factory=list)
     upstream_cost_micros: int | None = None  # at the channel's cost price; None = unknown
+    cost_limit_micros: int | None = None  # the request's cost ceiling (X-Max-Cost, session share): never charged above
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +157,7 @@ def _hold_settle_locked(
         balance=wallet.balance_micros,
         held=wallet.held_micros,
         overdraft=overdraft.overdraft_limit_micros(),
+        limit=facts.cost_limit_micros,
     )
     cost = split.charged
     if split.uncharged:

@@ -301,6 +301,8 @@ HARNMODEL_DRAIN_SECONDS = env.float("HARNMODEL_DRAIN_SECONDS", default=30.0)
 HARNMODEL_DOOR_PASSTHROUGH = env.bool("HARNMODEL_DOOR_PASSTHROUGH", default=True)
 # A hold not settled after this long belongs to a crashed worker; the sweeper handles it.
 HARNMODEL_HOLD_TTL_SECONDS = env.int("HARNMODEL_HOLD_TTL_SECONDS", default=3600)
+# A session budget's counter ends this long after the session's last request (gateway/relay/sessions.py).
+HARNMODEL_SESSION_IDLE_SECONDS = env.int("HARNMODEL_SESSION_IDLE_SECONDS", default=86400)
 # A live request pushes its hold's expiry forward at most this often (capped at a third of the TTL).
 HARNMODEL_HOLD_TOUCH_SECONDS = env.float("HARNMODEL_HOLD_TOUCH_SECONDS", default=60.0)
 # Input the gateway cannot count is held at a worst case (billing/overdraft.py, gateway/wire/tokens.py):

@@ -10,7 +10,7 @@ from django.utils import timezone
 from . import fastpath, overdraft
 from .locks import lock_wallet
 from .models import Hold, LedgerEntry, Price, UsageRecord, Wallet
-from .pricing import PriceSnapshot, Usage, affordable_output_tokens, charge_micros, estimate_micros
+from .pricing import PriceSnapshot, Usage, charge_micros, estimate_micros, hold_for
 
 
 class InsufficientBalance(Exception):
@@ -97,14 +97,10 @@ def _hold_reserve_locked(
     tool_micros: int = 0,
 ) -> Reservation:
     wallet = lock_wallet(account_id=account_id)
-    available = wallet.balance_micros - wallet.held_micros
-    cap = max_output_tokens
-    amount = estimate_micros(input_tokens, max_output_tokens, price, tool_micros)
-    if amount > available:
-        cap = min(max_output_tokens, affordable_output_tokens(available - tool_micros, input_tokens, price))
-        if available <= 0 or cap < 1:
-            raise InsufficientBalance
-        amount = estimate_micros(input_tokens, cap, price, tool_micros)
+    sized = hold_for(input_tokens, max_output_tokens, price, tool_micros, wallet.balance_micros - wallet.held_micros)
+    if sized is None:
+        raise InsufficientBalance
+    amount, cap = sized
     Wallet.objects.filter(pk=wallet.pk).update(held_micros=wallet.held_micros + amount)
     hold = Hold.objects.create(
         wallet=wallet,

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from billing.models import Hold, LedgerEntry, UsageRecord
+from billing.money import parse_amount
 from tests.e2e.conftest import wait_for
 
 from .conftest import serve
@@ -72,3 +73,34 @@ def test_a_stream_past_the_ceiling_is_cut_in_the_doors_shape(pair, http, alice, 
     record = wait_for(lambda: UsageRecord.objects.filter(account=alice.account).first(), what="the usage record")
     assert record.error_code == "output_cap_reached" and record.door == pair.door
     assert 0 < record.cost_micros <= ceiling
+
+
+@pytest.mark.parametrize("ceiling", [None, "0.00008"], ids=["plain", "max-cost"])
+def test_a_door_quote_takes_the_hold_the_doors_request_takes(pair, http, alice, fakes, ceiling):
+    serve(pair.kind, fakes)
+    headers = {**pair.headers(alice.key), **({"X-Max-Cost": ceiling} if ceiling else {})}
+    quoted = http.post("/v1/quote" + pair.path(), headers=headers, json=pair.body(cap=500))
+    assert quoted.status_code == 200, quoted.text
+    quote = quoted.json()
+    assert pair.sent(fakes) == [] and not Hold.objects.filter(wallet__account=alice.account).exists()
+    pair.queue(fakes, pair.json_answer())
+    real = http.post(pair.path(), headers=headers, json=pair.body(cap=500))
+    assert real.status_code == 200, real.text
+    hold = Hold.objects.get(request_id=real.headers["x-request-id"])
+    assert hold.amount_micros == parse_amount(quote["hold"])  # side by side
+    [sent] = pair.sent(fakes)
+    assert pair.cap_sent(sent) == quote["output_cap"] == (500 if ceiling is None else quote["output_cap"])
+    if ceiling:
+        assert quote["output_cap"] < 500 and hold.amount_micros <= parse_amount(ceiling)
+
+
+def test_a_door_quote_refuses_in_the_doors_shape(door, http, alice, fakes):
+    serve("openai_responses", fakes)
+    over = {**door.headers(alice.key), "X-Max-Cost": "0.000001"}
+    door.error(http.post("/v1/quote" + door.path("gpt-4o"), headers=over, json=door.body("gpt-4o")), 402,
+               "cost_ceiling_exceeded")
+    door.error(http.post("/v1/quote" + door.path("nope"), headers=door.headers(alice.key), json=door.body("nope")),
+               404, "model_not_found")
+    door.error(http.post("/v1/quote" + door.path("gpt-4o"), headers=door.headers("sk-nope"),
+                         json=door.body("gpt-4o")), 401, "invalid_auth_header")
+    assert fakes["upstream"].received() == []

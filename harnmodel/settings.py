@@ -448,4 +448,5 @@ CELERY_BEAT_SCHEDULE = {
     "gateway-probe-channels": {"task": "gateway.tasks.probe_channels", "schedule": 60.0},
     "gateway-sync-upstream-models": {"task": "gateway.tasks.sync_upstream_models", "schedule": 3600.0},
     "gateway-poll-upstream-balances": {"task": "gateway.tasks.poll_upstream_balances", "schedule": 600.0},
+    "gateway-purge-idle-sessions": {"task": "gateway.tasks.purge_idle_sessions", "schedule": 3600.0},
 }

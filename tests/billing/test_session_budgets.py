@@ -19,7 +19,7 @@ from gateway.models import ApiKey, SessionSpend
 from gateway.relay import sessions, shared_state
 from gateway.relay.catalog import clear_caches
 from tests.routing import conftest as routing
-from tests.routing.conftest import MODEL, REDIS_URL, TEXT, make_channels, settled
+from tests.routing.conftest import MODEL, REDIS_URL, make_channels, settled
 from tests.routing.test_disconnect import LONG
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,12 +7,14 @@ Real HTTP upstream (tests/upstream/faulty.py), the gateway in process, as tests/
 
 import json
 
+import jsonschema_rs
 import pytest
 from django.test import AsyncClient
 
 from billing.models import Hold, LedgerEntry, UsageRecord
 from billing.money import parse_amount
 from gateway.db import run_db
+from gateway.protocols.responses.openapi_quote import QUOTE_SCHEMA
 from tests.billing.matrix_helpers import local_input_tokens
 from tests.factories import make_customer
 from tests.routing import conftest as routing
@@ -63,6 +65,7 @@ async def test_a_quote_takes_the_hold_the_request_takes(faulty, customer, body, 
     assert faulty.hits("a")[0].body["max_output_tokens"] == quote["output_cap"]
     assert quote["input_tokens"] == local_input_tokens(body)
     assert quote["object"] == "quote" and quote["model"] == MODEL and quote["currency"]
+    jsonschema_rs.validator_for(QUOTE_SCHEMA).validate(quote)  # the answer is what the OpenAPI document says
     if headers:
         assert quote["cost_ceiling"] == headers["X-Max-Cost"] and quote["output_cap"] < 500
         assert parse_amount(quote["hold"]) <= parse_amount(headers["X-Max-Cost"])

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 from django.conf import settings
 
+from gateway.protocols.responses import openapi_quote
 from gateway.wire import limits
 from gateway.wire import schema as validator
 from gateway.wire.limits import MAX_TOKENS
@@ -66,7 +67,11 @@ ERRORS: dict[int, tuple[str, list[str]]] = {
         ],
     ),
     401: ("Missing, malformed, unknown, revoked or expired API key.", ["invalid_auth_header"]),
-    402: ("The balance cannot cover the request; refused before any upstream call.", ["insufficient_balance"]),
+    402: (
+        "The balance, the request's X-Max-Cost or its session's budget cannot cover it; refused before any upstream "
+        "call.",
+        ["insufficient_balance", "cost_ceiling_exceeded", "session_budget_exceeded"],
+    ),
     403: ("This API key may not use the model.", ["model_not_allowed"]),
     404: ("The model does not exist.", ["model_not_found"]),
     409: (
@@ -717,7 +722,8 @@ def _responses_operation(max_body: int) -> dict[str, Any]:
                     "charged twice. Same key, another body: 400; first still running: 409."
                 ),
                 "schema": {"type": "string", "maxLength": 255},
-            }
+            },
+            *openapi_quote.cost_headers(),
         ],
         "requestBody": {
             "required": True,
@@ -763,6 +769,7 @@ def build_document() -> dict[str, Any]:
     schemas: dict[str, Any] = {"ResponsesRequest": request_schema(max_items=max_items, max_tools=max_tools)}
     for part in (_content_parts(), _items(), _tools(), _text_formats(), _response_schemas()):
         schemas.update(part)
+    schemas["Quote"] = openapi_quote.QUOTE_SCHEMA
     limits.declare(schemas)  # every string's maxLength, from the table the validator enforces
     return {
         "openapi": OPENAPI_VERSION,
@@ -779,6 +786,7 @@ def build_document() -> dict[str, Any]:
         "paths": {
             "/v1/responses": {"post": _responses_operation(settings.HARNMODEL_MAX_BODY_BYTES)},
             "/v1/models": {"get": _models_operation()},
+            "/v1/quote": {"post": openapi_quote.quote_operation(ERRORS, _error_response)},
         },
         "components": {
             "securitySchemes": {

@@ -92,6 +92,8 @@ class CostPlan:
         if self.session is None or self.key.session_budget is None:
             return
         left = await sessions.left(key_id=self.key.id, budget=self.key.session_budget, session=self.session)
+        if left < self.worst_case(1):
+            raise sessions.spent(self.key.session_budget)  # as `take` would
         self._clamp(min(left, self.worst_case()), SessionBudgetExceeded, "This session's remaining budget")
 
     async def settle(self, cost: int) -> None:

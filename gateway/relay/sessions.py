@@ -113,11 +113,16 @@ async def take(*, key_id: int, budget: int, session: str, want: int, minimum: in
     if not in_redis:
         taken = await run_db(_db_take, key_id=key_id, digest=digest, budget=budget, want=want, minimum=minimum)
     if taken is None or int(taken) < 0:
-        raise SessionBudgetExceeded(
-            f"This session has spent its budget of {decimal_string(budget)} for this API key. "
-            "Start a new session (X-Session-Id) or raise the key's session budget."
-        )
+        raise spent(budget)
     return Share(key_id=key_id, digest=digest, taken=int(taken), in_redis=in_redis)
+
+
+def spent(budget: int) -> SessionBudgetExceeded:
+    return SessionBudgetExceeded(
+        f"This session has spent its budget of {decimal_string(budget)} for this API key: what is left does not "
+        "cover this request's input and one output token. Start a new session (X-Session-Id) or raise the key's "
+        "session budget."
+    )
 
 
 async def left(*, key_id: int, budget: int, session: str) -> int:

@@ -170,3 +170,26 @@ async def test_redis_counters_expire(faulty, customer, settings):
     assert 0 < ttl <= 30
     await share.settle(40)
     assert await sessions.left(key_id=1, budget=1000, session="ttl") == 960
+
+
+async def test_a_quote_counts_the_session_and_takes_nothing(faulty, customer, store):
+    await run_db(make_channels, faulty, "a")
+    await run_db(budget, customer.account, 1000)
+    key_id = await run_db(lambda: ApiKey.objects.get(account=customer.account).pk)
+    headers = {"authorization": f"Bearer {customer.key}", "X-Session-Id": "quoted"}
+    body = json.dumps({"model": MODEL, "input": LONG, "max_output_tokens": 10})
+
+    async def quote():
+        response = await AsyncClient().post("/v1/quote", data=body, content_type="application/json", headers=headers)
+        return response.status_code, json.loads(response.content)
+
+    status, first = await quote()
+    assert status == 200 and first["cost_ceiling"] == first["worst_case_cost"] == first["hold"]  # 860 of 1000 left
+    assert await counted(key_id, "quoted") == 0  # a quote takes no share
+    response, _ = await post(customer.key, {"X-Session-Id": "quoted"}, max_output_tokens=10)
+    assert response.status_code == 200
+    await settled()
+    status, second = await quote()  # what is left no longer covers the input and one output token
+    assert status == 402 and second["error"]["code"] == "session_budget_exceeded"
+    response, answer = await post(customer.key, {"X-Session-Id": "quoted"}, max_output_tokens=10)
+    assert response.status_code == 402 and answer == second  # the request is refused the same way

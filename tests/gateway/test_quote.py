@@ -14,9 +14,11 @@ from django.test import AsyncClient
 from billing.models import Hold, LedgerEntry, UsageRecord
 from billing.money import parse_amount
 from gateway.db import run_db
+from gateway.models import ApiKey
 from gateway.protocols.responses.openapi_quote import QUOTE_SCHEMA
+from gateway.relay.catalog import clear_caches
 from tests.billing.matrix_helpers import local_input_tokens
-from tests.factories import make_customer
+from tests.factories import make_customer, make_model
 from tests.routing import conftest as routing
 from tests.routing.conftest import MODEL, TEXT, make_channels, settled
 from tests.routing.test_disconnect import LONG
@@ -118,3 +120,21 @@ async def test_quote_urls(faulty, customer):
     assert response.status_code == 405 and response["allow"] == "POST"
     response, answer = await call("/v1/quote/v1/nothing", customer.key, {})
     assert response.status_code == 404 and answer["error"]["code"] == "unknown_url"
+
+
+async def test_a_quote_refuses_a_model_the_key_may_not_use_or_nothing_serves(faulty, customer):
+    await run_db(make_channels, faulty, "a")
+    await run_db(make_model, "idle-model")  # in the catalog, served by no channel
+    quoted, quote = await call("/v1/quote", customer.key, {"model": "idle-model", "input": TEXT})
+    real, answer = await call("/v1/responses", customer.key, {"model": "idle-model", "input": TEXT})
+    assert quoted.status_code == real.status_code == 503 and quote == answer
+
+    def restrict():
+        ApiKey.objects.filter(account=customer.account).update(allowed_models=["other-model"])
+        clear_caches()
+
+    await run_db(restrict)
+    quoted, quote = await call("/v1/quote", customer.key, {"model": MODEL, "input": TEXT})
+    real, answer = await call("/v1/responses", customer.key, {"model": MODEL, "input": TEXT})
+    assert quoted.status_code == real.status_code == 403 and quote == answer
+    assert faulty.hits("a") == []

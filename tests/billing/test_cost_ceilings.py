@@ -147,5 +147,6 @@ async def test_the_ceiling_holds_for_many_requests_at_once(faulty, customer):
         assert 0 < record.cost_micros <= ceilings[index], (index, record.cost_micros)
     wallet = await run_db(Wallet.objects.get, account=customer.account)
     spent = sum(await run_db(charges, customer.account))
+    print(f"\n{len(ceilings)} at once under ceilings summing {sum(ceilings)} micros: charged {spent}")
     assert wallet.held_micros == 0 and wallet.balance_micros == 100_000_000 - spent
     assert spent <= sum(ceilings)

@@ -20,7 +20,7 @@ from billing.money import currency, decimal_string
 from billing.pricing import hold_for, tool_hold_micros
 from gateway.db import run_db
 from gateway.relay import catalog, ceilings, doors, field_policy, offload
-from gateway.relay.admit import authenticate, new_request_id
+from gateway.relay.admit import _can_pay, authenticate, new_request_id
 from gateway.relay.door_handle import _unknown_taken
 from gateway.relay.handle import rejected
 from gateway.wire.errors import (
@@ -78,6 +78,8 @@ async def handle(method: str, path: str, headers: dict[str, str], query: dict[st
 
 async def quote(body: bytes, headers: dict[str, str], key: catalog.KeyInfo) -> dict[str, Any]:
     """The quote of an internal (Responses) body: admission's steps up to the hold, with nothing taken."""
+    if offload.heavy(len(body)):  # a big body costs real CPU: first make sure the key can pay at all, as admission does
+        await _can_pay(key)
     parsed = await offload.run(len(body), parse_request, body)
     model_id = parsed.typed.model
     route = await catalog.model_route(model_id)

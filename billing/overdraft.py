@@ -29,12 +29,16 @@ class Split:
     uncharged: int  # cost beyond hold + free balance + overdraft: recorded and alerted, not charged
 
 
-def charge_split(*, cost: int, hold: int, balance: int, held: int, overdraft: int) -> Split:
+def charge_split(*, cost: int, hold: int, balance: int, held: int, overdraft: int, limit: int | None = None
+                 ) -> Split:
     """`hold`: this request's open hold (0 when it is no longer held, e.g. expired); `held`: the
     wallet's held total, this hold included. Never charges into other requests' holds beyond the
-    overdraft, so the wallet ends no lower than -overdraft once every hold has settled."""
+    overdraft, so the wallet ends no lower than -overdraft once every hold has settled. `limit`: the
+    request's own cost ceiling (X-Max-Cost, gateway/relay/ceilings.py): nothing above it is ever charged."""
     others = held - hold
     ceiling = max(hold, balance - others + overdraft, 0)
+    if limit is not None:
+        ceiling = min(ceiling, limit)
     charged = min(max(cost, 0), ceiling)
     return Split(charged=charged, uncharged=max(cost, 0) - charged)
 

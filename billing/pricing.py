@@ -88,3 +88,17 @@ def affordable_output_tokens(available_micros: int, input_tokens: int, price: Pr
     if price.output_micros == 0:
         return 1 << 31
     return budget // price.output_micros
+
+
+def hold_for(input_tokens: int, max_output_tokens: int, price: PriceSnapshot, tool_micros: int,
+             available_micros: int) -> tuple[int, int] | None:
+    """(amount, output cap) a hold takes from a wallet with `available_micros` free: the worst case, or when
+    the wallet has less, what it has with the output capped to what that pays for. None: not even one
+    output token fits (the wallet is short). The hold statement and quotes both ask this."""
+    amount = estimate_micros(input_tokens, max_output_tokens, price, tool_micros)
+    if amount <= available_micros:
+        return amount, max_output_tokens
+    cap = min(max_output_tokens, affordable_output_tokens(available_micros - tool_micros, input_tokens, price))
+    if available_micros <= 0 or cap < 1:
+        return None
+    return estimate_micros(input_tokens, cap, price, tool_micros), cap

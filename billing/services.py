@@ -10,7 +10,7 @@ from django.utils import timezone
 from . import fastpath, overdraft
 from .locks import lock_wallet
 from .models import Hold, LedgerEntry, Price, UsageRecord, Wallet
-from .pricing import PriceSnapshot, Usage, affordable_output_tokens, charge_micros, estimate_micros
+from .pricing import PriceSnapshot, Usage, charge_micros, estimate_micros, hold_for
 
 
 class InsufficientBalance(Exception):
@@ -41,6 +41,7 @@ class RequestFacts:
     first_byte_ms: int | None = None
     attempts: list = field(default_factory=list)
     upstream_cost_micros: int | None = None  # at the channel's cost price; None = unknown
+    cost_limit_micros: int | None = None  # the request's cost ceiling (X-Max-Cost, session share): never charged above
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +97,10 @@ def _hold_reserve_locked(
     tool_micros: int = 0,
 ) -> Reservation:
     wallet = lock_wallet(account_id=account_id)
-    available = wallet.balance_micros - wallet.held_micros
-    cap = max_output_tokens
-    amount = estimate_micros(input_tokens, max_output_tokens, price, tool_micros)
-    if amount > available:
-        cap = min(max_output_tokens, affordable_output_tokens(available - tool_micros, input_tokens, price))
-        if available <= 0 or cap < 1:
-            raise InsufficientBalance
-        amount = estimate_micros(input_tokens, cap, price, tool_micros)
+    sized = hold_for(input_tokens, max_output_tokens, price, tool_micros, wallet.balance_micros - wallet.held_micros)
+    if sized is None:
+        raise InsufficientBalance
+    amount, cap = sized
     Wallet.objects.filter(pk=wallet.pk).update(held_micros=wallet.held_micros + amount)
     hold = Hold.objects.create(
         wallet=wallet,
@@ -156,6 +153,7 @@ def _hold_settle_locked(
         balance=wallet.balance_micros,
         held=wallet.held_micros,
         overdraft=overdraft.overdraft_limit_micros(),
+        limit=facts.cost_limit_micros,
     )
     cost = split.charged
     if split.uncharged:

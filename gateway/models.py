@@ -108,6 +108,8 @@ class ApiKey(models.Model):
     spend_limit_total_micros = models.BigIntegerField(null=True, blank=True)
     spend_limit_daily_micros = models.BigIntegerField(null=True, blank=True)
     spend_limit_monthly_micros = models.BigIntegerField(null=True, blank=True)
+    # Spend per agent session (X-Session-Id or prompt_cache_key), in micros; empty = none (gateway/relay/sessions.py).
+    session_budget_micros = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -115,6 +117,19 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.name or 'unnamed'})"
+
+
+class SessionSpend(models.Model):
+    """What one session of a key has spent and holds, when no Redis keeps the count (gateway/relay/sessions.py).
+    A row idle for HARNMODEL_SESSION_IDLE_SECONDS counts as a new session and is purged."""
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="session_spends")
+    session = models.CharField(max_length=64, help_text="SHA-256 of the session id: bounded, never the id itself.")
+    used_micros = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["api_key", "session"], name="session_spend_unique")]
 
 
 class ChannelProbe(models.Model):

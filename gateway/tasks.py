@@ -1,8 +1,10 @@
-"""Thin, idempotent Celery tasks for the gateway; the logic is in health.py, upstream_models.py, balance_poll.py."""
+"""Thin, idempotent Celery tasks for the gateway; the logic is in health.py, upstream_models.py, balance_poll.py,
+relay/sessions.py."""
 
 from celery import shared_task
 
 from gateway.observe import health
+from gateway.relay import sessions
 from gateway.upstream import balance_poll
 from gateway.upstream import model_sync as upstream_models
 
@@ -27,3 +29,9 @@ def poll_upstream_balances() -> dict:
     summary = balance_poll.poll_all()
     return {"polled": summary.polled, "failed": summary.failed, "alerted": summary.alerted,
             "drained": summary.drained}  # fmt: skip
+
+
+@shared_task(ignore_result=True)
+def purge_idle_sessions() -> dict:
+    """Hourly: session-budget counters kept in the database end after HARNMODEL_SESSION_IDLE_SECONDS idle."""
+    return {"purged": sessions.purge_idle()}

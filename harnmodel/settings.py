@@ -301,6 +301,8 @@ HARNMODEL_DRAIN_SECONDS = env.float("HARNMODEL_DRAIN_SECONDS", default=30.0)
 HARNMODEL_DOOR_PASSTHROUGH = env.bool("HARNMODEL_DOOR_PASSTHROUGH", default=True)
 # A hold not settled after this long belongs to a crashed worker; the sweeper handles it.
 HARNMODEL_HOLD_TTL_SECONDS = env.int("HARNMODEL_HOLD_TTL_SECONDS", default=3600)
+# A session budget's counter ends this long after the session's last request (gateway/relay/sessions.py).
+HARNMODEL_SESSION_IDLE_SECONDS = env.int("HARNMODEL_SESSION_IDLE_SECONDS", default=86400)
 # A live request pushes its hold's expiry forward at most this often (capped at a third of the TTL).
 HARNMODEL_HOLD_TOUCH_SECONDS = env.float("HARNMODEL_HOLD_TOUCH_SECONDS", default=60.0)
 # Input the gateway cannot count is held at a worst case (billing/overdraft.py, gateway/wire/tokens.py):
@@ -455,4 +457,5 @@ CELERY_BEAT_SCHEDULE = {
     "gateway-probe-channels": {"task": "gateway.tasks.probe_channels", "schedule": 60.0},
     "gateway-sync-upstream-models": {"task": "gateway.tasks.sync_upstream_models", "schedule": 3600.0},
     "gateway-poll-upstream-balances": {"task": "gateway.tasks.poll_upstream_balances", "schedule": 600.0},
+    "gateway-purge-idle-sessions": {"task": "gateway.tasks.purge_idle_sessions", "schedule": 3600.0},
 }

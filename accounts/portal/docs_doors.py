@@ -32,7 +32,8 @@ class DoorDoc:
 
 
 # The causes of our error table (docs_content.ERRORS), by status, with the code the Responses page names.
-_CAUSES = [("401", "invalid_auth_header"), ("402", "insufficient_balance"), ("403", "model_not_allowed"),
+_CAUSES = [("401", "invalid_auth_header"), ("402", "insufficient_balance"), ("402", "cost_ceiling_exceeded"),
+           ("402", "session_budget_exceeded"), ("403", "model_not_allowed"),
            ("404", "model_not_found"), ("400", "invalid_request_error"), ("400", "unsupported_parameter"),
            ("429", "rate_limit_exceeded"), ("503", "model_not_available"),
            ("502", "upstream_error / upstream_timeout")]  # fmt: skip

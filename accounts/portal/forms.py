@@ -146,6 +146,10 @@ class ApiKeyForm(forms.Form):
     spend_limit_total = forms.CharField(label=_("Spend cap, total"), required=False)
     spend_limit_daily = forms.CharField(label=_("Spend cap, per day"), required=False)
     spend_limit_monthly = forms.CharField(label=_("Spend cap, per month"), required=False)
+    session_budget = forms.CharField(
+        label=_("Budget per session"), required=False,
+        help_text=_("An agent's session (X-Session-Id or prompt_cache_key) that has spent this is refused."),
+    )
     rpm_limit = forms.IntegerField(label=_("Requests per minute"), required=False, min_value=1)
     tpm_limit = forms.IntegerField(label=_("Tokens per minute"), required=False, min_value=1)
     concurrency_limit = forms.IntegerField(label=_("Requests in flight"), required=False, min_value=1)
@@ -163,6 +167,9 @@ class ApiKeyForm(forms.Form):
 
     def clean_spend_limit_monthly(self):
         return _amount(self.cleaned_data["spend_limit_monthly"])
+
+    def clean_session_budget(self):
+        return _amount(self.cleaned_data["session_budget"])
 
     def clean(self):
         data = super().clean()
@@ -188,6 +195,7 @@ class ApiKeyForm(forms.Form):
             "spend_limit_total_micros": data.get("spend_limit_total"),
             "spend_limit_daily_micros": data.get("spend_limit_daily"),
             "spend_limit_monthly_micros": data.get("spend_limit_monthly"),
+            "session_budget_micros": data.get("session_budget"),
         }
 
 

@@ -193,6 +193,7 @@ KEY_LIMIT_FIELDS = (
     "spend_limit_total_micros",
     "spend_limit_daily_micros",
     "spend_limit_monthly_micros",
+    "session_budget_micros",
 )
 
 

@@ -14,7 +14,7 @@ from billing import services as billing
 from billing.pricing import tool_hold_micros
 from gateway.crypto import hash_api_key
 from gateway.db import run_db
-from gateway.relay import catalog, field_policy, offload, ratelimit
+from gateway.relay import catalog, ceilings, field_policy, offload, ratelimit
 from gateway.relay.job import Admission
 from gateway.wire import ids
 from gateway.wire.errors import (
@@ -81,30 +81,38 @@ async def admit(request: HttpRequest, key: catalog.KeyInfo, request_id: str, sta
             raise KeySpendLimitReached(f"This API key has reached its {exhausted} spend limit.")
     input_tokens = await offload.run(len(request.body), count_request_tokens, parsed.typed)
     wanted_output = parsed.typed.max_output_tokens or route.default_max_output_tokens
-    limits = await ratelimit.acquire(key, request_id, input_tokens, wanted_output)  # 429 before any hold
+    # Input we cannot count (stored context, files, images) is held at its worst case.
+    held_input = input_tokens + uncounted_input_tokens(parsed.typed, parsed.raw)
+    tool_micros = tool_hold_micros(field_policy.tool_kinds(needs), needs.max_tool_calls, route.price)
+    cost = ceilings.plan(request.headers, key, parsed.typed, route.price, input_tokens=held_input,
+                         wanted_output=wanted_output, tool_micros=tool_micros)  # X-Max-Cost: 400/402 here
+    limits = await ratelimit.acquire(key, request_id, input_tokens, cost.output_cap)  # 429 before any hold
     hold = {
         "account_id": key.account_id,
         "request_id": request_id,
-        # Input we cannot count (stored context, files, images) is held at its worst case.
-        "input_tokens": input_tokens + uncounted_input_tokens(parsed.typed, parsed.raw),
-        "max_output_tokens": wanted_output,
+        "input_tokens": held_input,
+        "max_output_tokens": cost.output_cap,
         "price": route.price,
         "ttl_seconds": settings.HARNMODEL_HOLD_TTL_SECONDS,
-        "tool_micros": tool_hold_micros(field_policy.tool_kinds(needs), needs.max_tool_calls, route.price),
+        "tool_micros": tool_micros,
     }
     try:
+        await cost.take_share()  # a session budget's share: 402 when spent, else a ceiling of its own
+        hold["max_output_tokens"] = cost.output_cap
         # The common case on the event loop; anything unusual (a short wallet, SQLite) in a thread.
         reservation = await aiofast.hold_reserve(**hold) if aiofast.enabled() else None
         if reservation is None:
             reservation = await run_db(billing.hold_reserve, **hold)
     except billing.InsufficientBalance:
         await ratelimit.finish(limits, 0)
+        await cost.abandon()
         raise InsufficientBalance("Your balance is too low for this request. Top up to continue.") from None
     except Exception:
         await ratelimit.finish(limits, 0)
+        await cost.abandon()
         raise
     if any(cap is not None for cap in key.spend_caps):  # again with the hold: concurrent requests see each other
-        await _spend_cap_recheck(key, request_id, model_id, route.price, limits)
+        await _spend_cap_recheck(key, request_id, model_id, route.price, limits, cost)
     return Admission(
         request_id=request_id,
         key=key,
@@ -115,10 +123,12 @@ async def admit(request: HttpRequest, key: catalog.KeyInfo, request_id: str, sta
         started=started,
         limits=limits,
         needs=needs,
+        cost=cost,
     )
 
 
-async def _spend_cap_recheck(key: catalog.KeyInfo, request_id: str, model_id: str, price, limits) -> None:
+async def _spend_cap_recheck(key: catalog.KeyInfo, request_id: str, model_id: str, price, limits,
+                             cost: ceilings.CostPlan) -> None:
     """Tag the new hold with its key and check the caps with the key's other holds: if requests admitted
     together push the key over a cap, this one gives its hold back (a 402 usage record, cost 0)."""
     exhausted = await run_db(
@@ -137,4 +147,5 @@ async def _spend_cap_recheck(key: catalog.KeyInfo, request_id: str, model_id: st
         await run_db(billing.hold_settle, request_id=request_id, usage=None, price=price, facts=facts)
     finally:
         await ratelimit.finish(limits, 0)
+        await cost.abandon()
     raise KeySpendLimitReached(f"This API key has reached its {exhausted} spend limit.")

@@ -30,6 +30,7 @@ from gateway.protocols.registry import get_adapter
 from gateway.relay import breaker, field_policy, prompt_cache, response_ids
 from gateway.relay import route as routing
 from gateway.relay.catalog import ChannelRoute, KeyInfo, ModelRoute
+from gateway.relay.ceilings import CostPlan
 from gateway.relay.doors import DoorCall, refuse_unknown
 from gateway.relay.http import get_client
 from gateway.relay.ratelimit import Ticket
@@ -56,6 +57,7 @@ class Admission:
     started: float
     limits: Ticket | None = None  # rate-limit reservation, handed back when the request ends
     needs: field_policy.Needs = field_policy.NONE  # what the request asks of a channel (field policy)
+    cost: CostPlan | None = None  # X-Max-Cost and the session budget's share, settled with the request
 
     def usage_cost(self, usage: Usage) -> str:
         """What this usage costs at the price the request was admitted with (the settlement's rule)."""

@@ -66,6 +66,7 @@ class KeyInfo:
     account_concurrency_limit: int | None = None
     # Spend caps in micros, None = none: (total, per calendar day, per calendar month).
     spend_caps: tuple[int | None, int | None, int | None] = (None, None, None)
+    session_budget: int | None = None  # micros per session (gateway/relay/sessions.py), None = none
 
     @property
     def limited(self) -> bool:
@@ -201,6 +202,7 @@ def load_key(secret_hash: str) -> KeyInfo | None:
         account_tpm_limit=key.account.tpm_limit,
         account_concurrency_limit=key.account.concurrency_limit,
         spend_caps=(key.spend_limit_total_micros, key.spend_limit_daily_micros, key.spend_limit_monthly_micros),
+        session_budget=key.session_budget_micros,
     )
 
 

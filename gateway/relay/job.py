@@ -298,6 +298,7 @@ class RelayJob:
             upstream_cost_micros=(
                 charge_micros(o.usage, o.channel.cost) if o.channel and o.channel.cost and o.usage else None
             ),
+            cost_limit_micros=a.cost.limit if a.cost is not None else None,
         )
         assert a.route.price is not None
         closing: dict[str, Any] = {
@@ -311,6 +312,11 @@ class RelayJob:
         if settlement is None:  # a replay, usage above the hold, SQLite: the ORM path decides
             settlement = await run_db(billing.hold_settle, **closing)
         cost = 0 if settlement.replayed else settlement.cost_micros
+        if a.cost is not None:
+            try:  # the session budget keeps what was charged; the rest of its share goes back
+                await a.cost.settle(settlement.cost_micros)
+            except Exception:  # the share stays counted: the session stops early, never late
+                log.exception("session share not settled", extra={"request_id": a.request_id})
         try:  # observability must never fail a settled request
             key_touch.touched(a.key.id)
             metrics.observe_request(facts, usage=o.usage, cost_micros=cost, attempts=o.attempts)

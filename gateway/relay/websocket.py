@@ -129,6 +129,8 @@ async def serve(scope: Scope, receive: Receive, send: Send) -> None:
 class Socket:
     def __init__(self, headers: dict[str, str], receive: Receive, send: Send) -> None:
         self.turn_headers = {"authorization": headers.get("authorization", ""), "content-type": "application/json"}
+        # The upgrade's cost ceiling and agent session apply to every turn (gateway/relay/ceilings.py).
+        self.turn_headers.update({name: headers[name] for name in ("x-max-cost", "x-session-id") if name in headers})
         self.receive, self.send = receive, send
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.gone = asyncio.Event()

@@ -66,6 +66,22 @@ class KeySpendLimitReached(ApiError):
     code = "key_spend_limit_reached"
 
 
+class CostCeilingExceeded(ApiError):
+    """The request's own `X-Max-Cost` does not cover its input (and one output token)."""
+
+    status = 402
+    type = "insufficient_quota"
+    code = "cost_ceiling_exceeded"
+
+
+class SessionBudgetExceeded(ApiError):
+    """The key's budget for this session (`X-Session-Id` or `prompt_cache_key`) is spent."""
+
+    status = 402
+    type = "insufficient_quota"
+    code = "session_budget_exceeded"
+
+
 class ModelNotAllowed(ApiError):
     status = 403
     type = "permission_error"

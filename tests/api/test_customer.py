@@ -34,22 +34,25 @@ def error(response) -> dict:
 
 def test_key_lifecycle_through_the_portal_rules(tenant_a):
     client = tenant_a.client()
-    body = {"name": "ci", "allowed_models": ["gpt-4o"], "spend_limit_daily_micros": 5_000_000, "rpm_limit": 60}
+    body = {"name": "ci", "allowed_models": ["gpt-4o"], "spend_limit_daily_micros": 5_000_000, "rpm_limit": 60,
+            "session_budget_micros": 250_000}
     created = client.post("/api/v1/keys/", body, format="json")
     assert created.status_code == 201, created.content
     data = created.json()
     assert data["secret"].startswith("sk-") and data["state"] == "active" and data["rpm_limit"] == 60
     key = ApiKey.objects.get(pk=data["id"])
     assert key.spend_limit_daily_micros == 5_000_000 and key.allowed_models == ["gpt-4o"]
+    assert key.session_budget_micros == data["session_budget_micros"] == 250_000
     assert "secret" not in client.get(f"/api/v1/keys/{key.pk}/").json()
 
     expiry = (timezone.now() + timezone.timedelta(days=3)).isoformat()
     updated = client.patch(f"/api/v1/keys/{key.pk}/", {"allowed_models": [], "expires_at": expiry,
-                                                       "tpm_limit": 1000, "rpm_limit": None}, format="json")  # fmt: skip
+                                                       "tpm_limit": 1000, "rpm_limit": None,
+                                                       "session_budget_micros": None}, format="json")  # fmt: skip
     assert updated.status_code == 200, updated.content
     key.refresh_from_db()
     assert (key.allowed_models, key.tpm_limit, key.rpm_limit, key.name) == ([], 1000, None, "ci")
-    assert key.expires_at is not None
+    assert key.expires_at is not None and key.session_budget_micros is None
 
     unknown = client.patch(f"/api/v1/keys/{key.pk}/", {"allowed_models": ["no-such-model"]}, format="json")
     assert unknown.status_code == 400 and error(unknown)["param"] == "allowed_models"
@@ -67,6 +70,7 @@ def test_key_lifecycle_through_the_portal_rules(tenant_a):
     ({"spend_limit_total_micros": -1}, "spend_limit_total_micros"),
     ({"rpm_limit": 10**30}, "rpm_limit"),
     ({"spend_limit_daily_micros": 1.5}, "spend_limit_daily_micros"),
+    ({"session_budget_micros": 0}, "session_budget_micros"),
 ])  # fmt: skip
 def test_bad_key_bodies_are_400_with_the_field_named(tenant_a, body, param):
     response = tenant_a.client().post("/api/v1/keys/", body, format="json")

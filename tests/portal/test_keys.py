@@ -49,6 +49,7 @@ def test_create_key_with_models_expiry_caps_and_rate_limits(alice):
         spend_limit_total="12.5",
         spend_limit_daily="1",
         spend_limit_monthly="0.000001",
+        session_budget="0.25",
         rpm_limit="60",
         tpm_limit="100000",
         concurrency_limit="4",
@@ -62,6 +63,7 @@ def test_create_key_with_models_expiry_caps_and_rate_limits(alice):
         1,
     )
     assert (key.rpm_limit, key.tpm_limit, key.concurrency_limit) == (60, 100000, 4)
+    assert key.session_budget_micros == 250_000
 
 
 def test_create_key_rejects_bad_input_and_writes_nothing(alice):
@@ -71,6 +73,7 @@ def test_create_key_rejects_bad_input_and_writes_nothing(alice):
         {"spend_limit_total": "abc"},
         {"spend_limit_total": "-1"},
         {"spend_limit_daily": "0.0000001"},
+        {"session_budget": "lots"},
         {"rpm_limit": "0"},
         {"expiry": "date"},
         {"expiry": "date", "expires_on": "2000-01-01"},

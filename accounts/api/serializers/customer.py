@@ -12,7 +12,8 @@ from ...portal.forms import MAX_AMOUNT  # the portal's typo guard on any typed a
 MAX_MICROS = MAX_AMOUNT * 1_000_000  # the portal's bound on any typed amount
 MAX_RATE = 10_000_000  # rpm/tpm/concurrency bound: far above any plan, small enough for every database
 LIMIT_FIELDS = ("rpm_limit", "tpm_limit", "concurrency_limit",
-                "spend_limit_total_micros", "spend_limit_daily_micros", "spend_limit_monthly_micros")  # fmt: skip
+                "spend_limit_total_micros", "spend_limit_daily_micros", "spend_limit_monthly_micros",
+                "session_budget_micros")  # fmt: skip
 
 
 class WalletSerializer(serializers.Serializer):
@@ -68,6 +69,9 @@ class ApiKeyWriteSerializer(serializers.Serializer):
     spend_limit_total_micros = _limit(max_value=MAX_MICROS)
     spend_limit_daily_micros = _limit(max_value=MAX_MICROS)
     spend_limit_monthly_micros = _limit(max_value=MAX_MICROS)
+    session_budget_micros = _limit(
+        max_value=MAX_MICROS, help_text="Most one session (X-Session-Id or prompt_cache_key) may spend; null = none."
+    )
 
     def validate_expires_at(self, value):
         if value is not None and value <= timezone.now():

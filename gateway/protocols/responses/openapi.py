@@ -12,6 +12,8 @@ from django.conf import settings
 from gateway.protocols.responses.openapi_json import ref
 from gateway.protocols.responses.openapi_request import request_forms, request_schema
 from gateway.protocols.responses.openapi_response import response_schemas
+
+from gateway.protocols.responses import openapi_quote
 from gateway.wire import limits
 from gateway.wire import schema as validator
 
@@ -31,7 +33,11 @@ ERRORS: dict[int, tuple[str, list[str]]] = {
         ],
     ),
     401: ("Missing, malformed, unknown, revoked or expired API key.", ["invalid_auth_header"]),
-    402: ("The balance cannot cover the request; refused before any upstream call.", ["insufficient_balance"]),
+    402: (
+        "The balance, the request's X-Max-Cost or its session's budget cannot cover it; refused before any upstream "
+        "call.",
+        ["insufficient_balance", "cost_ceiling_exceeded", "session_budget_exceeded"],
+    ),
     403: ("This API key may not use the model.", ["model_not_allowed"]),
     404: ("The model does not exist.", ["model_not_found"]),
     409: (
@@ -109,7 +115,8 @@ def _responses_operation(max_body: int) -> dict[str, Any]:
                     "charged twice. Same key, another body: 400; first still running: 409."
                 ),
                 "schema": {"type": "string", "maxLength": 255},
-            }
+            },
+            *openapi_quote.cost_headers(),
         ],
         "requestBody": {
             "required": True,
@@ -155,6 +162,7 @@ def build_document() -> dict[str, Any]:
     schemas: dict[str, Any] = {"ResponsesRequest": request_schema(max_items=max_items, max_tools=max_tools)}
     schemas.update(request_forms())
     schemas.update(response_schemas())
+    schemas["Quote"] = openapi_quote.QUOTE_SCHEMA
     limits.declare(schemas)  # every string's maxLength, from the table the validator enforces
     return {
         "openapi": OPENAPI_VERSION,
@@ -171,6 +179,7 @@ def build_document() -> dict[str, Any]:
         "paths": {
             "/v1/responses": {"post": _responses_operation(settings.HARNMODEL_MAX_BODY_BYTES)},
             "/v1/models": {"get": _models_operation()},
+            "/v1/quote": {"post": openapi_quote.quote_operation(ERRORS, _error_response)},
         },
         "components": {
             "securitySchemes": {

@@ -9,11 +9,10 @@ from typing import Any
 
 from django.conf import settings
 
+from gateway.protocols.responses import openapi_quote
 from gateway.protocols.responses.openapi_json import ref
 from gateway.protocols.responses.openapi_request import request_forms, request_schema
 from gateway.protocols.responses.openapi_response import response_schemas
-
-from gateway.protocols.responses import openapi_quote
 from gateway.wire import limits
 from gateway.wire import schema as validator
 

@@ -5,6 +5,9 @@ OpenAI-shaped answer and, apart from the hold itself, no database write.
 """
 
 
+from dataclasses import dataclass
+from typing import Any
+
 from django.conf import settings
 from django.http import HttpRequest
 
@@ -27,7 +30,7 @@ from gateway.wire.errors import (
     ModelNotFound,
 )
 from gateway.wire.limits import clip
-from gateway.wire.schema import parse_request
+from gateway.wire.schema import ParsedRequest, parse_request
 from gateway.wire.tokens import count_request_tokens, uncounted_input_tokens
 
 
@@ -56,13 +59,28 @@ async def _can_pay(key: catalog.KeyInfo) -> None:
         raise InsufficientBalance("Your balance is too low for this request. Top up to continue.")
 
 
-async def admit(request: HttpRequest, key: catalog.KeyInfo, request_id: str, started: float) -> Admission:
-    """Validate → authorize → spend caps → rate limits → hold, for a key already authenticated."""
-    if len(request.body) > settings.HARNMODEL_MAX_BODY_BYTES:
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What admission knows before it takes anything (rate-limit slot, session share, hold)."""
+
+    parsed: ParsedRequest
+    route: catalog.ModelRoute
+    needs: field_policy.Needs
+    input_tokens: int  # counted locally
+    held_input: int  # plus input we cannot count (stored context, files, images) at its worst case
+    wanted_output: int
+    tool_micros: int
+    cost: ceilings.CostPlan
+
+
+async def plan(body: bytes, headers: Any, key: catalog.KeyInfo) -> Plan:
+    """Validate → authorize → key spend caps → count → ceilings: every refusal a request can get before its
+    rate limits and hold. One place for admission and for quotes (gateway/relay/quote.py)."""
+    if len(body) > settings.HARNMODEL_MAX_BODY_BYTES:
         raise InvalidRequest("The request body is too large.", status=413, code="request_too_large")
-    if offload.heavy(len(request.body)):  # a big body costs real CPU: first make sure the key can pay at all
+    if offload.heavy(len(body)):  # a big body costs real CPU: first make sure the key can pay at all
         await _can_pay(key)
-    parsed = await offload.run(len(request.body), parse_request, request.body)
+    parsed = await offload.run(len(body), parse_request, body)
     model_id = parsed.typed.model
     route = await catalog.model_route(model_id)
     if route is None:
@@ -79,13 +97,21 @@ async def admit(request: HttpRequest, key: catalog.KeyInfo, request_id: str, sta
         exhausted = await run_db(billing_selectors.key_spend_over_cap, api_key_id=key.id, caps=key.spend_caps)
         if exhausted:
             raise KeySpendLimitReached(f"This API key has reached its {exhausted} spend limit.")
-    input_tokens = await offload.run(len(request.body), count_request_tokens, parsed.typed)
+    input_tokens = await offload.run(len(body), count_request_tokens, parsed.typed)
     wanted_output = parsed.typed.max_output_tokens or route.default_max_output_tokens
-    # Input we cannot count (stored context, files, images) is held at its worst case.
     held_input = input_tokens + uncounted_input_tokens(parsed.typed, parsed.raw)
     tool_micros = tool_hold_micros(field_policy.tool_kinds(needs), needs.max_tool_calls, route.price)
-    cost = ceilings.plan(request.headers, key, parsed.typed, route.price, input_tokens=held_input,
+    cost = ceilings.plan(headers, key, parsed.typed, route.price, input_tokens=held_input,
                          wanted_output=wanted_output, tool_micros=tool_micros)  # X-Max-Cost: 400/402 here
+    return Plan(parsed, route, needs, input_tokens, held_input, wanted_output, tool_micros, cost)
+
+
+async def admit(request: HttpRequest, key: catalog.KeyInfo, request_id: str, started: float) -> Admission:
+    """plan → rate limits → session share → hold, for a key already authenticated."""
+    planned = await plan(request.body, request.headers, key)
+    parsed, route, needs, cost = planned.parsed, planned.route, planned.needs, planned.cost
+    model_id, input_tokens, held_input = parsed.typed.model, planned.input_tokens, planned.held_input
+    tool_micros = planned.tool_micros
     limits = await ratelimit.acquire(key, request_id, input_tokens, cost.output_cap)  # 429 before any hold
     hold = {
         "account_id": key.account_id,

@@ -17,24 +17,18 @@ from django.http import HttpResponse, HttpResponseBase
 
 from billing import selectors as billing_selectors
 from billing.money import currency, decimal_string
-from billing.pricing import hold_for, tool_hold_micros
+from billing.pricing import hold_for
 from gateway.db import run_db
-from gateway.relay import catalog, ceilings, doors, field_policy, offload
-from gateway.relay.admit import _can_pay, authenticate, new_request_id
+from gateway.relay import catalog, doors
+from gateway.relay.admit import authenticate, new_request_id, plan
 from gateway.relay.door_handle import _unknown_taken
 from gateway.relay.handle import rejected
 from gateway.wire.errors import (
     ApiError,
     InsufficientBalance,
     InvalidRequest,
-    KeySpendLimitReached,
-    ModelNotAllowed,
-    ModelNotAvailable,
-    ModelNotFound,
 )
 from gateway.wire.limits import clip
-from gateway.wire.schema import parse_request
-from gateway.wire.tokens import count_request_tokens, uncounted_input_tokens
 
 PREFIX = "/v1/quote"
 
@@ -78,29 +72,10 @@ async def handle(method: str, path: str, headers: dict[str, str], query: dict[st
 
 async def quote(body: bytes, headers: dict[str, str], key: catalog.KeyInfo) -> dict[str, Any]:
     """The quote of an internal (Responses) body: admission's steps up to the hold, with nothing taken."""
-    if offload.heavy(len(body)):  # a big body costs real CPU: first make sure the key can pay at all, as admission does
-        await _can_pay(key)
-    parsed = await offload.run(len(body), parse_request, body)
-    model_id = parsed.typed.model
-    route = await catalog.model_route(model_id)
-    if route is None:
-        raise ModelNotFound(f"The model '{clip(model_id)}' does not exist.", param="model")
-    if key.allowed_models and model_id not in key.allowed_models:
-        raise ModelNotAllowed(f"This API key may not use the model '{clip(model_id)}'.", param="model")
-    if route.price is None or not route.channels:
-        raise ModelNotAvailable(f"The model '{clip(model_id)}' has no available route right now.", param="model")
-    needs = field_policy.requirements(parsed.raw)
-    field_policy.admit(needs, route.channels, route.price, model_id)
-    if any(cap is not None for cap in key.spend_caps):
-        exhausted = await run_db(billing_selectors.key_spend_over_cap, api_key_id=key.id, caps=key.spend_caps)
-        if exhausted:
-            raise KeySpendLimitReached(f"This API key has reached its {exhausted} spend limit.")
-    input_tokens = await offload.run(len(body), count_request_tokens, parsed.typed)
-    wanted_output = parsed.typed.max_output_tokens or route.default_max_output_tokens
-    held_input = input_tokens + uncounted_input_tokens(parsed.typed, parsed.raw)
-    tool_micros = tool_hold_micros(field_policy.tool_kinds(needs), needs.max_tool_calls, route.price)
-    cost = ceilings.plan(headers, key, parsed.typed, route.price, input_tokens=held_input,
-                         wanted_output=wanted_output, tool_micros=tool_micros)
+    planned = await plan(body, headers, key)  # the request's own refusals, word for word
+    model_id, route, cost, held_input = planned.parsed.typed.model, planned.route, planned.cost, planned.held_input
+    input_tokens, wanted_output, tool_micros = planned.input_tokens, planned.wanted_output, planned.tool_micros
+    assert route.price is not None  # plan refuses a model without a price
     await cost.peek_share()
     available = await run_db(billing_selectors.available_micros, account_id=key.account_id)
     sized = hold_for(held_input, cost.output_cap, route.price, tool_micros, available)

@@ -67,6 +67,8 @@ class KeyInfo:
     account_concurrency_limit: int | None = None
     # Spend caps in micros, None = none: (total, per calendar day, per calendar month).
     spend_caps: tuple[int | None, int | None, int | None] = (None, None, None)
+    # Its project's and its creator's budgets (gateway.budgets.Budget); empty = none, no query at admission.
+    budgets: tuple = ()
 
     @property
     def limited(self) -> bool:
@@ -96,7 +98,8 @@ def _route_bytes(key: str, route: object) -> int:
 
 def _key_bytes(key: str, info: object) -> int:
     allowed = getattr(info, "allowed_models", ())
-    return sys.getsizeof(key) + (300 + sum(len(name) + 60 for name in allowed) if info is not None else 0)
+    budgets = 200 * len(getattr(info, "budgets", ()))
+    return sys.getsizeof(key) + (300 + budgets + sum(len(name) + 60 for name in allowed) if info is not None else 0)
 
 
 class TTLCache:
@@ -184,7 +187,9 @@ def load_model_route(public_id: str) -> ModelRoute | None:
 
 
 def load_key(secret_hash: str) -> KeyInfo | None:
-    key = ApiKey.objects.filter(secret_hash=secret_hash).select_related("account").first()
+    from .budgets import for_key  # budgets imports this module
+
+    key = ApiKey.objects.filter(secret_hash=secret_hash).select_related("account", "project", "created_by").first()
     if key is None:
         return None
     return KeyInfo(
@@ -202,6 +207,7 @@ def load_key(secret_hash: str) -> KeyInfo | None:
         account_tpm_limit=key.account.tpm_limit,
         account_concurrency_limit=key.account.concurrency_limit,
         spend_caps=(key.spend_limit_total_micros, key.spend_limit_daily_micros, key.spend_limit_monthly_micros),
+        budgets=for_key(key),
     )
 
 

@@ -66,6 +66,14 @@ class KeySpendLimitReached(ApiError):
     code = "key_spend_limit_reached"
 
 
+class BudgetExceeded(ApiError):
+    """A team budget (the key's project, or the member who made it) is used up for the day or month."""
+
+    status = 402
+    type = "insufficient_quota"
+    code = "budget_exceeded"
+
+
 class ModelNotAllowed(ApiError):
     status = 403
     type = "permission_error"

@@ -14,7 +14,7 @@ from billing import selectors as billing_selectors
 from billing import services as billing
 from billing.pricing import tool_hold_micros
 
-from . import catalog, field_policy, ids, metrics, offload, ratelimit, request_log
+from . import budgets, catalog, field_policy, ids, metrics, offload, ratelimit, request_log
 from .crypto import hash_api_key
 from .db import run_db
 from .errors import (
@@ -88,7 +88,9 @@ async def admit(request: HttpRequest, request_id: str, started: float) -> Admiss
     if any(cap is not None for cap in key.spend_caps):  # costs a query only for keys that have caps
         exhausted = await run_db(billing_selectors.key_spend_over_cap, api_key_id=key.id, caps=key.spend_caps)
         if exhausted:
-            raise KeySpendLimitReached(f"This API key has reached its {exhausted} spend limit.")
+            raise budgets.key_cap_reached(key, exhausted)
+    if key.budgets:  # the key's project and member budgets, likewise only when there are some
+        await budgets.admit(key)
     input_tokens = await offload.run(len(request.body), count_request_tokens, parsed.typed)
     wanted_output = parsed.typed.max_output_tokens or route.default_max_output_tokens
     limits = await ratelimit.acquire(key, request_id, input_tokens, wanted_output)  # 429 before any hold
@@ -115,6 +117,8 @@ async def admit(request: HttpRequest, request_id: str, started: float) -> Admiss
         raise
     if any(cap is not None for cap in key.spend_caps):  # again with the hold: concurrent requests see each other
         await _spend_cap_recheck(key, request_id, model_id, route.price, limits)
+    if key.budgets:
+        await budgets.recheck(key, request_id, model_id, route.price, limits)
     return Admission(
         request_id=request_id,
         key=key,
@@ -147,7 +151,7 @@ async def _spend_cap_recheck(key: catalog.KeyInfo, request_id: str, model_id: st
         await run_db(billing.hold_settle, request_id=request_id, usage=None, price=price, facts=facts)
     finally:
         await ratelimit.finish(limits, 0)
-    raise KeySpendLimitReached(f"This API key has reached its {exhausted} spend limit.")
+    raise budgets.key_cap_reached(key, exhausted)
 
 
 async def handle_responses(request: HttpRequest) -> HttpResponseBase:

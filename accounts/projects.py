@@ -1,7 +1,7 @@
 """Teams inside an account: projects (each API key belongs to one), their budgets and the members' budgets.
 
 Every function takes the account it acts on and only touches that account's rows. Budgets are enforced
-at admission by gateway.budgets, which also owns the one rule for what a scope has spent; this module
+at admission by gateway.relay.budgets, which also owns the one rule for what a scope has spent; this module
 writes them and reads spend for the pages. A change reaches this worker's key cache at once and the
 other workers' within HARNMODEL_AUTH_CACHE_SECONDS, as a key's own limits do.
 """
@@ -10,9 +10,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.db.models.signals import pre_save
 
-from gateway import budgets
-from gateway.catalog import clear_caches
 from gateway.models import ApiKey
+from gateway.relay import budgets
+from gateway.relay.catalog import clear_caches
 
 from .models import Membership, Project
 

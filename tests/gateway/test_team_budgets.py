@@ -15,10 +15,10 @@ from accounts import projects
 from accounts.models import Membership, WebhookDelivery, WebhookEndpoint
 from billing.models import Hold, UsageRecord
 from billing.services import hold_reserve
-from gateway import budgets
-from gateway.catalog import clear_caches
 from gateway.db import run_db
 from gateway.models import ApiKey
+from gateway.relay import budgets
+from gateway.relay.catalog import clear_caches
 from gateway.services import api_key_create
 from tests.conftest import relay_settled
 

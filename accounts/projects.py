@@ -104,6 +104,10 @@ def member_budget_set(*, account_id: int, membership_id: int, changes: dict) -> 
     return member
 
 
+def members_of_account(*, account_id: int) -> list[Membership]:
+    return list(Membership.objects.filter(account_id=account_id).select_related("user").order_by("created_at"))
+
+
 # --- spend, for the pages -----------------------------------------------------------------------------
 
 

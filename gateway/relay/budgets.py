@@ -45,6 +45,7 @@ def for_key(key: ApiKey) -> tuple[Budget, ...]:
     """The budgets a key spends against (called when its KeyInfo is loaded; the key's project is joined)."""
     found: list[Budget] = []
     project = key.project
+    lookups: tuple[tuple[str, int], ...]
     if project is not None:
         lookups = (("project_id", project.pk),)
         for period, limit in zip(PERIODS, (project.budget_daily_micros, project.budget_monthly_micros), strict=True):
@@ -52,7 +53,7 @@ def for_key(key: ApiKey) -> tuple[Budget, ...]:
                 found.append(Budget("project", project.pk, project.name, period, limit, lookups))
     if key.created_by_id is not None:
         # The membership is accounts' row: read by its reverse name, never imported (imports point down).
-        member = key.created_by.memberships.filter(account_id=key.account_id).values(  # type: ignore[union-attr]
+        member = key.created_by.memberships.filter(account_id=key.account_id).values(
             "pk", "budget_daily_micros", "budget_monthly_micros").first()  # fmt: skip
         if member is not None:
             lookups = (("created_by_id", key.created_by_id), ("account_id", key.account_id))

@@ -66,7 +66,11 @@ ERRORS: dict[int, tuple[str, list[str]]] = {
         ],
     ),
     401: ("Missing, malformed, unknown, revoked or expired API key.", ["invalid_auth_header"]),
-    402: ("The balance cannot cover the request; refused before any upstream call.", ["insufficient_balance"]),
+    402: (
+        "The balance, the key's spend cap, or its project's or member's budget cannot cover the request; refused "
+        "before any upstream call.",
+        ["insufficient_balance", "key_spend_limit_reached", "budget_exceeded"],
+    ),
     403: ("This API key may not use the model.", ["model_not_allowed"]),
     404: ("The model does not exist.", ["model_not_found"]),
     409: (

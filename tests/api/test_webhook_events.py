@@ -2,11 +2,13 @@
 that sends deliveries whose task was lost."""
 
 import json
+import threading
 from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from accounts.api import webhook_jobs, webhook_signing, webhooks
@@ -178,3 +180,31 @@ def test_a_sent_delivery_is_not_sent_again_by_a_late_task(tenant_a, receiver, ea
     assert webhooks.attempt(delivery.pk) is None  # the original task, arriving late
     assert len(receiver.received) == 1
     assert json.loads(receiver.received[0][1]) == {"type": "webhook.test"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_being_sent_is_skipped_by_a_second_task(tenant_a):
+    """The attempt holds its row: a duplicate task (the sweeper's, a broker redelivery) skips it, never sends twice."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has no row locks")
+    delivery = _lost(_customer_endpoint(tenant_a), minutes_ago=30)
+    locked, release = threading.Event(), threading.Event()
+
+    def first_task_sending():  # another worker, mid-send, in its own connection
+        try:
+            with transaction.atomic():
+                WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
+                locked.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=first_task_sending)
+    worker.start()
+    assert locked.wait(10)
+    try:
+        assert webhooks.attempt(delivery.pk) is None  # skipped at once, not queued behind the lock
+    finally:
+        release.set()
+        worker.join()
+    assert WebhookDelivery.objects.get(pk=delivery.pk).attempts == 0

@@ -12,7 +12,7 @@ period also tells the customer (webhook event `spend.limit_reached`), once per s
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import Q, Sum
 from django.utils import timezone
@@ -74,16 +74,64 @@ def _key_filter(prefix: str, lookups: tuple[tuple[str, int], ...]) -> Q:
     return Q(**{f"{prefix}{field}": value for field, value in lookups})
 
 
+@dataclass(frozen=True, slots=True)
+class _Closed:
+    """A scope's settled spend in this period up to `cut`, from the last full count."""
+
+    cut: datetime
+    day: datetime
+    month: datetime
+    daily: int
+    monthly: int
+
+
+# The settled spend of a period grows only at its end: a full count of the month per request would cost
+# O(requests this month) on every admission. So each worker counts everything older than CLOSED_LAG in full
+# at most every CLOSED_REFRESH, and each check adds only the records since that cut (an index range over the
+# scope's keys). A record older than the lag that commits after a count (a settlement transaction open over a
+# minute) would be missed until the period ends: settlements are single short transactions.
+CLOSED_LAG = timedelta(seconds=60)
+CLOSED_REFRESH = timedelta(seconds=30)
+_closed: dict[tuple, _Closed] = {}
+_MAX_CLOSED = 10_000
+
+
+def _usage(lookups: tuple[tuple[str, int], ...], since: datetime, day: datetime, until: datetime | None = None):
+    records = UsageRecord.objects.filter(_key_filter("api_key__", lookups), created_at__gte=since)
+    if until is not None:
+        records = records.filter(created_at__lt=until)
+    sums = records.aggregate(daily=Sum("cost_micros", filter=Q(created_at__gte=day)), monthly=Sum("cost_micros"))
+    return sums["daily"] or 0, sums["monthly"] or 0
+
+
+def settled_micros(lookups: tuple[tuple[str, int], ...], now: datetime | None = None) -> dict[str, int]:
+    """{"daily": µ, "monthly": µ}: what the scope's settled requests cost this calendar day and month."""
+    now = now or timezone.now()
+    starts = period_starts(now)
+    day, month = starts["daily"], starts["monthly"]
+    closed = _closed.get(lookups)
+    if closed is None or (closed.day, closed.month) != (day, month) or closed.cut < now - CLOSED_LAG - CLOSED_REFRESH:
+        cut = max(now - CLOSED_LAG, month)
+        closed = _Closed(cut, day, month, *_usage(lookups, month, day, until=cut))
+        if len(_closed) >= _MAX_CLOSED:
+            _closed.clear()
+        _closed[lookups] = closed
+    live_daily, live_monthly = _usage(lookups, closed.cut, day)
+    return {"daily": closed.daily + live_daily, "monthly": closed.monthly + live_monthly}
+
+
+def forget_spend() -> None:
+    _closed.clear()
+
+
 def spend_micros(lookups: tuple[tuple[str, int], ...], *, exclude_request_id: str | None = None) -> dict[str, int]:
     """{"daily": µ, "monthly": µ} a scope spent this day and month, open holds included."""
-    starts = period_starts()
-    usage = UsageRecord.objects.filter(_key_filter("api_key__", lookups), created_at__gte=starts["monthly"]).aggregate(
-        daily=Sum("cost_micros", filter=Q(created_at__gte=starts["daily"])), monthly=Sum("cost_micros"))  # fmt: skip
+    settled = settled_micros(lookups)
     holds = Hold.objects.filter(_key_filter("api_key__", lookups), status=Hold.Status.OPEN)
     if exclude_request_id is not None:
         holds = holds.exclude(request_id=exclude_request_id)
     in_flight = holds.aggregate(s=Sum("amount_micros"))["s"] or 0
-    return {period: (usage[period] or 0) + in_flight for period in PERIODS}
+    return {period: settled[period] + in_flight for period in PERIODS}
 
 
 def spend_by(field: str, ids: list[int], **extra) -> dict[int, dict[str, int]]:

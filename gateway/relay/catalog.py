@@ -144,9 +144,12 @@ _loading: dict[tuple[str, str], asyncio.Task] = {}  # (kind, key) → the load u
 
 
 def clear_caches() -> None:
+    from gateway.relay import budgets  # budgets imports this module
+
     _models.clear()
     _keys.clear()
     _loading.clear()
+    budgets.forget_spend()
 
 
 def load_model_route(public_id: str) -> ModelRoute | None:

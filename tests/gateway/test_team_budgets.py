@@ -148,3 +148,30 @@ async def test_a_key_cap_reached_is_told_too(catalog, alice):
     [payload] = await run_db(lambda: list(WebhookDelivery.objects.values_list("payload", flat=True)))
     key_id = await run_db(lambda: ApiKey.objects.get(account=alice.account).pk)
     assert payload["data"] == {"scope": "key", "id": key_id, "period": "total", "limit_micros": 1}
+
+
+def test_settled_spend_counts_old_records_once_and_new_ones_live(catalog, alice):
+    """The month is counted in full at most every CLOSED_REFRESH; the records since the cut on every check."""
+    key = ApiKey.objects.get(account=alice.account)
+    lookups = (("project_id", key.project_id),)
+    now = timezone.now()
+    start = budgets.period_starts(now)
+
+    def record(request_id: str, cost: int, at, api_key=key) -> None:
+        row = UsageRecord.objects.create(request_id=request_id, account=alice.account, api_key=api_key,
+                                         model_id="gpt-4o", status=200, cost_micros=cost)  # fmt: skip
+        UsageRecord.objects.filter(pk=row.pk).update(created_at=at)
+
+    record("old", 100, max(start["daily"], now - timezone.timedelta(minutes=10)))
+    if start["monthly"] < start["daily"]:
+        record("last-week", 1_000, start["monthly"])  # this month, not today
+    month_extra = 1_000 if start["monthly"] < start["daily"] else 0
+    assert budgets.settled_micros(lookups, now) == {"daily": 100, "monthly": 100 + month_extra}
+    record("new", 10, now)  # since the cut: seen at once
+    assert budgets.settled_micros(lookups, now) == {"daily": 110, "monthly": 110 + month_extra}
+    other = api_key_create(account_id=alice.account.pk, name="other").key  # same project: counted too
+    record("other", 1, now, api_key=other)
+    assert budgets.settled_micros(lookups, now)["daily"] == 111
+    later = now + budgets.CLOSED_REFRESH + budgets.CLOSED_LAG + timezone.timedelta(seconds=1)
+    if budgets.period_starts(later) == start:  # the recount (not across midnight) finds the same
+        assert budgets.settled_micros(lookups, later) == {"daily": 111, "monthly": 111 + month_extra}

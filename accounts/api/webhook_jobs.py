@@ -37,7 +37,7 @@ def notify_expiring_keys(now: datetime | None = None) -> int:
     for key in keys.iterator(chunk_size=500):
         assert key.expires_at is not None
         left = key.expires_at - now
-        threshold = next(d for d in days if left <= timedelta(days=d))
+        threshold = next(d for d in days if timedelta(days=d) >= left)
         data = {"key": {"id": key.pk, "name": key.name, "prefix": key.prefix, "project": key.project_id},
                 "expires_at": key.expires_at, "threshold_days": threshold}  # fmt: skip
         once = f"key.expiring:{key.pk}:{threshold}d:{key.expires_at.isoformat()}"

@@ -103,3 +103,14 @@ def test_members_read_but_only_owners_write(tenant_a):
         response = getattr(client, method)(url, body, format="json")
         assert response.status_code == 403 and error(response)["code"] == "owner_required", (method, url)
     assert Project.objects.get(pk=tenant_a.project.pk).budget_daily_micros is None
+
+
+def test_usage_filtered_by_project(tenant_a):
+    client = tenant_a.client()
+    default = Project.objects.get(account=tenant_a.account, is_default=True)
+    in_default = client.get(f"/api/v1/usage/?project={default.pk}").json()["results"]
+    assert [r["request_id"] for r in in_default] == [tenant_a.usage.request_id]
+    assert client.get(f"/api/v1/usage/?project={tenant_a.project.pk}").json()["results"] == []
+    export = client.get(f"/api/v1/usage/export/?project={tenant_a.project.pk}")
+    assert tenant_a.usage.request_id.encode() not in b"".join(export.streaming_content)
+    assert client.get("/api/v1/usage/?project=0").status_code == 400

@@ -136,7 +136,7 @@ def test_a_lists_show_nothing_of_b(as_a, tenant_a, tenant_b):
         "member-list": ["/api/v1/members/"],
         "invitation-list": ["/api/v1/invitations/"],
         # B's ids as filters find nothing either
-        "usage-list": ["/api/v1/usage/", f"/api/v1/usage/?key={b.api_key.pk}",
+        "usage-list": ["/api/v1/usage/", f"/api/v1/usage/?key={b.api_key.pk}", f"/api/v1/usage/?project={b.project.pk}",
                        f"/api/v1/usage/?request_id={b.usage.request_id}"],  # fmt: skip
         "usage-export": ["/api/v1/usage/export/", f"/api/v1/usage/export/?key={b.api_key.pk}"],
         "spend-daily-list": ["/api/v1/spend/daily/"],

@@ -3,9 +3,9 @@
 from django.http import HttpRequest, HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from gateway.relay import idempotency
+from gateway.relay import handle
 
 
 @csrf_exempt
 async def responses(request: HttpRequest) -> HttpResponseBase:
-    return await idempotency.handle(request)
+    return await handle.responses(request)

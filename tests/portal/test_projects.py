@@ -90,3 +90,9 @@ def test_another_accounts_project_and_member_are_404(alice, bob):
                              {"budget_daily": "1"}).status_code == 404  # fmt: skip
     assert Project.objects.filter(pk=theirs.pk).exists()
     assert Membership.objects.get(pk=bob_member.pk).budget_daily_micros is None
+
+
+def test_the_projects_page_speaks_chinese(alice):
+    body = alice.client.get(reverse("portal:projects"), HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
+    assert "成员预算" in body and "每日预算" in body and "每个 API 密钥都属于一个项目" in body
+    assert "Member budgets" not in body

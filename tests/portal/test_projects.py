@@ -34,6 +34,7 @@ def test_an_owner_creates_a_project_with_budgets_and_a_key_in_it(alice):
                                status=200, cost_micros=2_340_000)  # fmt: skip
     listing = alice.client.get(reverse("portal:projects")).content.decode()
     assert "¥2.34" in listing and "¥1.50" in listing  # spend today and the daily budget
+    assert f"<code>{key.prefix}…</code> ci" in listing  # the project's keys
     assert "search" in alice.client.get(reverse("portal:keys")).content.decode()
 
 

@@ -8,6 +8,8 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from gateway.models import ApiKey
+
 from ... import projects
 from ...models import Membership, Project
 from ..access import member_required, owner_required
@@ -25,8 +27,13 @@ def _page(request, *, form=None, status=200):
     account_id = request.portal.account.pk
     rows = list(projects.projects_of_account(account_id=account_id))
     spend = projects.project_spend(account_id=account_id, project_ids=[p.pk for p in rows])
+    live = ApiKey.objects.filter(account_id=account_id, revoked_at__isnull=True).order_by("name", "pk")
+    keys: dict[int | None, list[ApiKey]] = {}
+    for key in live.only("pk", "name", "prefix", "project_id"):
+        keys.setdefault(key.project_id, []).append(key)
     for row in rows:
         row.spend_today, row.spend_month = spend[row.pk]["daily"], spend[row.pk]["monthly"]
+        row.keys = keys.get(row.pk, [])
     members = projects.members_of_account(account_id=account_id)
     member_spend = projects.member_spend(account_id=account_id, memberships=members)
     for member in members:

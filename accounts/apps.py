@@ -12,3 +12,6 @@ class AccountsConfig(AppConfig):
         from .api import webhooks
 
         webhooks.connect()  # billing and gateway signal events; webhooks deliver them
+        from . import projects
+
+        projects.connect()  # every API key saved lands in a project

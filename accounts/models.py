@@ -31,12 +31,39 @@ class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
     created_at = models.DateTimeField(auto_now_add=True)
+    # What the keys this member created may spend together, in micros per calendar day / month; empty = no limit.
+    budget_daily_micros = models.BigIntegerField(null=True, blank=True)
+    budget_monthly_micros = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["account", "user"], name="uniq_membership")]
 
     def __str__(self) -> str:
         return f"{self.user} in {self.account} ({self.role})"
+
+
+class Project(models.Model):
+    """A team's corner of an account: every API key belongs to one, and its keys share its budgets
+    (micros per calendar day / month, empty = no limit), enforced at admission (gateway/budgets.py).
+    Each account has one default project, where keys go unless told otherwise."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="projects")
+    name = models.CharField(max_length=100)
+    is_default = models.BooleanField(default=False)
+    budget_daily_micros = models.BigIntegerField(null=True, blank=True)
+    budget_monthly_micros = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-is_default", "name", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "name"], name="uniq_project_name"),
+            models.UniqueConstraint(fields=["account"], condition=models.Q(is_default=True),
+                                    name="one_default_project"),  # fmt: skip
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.account_id})"
 
 
 class Invitation(models.Model):

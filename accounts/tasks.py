@@ -1,4 +1,5 @@
-"""Celery tasks of the accounts app: webhook delivery. Thin: the work is in accounts.api.webhooks."""
+"""Celery tasks of the accounts app: webhook delivery, its sweeper, key-expiry notices. Thin: the work is in
+accounts.api.webhooks and accounts.api.webhook_jobs."""
 
 from celery import shared_task
 
@@ -8,3 +9,17 @@ def deliver_webhook(delivery_id: int) -> None:
     from .api import webhooks
 
     webhooks.attempt(delivery_id)
+
+
+@shared_task(name="accounts.tasks.sweep_webhook_deliveries")
+def sweep_webhook_deliveries() -> dict[str, int]:
+    from .api import webhook_jobs
+
+    return {"enqueued": webhook_jobs.sweep_deliveries()}
+
+
+@shared_task(name="accounts.tasks.notify_expiring_keys")
+def notify_expiring_keys() -> dict[str, int]:
+    from .api import webhook_jobs
+
+    return {"keys": webhook_jobs.notify_expiring_keys()}

@@ -6,6 +6,7 @@ from celery import shared_task
 
 from . import alerts, autotopup_run, reconcile, refunds, rollups, services, topup_sync
 from .models import Wallet
+from .signals import platform_event
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ def reconcile_ledger() -> dict[str, int]:
     ]
     if len(drifts) > len(shown):
         lines.append(f"… and {len(drifts) - len(shown)} more; run `manage.py ledger_reconcile` for all of them.")
+    platform_event.send(sender=None, event_type="reconcile.drift",
+                        data={"wallets": wallets, "drifting": len(drifts), "drifts": [d.as_dict() for d in shown]})  # fmt: skip
     alerts.operator_alert(
         subject=f"Ledger drift in {len(drifts)} of {wallets} wallets",
         message="The books do not close: balance != sum of ledger, or held != sum of open holds.\n\n"

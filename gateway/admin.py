@@ -296,6 +296,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
     change_fields = [
         "key",
         "account",
+        "project",
+        "created_by",
         "name",
         "allowed_models",
         "expires_at",
@@ -303,7 +305,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "last_used_at",
         "created_at",
     ]
-    change_readonly = ["key", "account", "revoked_at", "last_used_at", "created_at"]
+    change_readonly = ["key", "account", "project", "created_by", "revoked_at", "last_used_at", "created_at"]
 
     def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
         return self.change_fields if obj else self.add_fields

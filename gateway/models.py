@@ -1,5 +1,6 @@
 """The gateway's catalog: public models, upstream channels and the API keys that call us."""
 
+from django.conf import settings
 from django.db import models
 
 
@@ -110,6 +111,13 @@ class ApiKey(models.Model):
     spend_limit_monthly_micros = models.BigIntegerField(null=True, blank=True)
     # Spend per agent session (X-Session-Id or prompt_cache_key), in micros; empty = none (gateway/relay/sessions.py).
     session_budget_micros = models.BigIntegerField(null=True, blank=True)
+
+    # Teams: the project whose budgets this key spends from, and the member whose budget it counts
+    # against (whoever created it; empty for keys made by a management key). accounts fills the project.
+    project = models.ForeignKey("accounts.Project", null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="api_keys")  # fmt: skip
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")  # fmt: skip
 
     class Meta:
         ordering = ["-created_at"]

@@ -17,11 +17,14 @@ class IssuedKey:
 
 
 def api_key_create(
-    *, account_id: int, name: str = "", allowed_models: list[str] | None = None, expires_at: datetime | None = None
+    *, account_id: int, name: str = "", allowed_models: list[str] | None = None, expires_at: datetime | None = None,
+    project_id: int | None = None, created_by_id: int | None = None,
 ) -> IssuedKey:
     secret = generate_api_key()
     key = ApiKey.objects.create(
         account_id=account_id,
+        project_id=project_id,
+        created_by_id=created_by_id,
         name=name,
         prefix=display_prefix(secret),
         secret_hash=hash_api_key(secret),

@@ -190,6 +190,8 @@ HARNMODEL_INVITATIONS_PER_DAY = env.int("HARNMODEL_INVITATIONS_PER_DAY", default
 # rule (names, *.suffix, IPs, CIDRs), and a CA bundle for receivers with a private CA ("" = system store).
 HARNMODEL_WEBHOOK_ALLOWED_HOSTS = env.list("HARNMODEL_WEBHOOK_ALLOWED_HOSTS", default=[])
 HARNMODEL_WEBHOOK_CA_BUNDLE = env.str("HARNMODEL_WEBHOOK_CA_BUNDLE", default="")
+# key.expiring webhook events go out when a key's expiry is this many days away (each threshold once).
+HARNMODEL_KEY_EXPIRY_NOTICE_DAYS = env.list("HARNMODEL_KEY_EXPIRY_NOTICE_DAYS", cast=int, default=[7, 1])
 
 # The management REST API (/api/v1/, accounts/api/): throttled per caller on the Django cache.
 REST_FRAMEWORK = {
@@ -458,4 +460,7 @@ CELERY_BEAT_SCHEDULE = {
     "gateway-sync-upstream-models": {"task": "gateway.tasks.sync_upstream_models", "schedule": 3600.0},
     "gateway-poll-upstream-balances": {"task": "gateway.tasks.poll_upstream_balances", "schedule": 600.0},
     "gateway-purge-idle-sessions": {"task": "gateway.tasks.purge_idle_sessions", "schedule": 3600.0},
+
+    "accounts-sweep-webhooks": {"task": "accounts.tasks.sweep_webhook_deliveries", "schedule": 120.0},
+    "accounts-expiring-keys": {"task": "accounts.tasks.notify_expiring_keys", "schedule": 3600.0},
 }

@@ -4,12 +4,13 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
-from .views import account, billing, keys, ops, ops_catalog, usage, webhooks
+from .views import account, billing, keys, ops, ops_catalog, projects, usage, webhooks
 from .views.docs import DocsView, not_found
 
 customer = SimpleRouter()
 customer.register("keys", keys.ApiKeyViewSet, basename="key")
 customer.register("management-keys", account.ManagementKeyViewSet, basename="management-key")
+customer.register("projects", projects.ProjectViewSet, basename="project")
 customer.register("members", account.MemberViewSet, basename="member")
 customer.register("invitations", account.InvitationViewSet, basename="invitation")
 customer.register("usage", usage.UsageViewSet, basename="usage")

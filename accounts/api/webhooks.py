@@ -6,6 +6,7 @@ and every address the name resolves to just before each attempt, since a public 
 our network. Redirects are never followed. HARNMODEL_WEBHOOK_ALLOWED_HOSTS (names, *.suffix, IPs, CIDRs)
 lets an operator allow internal receivers, as a channel's allow_url_hosts does for upstreams."""
 
+import hashlib
 import json
 import logging
 import socket
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from gateway.crypto import decrypt_secret, encrypt_secret
@@ -29,8 +30,11 @@ from . import webhook_signing
 
 logger = logging.getLogger(__name__)
 
-CUSTOMER_EVENTS = ("balance.low", "topup.credited", "autotopup.failed", "webhook.test")
-OPERATOR_EVENTS = ("channel.disabled", "webhook.test")
+# Payloads of each event: README ("Webhooks"). The event names are the contract; never rename one.
+CUSTOMER_EVENTS = ("balance.low", "topup.credited", "autotopup.failed", "spend.limit_reached", "key.expiring", "dispute.resolved",
+                   "webhook.test")  # fmt: skip
+OPERATOR_EVENTS = ("channel.disabled", "credential.disabled", "upstream.balance_low", "reconcile.drift",
+                   "webhook.test")  # fmt: skip
 BACKOFF_SECONDS = (30, 120, 600, 3600, 6 * 3600)  # after attempt 1, 2, …: 6 attempts over ~7 hours
 MAX_ATTEMPTS = len(BACKOFF_SECONDS) + 1
 MAX_ENDPOINTS = 20  # per account (and for operators): each event is one request per endpoint
@@ -107,23 +111,39 @@ def endpoint_update(*, endpoint: WebhookEndpoint, changes: dict) -> WebhookEndpo
     return endpoint
 
 
-def emit(*, account_id: int | None, event_type: str, data: dict) -> list[WebhookDelivery]:
-    """One delivery per enabled endpoint that wants the event; each is sent once the transaction commits."""
+def _message_id(once: str | None, endpoint_id: int) -> str:
+    if once is None:
+        return f"msg_{uuid.uuid4().hex}"
+    return "msg_" + hashlib.sha256(f"{once}|{endpoint_id}".encode()).hexdigest()[:32]
+
+
+def emit(*, account_id: int | None, event_type: str, data: dict, once: str | None = None) -> list[WebhookDelivery]:
+    """One delivery per enabled endpoint that wants the event; each is sent once the transaction commits.
+
+    With `once` (a string naming the occurrence, e.g. "key.expiring:12:7d:…"), an endpoint gets the event
+    at most once whoever emits it how often: its `webhook-id` is derived from `once`, and ids are unique."""
     endpoints = WebhookEndpoint.objects.filter(account_id=account_id, enabled=True)
     payload = {"type": event_type, "timestamp": timezone.now().isoformat(), "data": data}
     payload = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
-    deliveries = [
-        WebhookDelivery.objects.create(endpoint=endpoint, message_id=f"msg_{uuid.uuid4().hex}",
-                                       event_type=event_type, payload=payload)  # fmt: skip
-        for endpoint in endpoints
-        if not endpoint.events or event_type in endpoint.events
-    ]
+    deliveries = []
+    for endpoint in endpoints:
+        if endpoint.events and event_type not in endpoint.events:
+            continue
+        message_id = _message_id(once, endpoint.pk)
+        if once is not None and WebhookDelivery.objects.filter(message_id=message_id).exists():
+            continue
+        try:
+            with transaction.atomic():  # two workers emitting the same `once` at the same moment: one row
+                deliveries.append(WebhookDelivery.objects.create(endpoint=endpoint, message_id=message_id,
+                                                                 event_type=event_type, payload=payload))  # fmt: skip
+        except IntegrityError:
+            continue
     for delivery in deliveries:
-        _enqueue(delivery.pk)
+        enqueue(delivery.pk)
     return deliveries
 
 
-def _enqueue(delivery_id: int, countdown: int = 0) -> None:
+def enqueue(delivery_id: int, countdown: int = 0) -> None:
     from ..tasks import deliver_webhook
 
     transaction.on_commit(lambda: deliver_webhook.apply_async(args=[delivery_id], countdown=countdown))
@@ -135,11 +155,20 @@ def backoff_seconds(attempts: int) -> int | None:
 
 
 def attempt(delivery_id: int) -> WebhookDelivery | None:
-    """Send one pending delivery once; on failure schedule the next attempt (or give up)."""
-    delivery = WebhookDelivery.objects.select_related("endpoint").filter(
-        pk=delivery_id, status=WebhookDelivery.Status.PENDING).first()  # fmt: skip
-    if delivery is None:
-        return None
+    """Send one pending delivery once; on failure schedule the next attempt (or give up).
+
+    The row stays locked while it is sent: a second task for the same delivery (the sweeper's, or a
+    broker's redelivery) skips it instead of sending it twice at once, and finds it settled afterwards."""
+    with transaction.atomic():
+        delivery = (WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+                    .select_related("endpoint").filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING)
+                    .first())  # fmt: skip
+        if delivery is None:
+            return None
+        return _send(delivery)
+
+
+def _send(delivery: WebhookDelivery) -> WebhookDelivery:
     endpoint = delivery.endpoint
     body = json.dumps(delivery.payload, separators=(",", ":")).encode()
     status_code, error = None, ""
@@ -175,20 +204,40 @@ def attempt(delivery_id: int) -> WebhookDelivery | None:
     delivery.save(update_fields=["attempts", "last_status_code", "last_error", "status", "delivered_at",
                                  "next_attempt_at"])  # fmt: skip
     if delivery.next_attempt_at is not None:  # after the save: the next attempt reads this one's count
-        _enqueue(delivery.pk, countdown=int((delivery.next_attempt_at - now).total_seconds()))
+        enqueue(delivery.pk, countdown=int((delivery.next_attempt_at - now).total_seconds()))
     return delivery
 
 
 @transaction.atomic
 def redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
     """Send again (same `webhook-id`, a fresh set of attempts), whatever happened before."""
-    delivery.status, delivery.attempts, delivery.next_attempt_at = WebhookDelivery.Status.PENDING, 0, None
+    # Due now: the sweeper picks it up if this enqueue is lost, and not before its grace has passed.
+    delivery.status, delivery.attempts, delivery.next_attempt_at = WebhookDelivery.Status.PENDING, 0, timezone.now()
     delivery.save(update_fields=["status", "attempts", "next_attempt_at"])
-    _enqueue(delivery.pk)
+    enqueue(delivery.pk)
     return delivery
 
 
-def _emit_safely(**kwargs) -> None:
+def emit_dispute_resolved(dispute) -> None:
+    """Tell the customer a dispute was decided (`dispute.resolved`), once per dispute. Takes any object with
+    account_id, pk (or id), and as far as it has them: request_id, outcome (or status), refund_micros,
+    resolution (a note for the customer) and resolved_at. Payload `data`:
+    {"dispute": id, "request_id": str|null, "outcome": str, "refund_micros": int, "resolution": str,
+     "resolved_at": ISO time}. Never raises: a webhook fault must not undo the decision."""
+    dispute_id = getattr(dispute, "pk", None) or getattr(dispute, "id", None)
+    data = {
+        "dispute": dispute_id,
+        "request_id": getattr(dispute, "request_id", None),
+        "outcome": str(getattr(dispute, "outcome", None) or getattr(dispute, "status", "") or ""),
+        "refund_micros": int(getattr(dispute, "refund_micros", 0) or 0),
+        "resolution": str(getattr(dispute, "resolution", "") or "")[:1000],
+        "resolved_at": getattr(dispute, "resolved_at", None) or timezone.now(),
+    }
+    emit_safely(account_id=dispute.account_id, event_type="dispute.resolved", data=data,
+                 once=f"dispute.resolved:{dispute_id}")  # fmt: skip
+
+
+def emit_safely(**kwargs) -> None:
     """Senders are money paths (a top-up being credited): a webhook fault must never undo them. The
     savepoint keeps a failed insert from poisoning the sender's transaction."""
     try:
@@ -198,12 +247,12 @@ def _emit_safely(**kwargs) -> None:
         logger.exception("webhook event %s not recorded", kwargs.get("event_type"))
 
 
-def _on_customer_event(sender, *, account_id: int, event_type: str, data: dict, **kwargs) -> None:
-    _emit_safely(account_id=account_id, event_type=event_type, data=data)
+def _on_customer_event(sender, *, account_id: int, event_type: str, data: dict, once=None, **kwargs) -> None:
+    emit_safely(account_id=account_id, event_type=event_type, data=data, once=once)
 
 
-def _on_platform_event(sender, *, event_type: str, data: dict, **kwargs) -> None:
-    _emit_safely(account_id=None, event_type=event_type, data=data)
+def _on_platform_event(sender, *, event_type: str, data: dict, once=None, **kwargs) -> None:
+    emit_safely(account_id=None, event_type=event_type, data=data, once=once)
 
 
 def connect() -> None:

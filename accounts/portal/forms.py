@@ -135,6 +135,8 @@ class ApiKeyForm(forms.Form):
               ("date", _("On a date"))]  # fmt: skip
 
     name = forms.CharField(label=_("Name"), max_length=100, help_text=_("To tell your keys apart, e.g. “ci-bot”."))
+    project = forms.TypedChoiceField(label=_("Project"), coerce=int, required=False,
+                                     help_text=_("The key spends from this project's budgets."))  # fmt: skip
     allowed_models = forms.MultipleChoiceField(
         label=_("Allowed models"),
         required=False,
@@ -154,10 +156,13 @@ class ApiKeyForm(forms.Form):
     tpm_limit = forms.IntegerField(label=_("Tokens per minute"), required=False, min_value=1)
     concurrency_limit = forms.IntegerField(label=_("Requests in flight"), required=False, min_value=1)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, projects: Sequence = (), **kwargs):
         super().__init__(*args, **kwargs)
         ids = gateway_selectors.models_enabled().order_by("public_id").values_list("public_id", flat=True)
         self.fields["allowed_models"].choices = [(m, m) for m in ids]
+        self.fields["project"].choices = [(p.pk, p.name) for p in projects]  # the account's own, default first
+        if projects and not self.is_bound:
+            self.fields["project"].initial = projects[0].pk
 
     def clean_spend_limit_total(self):
         return _amount(self.cleaned_data["spend_limit_total"])

@@ -173,7 +173,9 @@ def usage_model_ids(*, account_id: int) -> list[str]:
 
 
 def keys_with_spend(*, account_id: int) -> list[ApiKey]:
-    keys = list(gateway_selectors.keys_of_account(account_id=account_id).order_by("-created_at"))
+    keys = list(
+        gateway_selectors.keys_of_account(account_id=account_id).select_related("project").order_by("-created_at")
+    )
     spend = usage_totals.spend_per_key(account_id=account_id, month_first=timezone.localdate().replace(day=1))
     now = timezone.now()
     for key in keys:

@@ -21,7 +21,7 @@ from gateway import selectors as gateway_selectors
 from gateway import services as gateway_services
 from gateway.models import ApiKey
 
-from ..models import Account, Invitation, Membership
+from ..models import Account, Invitation, Membership, Project
 from ..services import account_create
 from . import mail_text
 from .tokens import email_confirmation_token, invitation_token, invitation_token_hash
@@ -199,11 +199,17 @@ KEY_LIMIT_FIELDS = (
 
 @transaction.atomic
 def key_issue(
-    *, account_id: int, name: str, allowed_models: list[str], expires_at: datetime | None, limits: dict
+    *, account_id: int, name: str, allowed_models: list[str], expires_at: datetime | None, limits: dict,
+    project_id: int | None = None, created_by_id: int | None = None,
 ) -> gateway_services.IssuedKey:
+    """A new key in `project_id` (one of the account's projects; default: the default project), counted
+    against the budget of `created_by_id` (a member) if given."""
     _check_models(allowed_models)
+    if project_id is not None and not Project.objects.filter(account_id=account_id, pk=project_id).exists():
+        raise PortalError("unknown_project")
     issued = gateway_services.api_key_create(
-        account_id=account_id, name=name, allowed_models=allowed_models, expires_at=expires_at
+        account_id=account_id, name=name, allowed_models=allowed_models, expires_at=expires_at,
+        project_id=project_id, created_by_id=created_by_id,
     )
     # api_key_create takes no limits (yet): set them in the same transaction, before anyone can
     # call with the key.
@@ -220,7 +226,7 @@ def _check_models(allowed_models: list[str]) -> None:
         raise PortalError("unknown_model")
 
 
-KEY_UPDATE_FIELDS = ("name", "allowed_models", "expires_at", *KEY_LIMIT_FIELDS)
+KEY_UPDATE_FIELDS = ("name", "allowed_models", "expires_at", "project_id", *KEY_LIMIT_FIELDS)
 
 
 @transaction.atomic
@@ -233,6 +239,8 @@ def key_update(*, account_id: int, key_id: int, changes: dict) -> ApiKey:
     if "allowed_models" in values:
         _check_models(values["allowed_models"])
         values["allowed_models"] = sorted(set(values["allowed_models"] or []))
+    if "project_id" in values and not Project.objects.filter(account_id=account_id, pk=values["project_id"]).exists():
+        raise PortalError("unknown_project")
     for field, value in values.items():
         setattr(key, field, value)
     if values:

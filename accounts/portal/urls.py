@@ -1,7 +1,20 @@
 from django.urls import path
 
 from ..api import portal_views as management_keys
-from .views import account, auth, autotopup, billing, dashboard, invoices, keys, playground, public, topup_qr, usage
+from .views import (
+    account,
+    auth,
+    autotopup,
+    billing,
+    dashboard,
+    invoices,
+    keys,
+    playground,
+    projects,
+    public,
+    topup_qr,
+    usage,
+)
 
 app_name = "portal"
 urlpatterns = [
@@ -37,6 +50,11 @@ urlpatterns = [
     path("keys/management/new/", management_keys.management_key_create, name="management_key_create"),
     path("keys/management/<int:key_id>/revoke/", management_keys.management_key_revoke,
          name="management_key_revoke"),  # fmt: skip
+    path("projects/", projects.project_list, name="projects"),
+    path("projects/new/", projects.project_create, name="project_create"),
+    path("projects/<int:project_id>/", projects.project_edit, name="project_edit"),
+    path("projects/<int:project_id>/delete/", projects.project_delete, name="project_delete"),
+    path("projects/members/<int:membership_id>/", projects.member_budget, name="member_budget"),
     path("usage/", usage.usage, name="usage"),
     path("usage/export.csv", usage.usage_export, name="usage_export"),
     path("usage/requests/<str:request_id>.json", usage.usage_record, name="usage_record"),

@@ -17,10 +17,11 @@ from billing import services as billing
 from billing.pricing import tool_hold_micros
 from gateway.crypto import hash_api_key
 from gateway.db import run_db
-from gateway.relay import catalog, ceilings, field_policy, offload, ratelimit
+from gateway.relay import budgets, catalog, ceilings, field_policy, offload, ratelimit
 from gateway.relay.job import Admission
 from gateway.wire import ids
 from gateway.wire.errors import (
+    ApiError,
     InsufficientBalance,
     InvalidAuth,
     InvalidRequest,
@@ -96,7 +97,9 @@ async def plan(body: bytes, headers: Any, key: catalog.KeyInfo) -> Plan:
     if any(cap is not None for cap in key.spend_caps):  # costs a query only for keys that have caps
         exhausted = await run_db(billing_selectors.key_spend_over_cap, api_key_id=key.id, caps=key.spend_caps)
         if exhausted:
-            raise KeySpendLimitReached(f"This API key has reached its {exhausted} spend limit.")
+            raise budgets.key_cap_reached(key, exhausted)
+    if key.budgets:  # the key's project and member budgets, likewise only when there are some
+        await budgets.admit(key)
     input_tokens = await offload.run(len(body), count_request_tokens, parsed.typed)
     wanted_output = parsed.typed.max_output_tokens or route.default_max_output_tokens
     held_input = input_tokens + uncounted_input_tokens(parsed.typed, parsed.raw)
@@ -139,6 +142,12 @@ async def admit(request: HttpRequest, key: catalog.KeyInfo, request_id: str, sta
         raise
     if any(cap is not None for cap in key.spend_caps):  # again with the hold: concurrent requests see each other
         await _spend_cap_recheck(key, request_id, model_id, route.price, limits, cost)
+    if key.budgets:
+        try:
+            await budgets.recheck(key, request_id, model_id, route.price, limits)
+        except ApiError:
+            await cost.abandon()  # the hold went back: so does the session's share
+            raise
     return Admission(
         request_id=request_id,
         key=key,
@@ -174,4 +183,4 @@ async def _spend_cap_recheck(key: catalog.KeyInfo, request_id: str, model_id: st
     finally:
         await ratelimit.finish(limits, 0)
         await cost.abandon()
-    raise KeySpendLimitReached(f"This API key has reached its {exhausted} spend limit.")
+    raise budgets.key_cap_reached(key, exhausted)

@@ -68,6 +68,9 @@ class KeyInfo:
     spend_caps: tuple[int | None, int | None, int | None] = (None, None, None)
     session_budget: int | None = None  # micros per session (gateway/relay/sessions.py), None = none
 
+    # Its project's and its creator's budgets (gateway.relay.budgets.Budget); empty = none, no query at admission.
+    budgets: tuple = ()
+
     @property
     def limited(self) -> bool:
         return any(
@@ -96,7 +99,8 @@ def _route_bytes(key: str, route: object) -> int:
 
 def _key_bytes(key: str, info: object) -> int:
     allowed = getattr(info, "allowed_models", ())
-    return sys.getsizeof(key) + (300 + sum(len(name) + 60 for name in allowed) if info is not None else 0)
+    budgets = 200 * len(getattr(info, "budgets", ()))
+    return sys.getsizeof(key) + (300 + budgets + sum(len(name) + 60 for name in allowed) if info is not None else 0)
 
 
 class TTLCache:
@@ -142,9 +146,12 @@ _loading: dict[tuple[str, str], asyncio.Task] = {}  # (kind, key) → the load u
 
 
 def clear_caches() -> None:
+    from gateway.relay import budgets  # budgets imports this module
+
     _models.clear()
     _keys.clear()
     _loading.clear()
+    budgets.forget_spend()
 
 
 def load_model_route(public_id: str) -> ModelRoute | None:
@@ -184,7 +191,9 @@ def load_model_route(public_id: str) -> ModelRoute | None:
 
 
 def load_key(secret_hash: str) -> KeyInfo | None:
-    key = ApiKey.objects.filter(secret_hash=secret_hash).select_related("account").first()
+    from gateway.relay.budgets import for_key  # budgets imports this module
+
+    key = ApiKey.objects.filter(secret_hash=secret_hash).select_related("account", "project", "created_by").first()
     if key is None:
         return None
     return KeyInfo(
@@ -203,6 +212,8 @@ def load_key(secret_hash: str) -> KeyInfo | None:
         account_concurrency_limit=key.account.concurrency_limit,
         spend_caps=(key.spend_limit_total_micros, key.spend_limit_daily_micros, key.spend_limit_monthly_micros),
         session_budget=key.session_budget_micros,
+
+        budgets=for_key(key),
     )
 
 

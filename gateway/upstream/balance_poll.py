@@ -12,6 +12,7 @@ from django.db import transaction
 
 from billing.alerts import operator_alert
 from billing.money import AmountError, decimal_string, parse_amount
+from gateway import signals
 from gateway.crypto import decrypt_secret
 from gateway.models import BalanceSample, Channel
 from gateway.relay.catalog import clear_caches
@@ -62,6 +63,8 @@ def record(channel: Channel, reading: Reading, summary: PollSummary) -> None:
         operator_alert(subject=f"Upstream balance low on channel {channel.name}",
                        message=f"The upstream balance of {channel.name} is {amount}, below its alert threshold "
                                f"of {decimal_string(threshold)}. Top it up before it runs out.")  # fmt: skip
+        signals.upstream_balance_low(channel_id=channel.pk, name=channel.name, currency=reading.currency,
+                                             balance_micros=reading.balance_micros, threshold_micros=threshold)  # fmt: skip
     if reading.balance_micros <= 0 and Channel.objects.filter(pk=channel.pk, weight__gt=0).update(weight=0):
         summary.drained.append(channel.pk)
         clear_caches()

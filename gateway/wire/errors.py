@@ -81,6 +81,13 @@ class SessionBudgetExceeded(ApiError):
     type = "insufficient_quota"
     code = "session_budget_exceeded"
 
+class BudgetExceeded(ApiError):
+    """A team budget (the key's project, or the member who made it) is used up for the day or month."""
+
+    status = 402
+    type = "insufficient_quota"
+    code = "budget_exceeded"
+
 
 class ModelNotAllowed(ApiError):
     status = 403

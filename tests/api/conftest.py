@@ -13,9 +13,18 @@ from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from accounts import projects
 from accounts.api import webhooks
 from accounts.api.services import management_key_issue
-from accounts.models import Account, Invitation, ManagementKey, Membership, WebhookDelivery, WebhookEndpoint
+from accounts.models import (
+    Account,
+    Invitation,
+    ManagementKey,
+    Membership,
+    Project,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from billing.models import LedgerEntry, TopUpOrder, UsageRecord
 from billing.services import wallet_credit
 from gateway.models import ApiKey
@@ -36,6 +45,7 @@ class Tenant:
     invitation: Invitation
     webhook: WebhookEndpoint
     delivery: WebhookDelivery
+    project: Project  # a second project besides the default one, holding no keys
 
     def client(self) -> APIClient:
         client = APIClient()
@@ -75,7 +85,9 @@ def make_tenant(name: str) -> Tenant:
                                           events=[])  # fmt: skip
     delivery = WebhookDelivery.objects.create(endpoint=webhook, message_id=f"msg_{name}_{uuid.uuid4().hex[:8]}",
                                               event_type="webhook.test", payload={})  # fmt: skip
-    return Tenant(account, owner, member, api_key, mk, mk_secret, usage, ledger, topup, invitation, webhook, delivery)
+    project = projects.project_create(account_id=account.pk, name=f"{name}-project")
+    return Tenant(account, owner, member, api_key, mk, mk_secret, usage, ledger, topup, invitation, webhook, delivery,
+                  project)  # fmt: skip
 
 
 @pytest.fixture(autouse=True)

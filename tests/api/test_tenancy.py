@@ -7,7 +7,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.api import urls as api_urls
-from accounts.models import Invitation, ManagementKey, Membership, WebhookDelivery, WebhookEndpoint
+from accounts.models import Invitation, ManagementKey, Membership, Project, WebhookDelivery, WebhookEndpoint
 from billing import redemption
 from billing.models import LedgerEntry, Wallet
 from billing.services import wallet_credit
@@ -24,6 +24,8 @@ CASES = {
     "key-revoke": {"detail"},
     "management-key-list": {"list", "create"},
     "management-key-revoke": {"detail"},
+    "project-list": {"list", "create"},
+    "project-detail": {"detail"},
     "member-list": {"list"},
     "member-detail": {"detail"},
     "invitation-list": {"list", "create"},
@@ -72,7 +74,8 @@ def as_a(request, tenant_a, tenant_b):
 
 def b_markers(b) -> list[str]:
     return [b.account.email, b.member.user.email, b.invitation.email, b.api_key.prefix, b.mk.prefix,
-            b.usage.request_id, str(b.topup.pk), "-777", b.webhook.url, b.delivery.message_id]  # fmt: skip
+            b.usage.request_id, str(b.topup.pk), "-777", b.webhook.url, b.delivery.message_id,
+            b.project.name]  # fmt: skip
 
 
 def _detail_calls(b):
@@ -81,6 +84,12 @@ def _detail_calls(b):
         ("key-detail", "patch", f"/api/v1/keys/{b.api_key.pk}/", {"name": "pwned", "allowed_models": []}),
         ("key-revoke", "post", f"/api/v1/keys/{b.api_key.pk}/revoke/", None),
         ("management-key-revoke", "post", f"/api/v1/management-keys/{b.mk.pk}/revoke/", None),
+        ("key-detail", "patch", f"/api/v1/keys/{b.api_key.pk}/", {"project": b.project.pk}),
+        ("project-detail", "get", f"/api/v1/projects/{b.project.pk}/", None),
+        ("project-detail", "patch", f"/api/v1/projects/{b.project.pk}/",
+         {"name": "pwned", "budget_daily_micros": 1}),
+        ("project-detail", "delete", f"/api/v1/projects/{b.project.pk}/", None),
+        ("member-detail", "patch", f"/api/v1/members/{b.member.pk}/", {"budget_daily_micros": 1}),
         ("member-detail", "delete", f"/api/v1/members/{b.member.pk}/", None),
         ("invitation-revoke", "post", f"/api/v1/invitations/{b.invitation.pk}/revoke/", None),
         ("usage-detail", "get", f"/api/v1/usage/{b.usage.request_id}/", None),
@@ -105,7 +114,9 @@ def test_b_ids_are_404_for_a_and_change_nothing(as_a, tenant_b):
     key = ApiKey.objects.get(pk=b.api_key.pk)
     assert (key.name, key.revoked_at) == ("test", None)
     assert ManagementKey.objects.get(pk=b.mk.pk).revoked_at is None
-    assert Membership.objects.filter(pk=b.member.pk).exists()
+    assert Membership.objects.get(pk=b.member.pk).budget_daily_micros is None
+    project = Project.objects.get(pk=b.project.pk)
+    assert (project.name, project.budget_daily_micros) == ("bob-project", None)
     assert Invitation.objects.get(pk=b.invitation.pk).revoked_at is None
     assert WebhookEndpoint.objects.get(pk=b.webhook.pk).url == b.webhook.url
     assert WebhookDelivery.objects.filter(endpoint=b.webhook).count() == 1  # no test event queued for B
@@ -121,10 +132,11 @@ def test_a_lists_show_nothing_of_b(as_a, tenant_a, tenant_b):
         "account": ["/api/v1/account/"],
         "key-list": ["/api/v1/keys/"],
         "management-key-list": ["/api/v1/management-keys/"],
+        "project-list": ["/api/v1/projects/"],
         "member-list": ["/api/v1/members/"],
         "invitation-list": ["/api/v1/invitations/"],
         # B's ids as filters find nothing either
-        "usage-list": ["/api/v1/usage/", f"/api/v1/usage/?key={b.api_key.pk}",
+        "usage-list": ["/api/v1/usage/", f"/api/v1/usage/?key={b.api_key.pk}", f"/api/v1/usage/?project={b.project.pk}",
                        f"/api/v1/usage/?request_id={b.usage.request_id}"],  # fmt: skip
         "usage-export": ["/api/v1/usage/export/", f"/api/v1/usage/export/?key={b.api_key.pk}"],
         "spend-daily-list": ["/api/v1/spend/daily/"],
@@ -155,6 +167,13 @@ def test_a_writes_land_in_a_only(as_a, tenant_a, tenant_b, settings):
     response = as_a.post("/api/v1/keys/", {"name": "new-key"}, format="json")
     created["key-list"] = response.status_code
     assert response.status_code == 201 and ApiKey.objects.get(name="new-key").account_id == a.account.pk
+    # A's key cannot land in B's project: B's project id is refused like any unknown one
+    response = as_a.post("/api/v1/keys/", {"name": "sneaky", "project": b.project.pk}, format="json")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "unknown_project"
+    assert not ApiKey.objects.filter(name="sneaky").exists()
+    response = as_a.post("/api/v1/projects/", {"name": "new-project"}, format="json")
+    created["project-list"] = response.status_code
+    assert response.status_code == 201 and Project.objects.get(name="new-project").account_id == a.account.pk
     response = as_a.post("/api/v1/invitations/", {"email": "x@example.com"}, format="json")
     created["invitation-list"] = response.status_code
     assert response.status_code == 201 and Invitation.objects.get(email="x@example.com").account_id == a.account.pk

@@ -80,6 +80,19 @@ def test_spend_cap_is_402_naming_the_cap(door, http, alice, fakes):
     wait_for(lambda: UsageRecord.objects.filter(account=alice.account).count() == 1, what="one usage record")
 
 
+def test_project_budget_is_402_budget_exceeded_in_each_doors_shape(door, http, alice, fakes):
+    from accounts import projects
+
+    serve("simulator", fakes)
+    default = projects.default_project(account_id=alice.account.pk)
+    projects.project_update(account_id=alice.account.pk, project_id=default.pk, changes={"budget_daily_micros": 1})
+    assert door.post(http, alice.key).status_code == 200
+    refused = door.post(http, alice.key)
+    door.error(refused, 402, "budget_exceeded")
+    assert "project 'Default'" in refused.text and "daily" in refused.text
+    wait_for(lambda: UsageRecord.objects.filter(account=alice.account).count() == 1, what="one usage record")
+
+
 def test_upstream_5xx_fails_over_then_502(door, http, alice, fakes):
     upstream = fakes["upstream"]
     first = serve("openai_responses", fakes, name="first", priority=10)

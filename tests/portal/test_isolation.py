@@ -12,14 +12,16 @@ from accounts.models import Invitation, Membership
 from billing.models import LedgerEntry, UsageRecord, Wallet
 from gateway.models import ApiKey
 
-BOB_MARKERS = ("bob@example.com", "bob-secret-key", "bob-request-1", "bob-ledger-note")
+BOB_MARKERS = ("bob@example.com", "bob-secret-key", "bob-request-1", "bob-ledger-note", "bob-secret-project")
 
 
 @pytest.fixture
 def bobs(bob, django_capture_on_commit_callbacks):
+    from accounts import projects
     from accounts.portal import services
 
     key = ApiKey.objects.get(account=bob.account)
+    project = projects.project_create(account_id=bob.account.pk, name="bob-secret-project")
     ApiKey.objects.filter(pk=key.pk).update(name="bob-secret-key")
     UsageRecord.objects.create(request_id="bob-request-1", account=bob.account, api_key=key, model_id="gpt-4o",
                                status=200, cost_micros=777)  # fmt: skip
@@ -35,6 +37,7 @@ def bobs(bob, django_capture_on_commit_callbacks):
         "membership": Membership.objects.get(account=bob.account, user=bob.user),
         "ledger": LedgerEntry.objects.filter(wallet__account=bob.account).count(),
         "wallet": Wallet.objects.get(account=bob.account),
+        "project": project,
     }
 
 
@@ -48,6 +51,8 @@ def _assert_no_bob(response):
 READ_URLS = [
     ("portal:dashboard", [], {}),
     ("portal:keys", [], {}),
+    ("portal:key_create", [], {}),
+    ("portal:projects", [], {}),
     ("portal:usage", [], {}),
     ("portal:usage", [], {"key": "BOBKEY"}),
     ("portal:usage", [], {"model": "gpt-4o", "status": "ok"}),
@@ -96,6 +101,21 @@ def test_bobs_invitation_and_members_cannot_be_touched(alice, bobs):
     assert alice.client.post(reverse("portal:member_remove", args=[membership.pk])).status_code == 404
     assert Invitation.objects.get(pk=invitation.pk).is_pending
     assert Membership.objects.filter(pk=membership.pk).exists()
+
+
+def test_bobs_projects_and_member_budgets_cannot_be_touched(alice, bobs):
+    from accounts.models import Project
+
+    project, membership = bobs["project"], bobs["membership"]
+    assert alice.client.get(reverse("portal:project_edit", args=[project.pk])).status_code == 404
+    assert alice.client.post(reverse("portal:project_edit", args=[project.pk]), {"name": "x"}).status_code == 404
+    assert alice.client.post(reverse("portal:project_delete", args=[project.pk])).status_code == 404
+    assert alice.client.post(reverse("portal:member_budget", args=[membership.pk]),
+                             {"budget_daily": "1"}).status_code == 404  # fmt: skip
+    alice.client.post(reverse("portal:project_create"), {"name": "bob-secret-project-2", "account": project.account_id})
+    assert Project.objects.get(name="bob-secret-project-2").account_id == alice.account.pk
+    assert Project.objects.get(pk=project.pk).name == "bob-secret-project"
+    assert Membership.objects.get(pk=membership.pk).budget_daily_micros is None
 
 
 def test_cannot_switch_into_bobs_account(alice, bobs, bob):
@@ -233,6 +253,8 @@ def test_every_portal_url_is_covered_here():
         "management_keys", "management_key_create", "management_key_revoke",
         "invoice_profile", "invoice_request", "invoice_pdf",
         "autotopup_save", "autotopup_card", "autotopup_card_remove",
+
+        "project_create", "project_edit", "project_delete", "member_budget",
     }  # fmt: skip
     public = {
         "home", "signup", "signup_done", "signup_resend", "signup_confirm", "login", "logout", "password_reset",

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-MEMBER_PAGES = ["dashboard", "keys", "key_create", "usage", "billing", "playground", "account", "password_change"]
+MEMBER_PAGES = ["dashboard", "keys", "key_create", "projects", "usage", "billing", "playground", "account", "password_change"]
 PUBLIC_PAGES = ["models", "docs", "login", "signup", "password_reset", "signup_resend"]
 
 

@@ -1,6 +1,7 @@
 """Serializers of the customer scope. Money is integer micros (millionths of the platform currency)."""
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing.models import LedgerEntry, TopUpOrder, UsageRecord
@@ -39,11 +40,13 @@ class AccountRenameSerializer(serializers.Serializer):
 
 class ApiKeySerializer(serializers.ModelSerializer):
     state = serializers.SerializerMethodField()
+    project = serializers.IntegerField(source="project_id", read_only=True, allow_null=True,
+                                       help_text="The project whose budgets this key spends from.")  # fmt: skip
 
     class Meta:
         model = ApiKey
-        fields: tuple[str, ...] = ("id", "name", "prefix", "allowed_models", "expires_at", "revoked_at", "last_used_at", "created_at",
-                  *LIMIT_FIELDS, "state")  # fmt: skip
+        fields: tuple[str, ...] = ("id", "name", "prefix", "project", "allowed_models", "expires_at", "revoked_at",
+                                   "last_used_at", "created_at", *LIMIT_FIELDS, "state")  # fmt: skip
         read_only_fields: tuple[str, ...] = fields
 
     def get_state(self, key: ApiKey) -> str:
@@ -63,6 +66,8 @@ class ApiKeyWriteSerializer(serializers.Serializer):
         help_text="Public model IDs; empty = every model.",
     )  # fmt: skip
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    project = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1, source="project_id",
+                                       help_text="One of GET /api/v1/projects/; default: the default project.")  # fmt: skip
     rpm_limit = _limit(max_value=MAX_RATE)
     tpm_limit = _limit(max_value=MAX_RATE)
     concurrency_limit = _limit(max_value=MAX_RATE)
@@ -180,13 +185,31 @@ class ModelPriceSerializer(serializers.Serializer):
     price = PriceSerializer(allow_null=True)
 
 
+class SpendSerializer(serializers.Serializer):
+    """What a project (or the keys a member made) spent: settled requests this calendar day and month."""
+
+    today_micros = serializers.IntegerField()
+    month_micros = serializers.IntegerField()
+
+
+def spend_of(context: dict, pk: int) -> dict:
+    """The view puts {id: {"daily": µ, "monthly": µ}} in the serializer context (one query per page)."""
+    spent = context.get("spend", {}).get(pk, {"daily": 0, "monthly": 0})
+    return {"today_micros": spent["daily"], "month_micros": spent["monthly"]}
+
+
 class MemberSerializer(serializers.ModelSerializer):
     email = serializers.EmailField(source="user.email")
+    spend = serializers.SerializerMethodField()
 
     class Meta:
         model = Membership
-        fields = ("id", "email", "role", "created_at")
+        fields = ("id", "email", "role", "created_at", "budget_daily_micros", "budget_monthly_micros", "spend")
         read_only_fields = fields
+
+    @extend_schema_field(SpendSerializer)
+    def get_spend(self, member: Membership) -> dict:
+        return spend_of(self.context, member.pk)
 
 
 class InvitationSerializer(serializers.ModelSerializer):

@@ -7,6 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from ... import projects
 from ...models import Invitation, ManagementKey, Membership
 from ...portal import selectors as portal_selectors
 from ...portal import services as portal_services
@@ -15,6 +16,7 @@ from ...portal.views import site_url
 from .. import services
 from ..errors import ApiProblem
 from ..serializers import customer as s
+from ..serializers import teams
 from .base import CustomerViewSet
 
 
@@ -49,12 +51,32 @@ class AccountViewSet(CustomerViewSet):
         return Response(s.AccountSerializer(self._body()).data)
 
 
-class MemberViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, CustomerViewSet):
+class MemberViewSet(mixins.DestroyModelMixin, CustomerViewSet):
     serializer_class = s.MemberSerializer
-    owner_actions = ("destroy",)
+    owner_actions = ("destroy", "partial_update")
 
     def get_queryset(self):
         return Membership.objects.filter(account_id=self.account_id).select_related("user")
+
+    def _data(self, members: list[Membership]):
+        spend = projects.member_spend(account_id=self.account_id, memberships=members)
+        return s.MemberSerializer(members, many=True, context={"spend": spend}).data
+
+    def list(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self._data(list(page)))
+
+    @extend_schema(request=teams.MemberBudgetSerializer, responses=s.MemberSerializer)
+    def partial_update(self, request, pk=None):
+        """A member's budgets: what the keys they made may spend together per day and month."""
+        body = teams.MemberBudgetSerializer(data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        try:
+            member = projects.member_budget_set(account_id=self.account_id, membership_id=int(pk),
+                                                changes=dict(body.validated_data))  # fmt: skip
+        except Membership.DoesNotExist as exc:
+            raise ApiProblem(404, "not_found", "No such member.") from exc
+        return Response(self._data([member])[0])
 
     def destroy(self, request, pk=None):
         try:

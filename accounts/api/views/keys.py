@@ -16,6 +16,7 @@ from .base import CustomerViewSet
 REFUSALS = {
     "unknown_model": (400, "Pick models from GET /api/v1/models/.", "allowed_models"),
     "key_revoked": (409, "A revoked key cannot be changed.", None),
+    "unknown_project": (400, "Pick a project from GET /api/v1/projects/.", "project"),
 }
 
 
@@ -40,6 +41,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CustomerVi
             issued = portal_services.key_issue(
                 account_id=self.account_id, name=data.get("name", ""), allowed_models=data.get("allowed_models", []),
                 expires_at=data.get("expires_at"), limits={f: data.get(f) for f in s.LIMIT_FIELDS},
+                project_id=data.get("project_id"), created_by_id=getattr(request.scope.user, "pk", None),
             )  # fmt: skip
         except portal_services.PortalError as exc:
             raise _refused(exc) from exc

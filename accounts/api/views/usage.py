@@ -26,6 +26,7 @@ class UsageFilterSet(django_filters.FilterSet):
     start = django_filters.DateFilter(method="noop", help_text="First day (inclusive).")
     end = django_filters.DateFilter(method="noop", help_text="Last day (inclusive).")
     key = django_filters.NumberFilter(method="noop", help_text="An API key id.")
+    project = django_filters.NumberFilter(method="noop", help_text="A project id: requests of its keys.")
     model = django_filters.CharFilter(method="noop", max_length=128)
     status = django_filters.ChoiceFilter(method="noop", choices=[(c, c) for c in portal_selectors.STATUS_CHOICES])
     request_id = django_filters.CharFilter(method="noop", max_length=64)
@@ -44,10 +45,11 @@ class UsageFilterSet(django_filters.FilterSet):
             if day is not None and not FILTER_DATES[0] <= day <= FILTER_DATES[1]:
                 self.form.add_error(name, f"between {FILTER_DATES[0]} and {FILTER_DATES[1]}")
                 valid = False
-        key = self.form.cleaned_data.get("key") if valid else None
-        if key is not None and not 0 < key < 2**63:
-            self.form.add_error("key", "not a key id")
-            valid = False
+        for name in ("key", "project"):
+            value = self.form.cleaned_data.get(name) if valid else None
+            if value is not None and not 0 < value < 2**63:
+                self.form.add_error(name, f"not a {name} id")
+                valid = False
         return valid
 
     def filter_queryset(self, queryset):
@@ -56,9 +58,10 @@ class UsageFilterSet(django_filters.FilterSet):
             start=data.get("start"), end=data.get("end"), key_id=int(data["key"]) if data.get("key") else None,
             model=data.get("model") or "", status=data.get("status") or "", request_id=data.get("request_id") or "",
         )  # fmt: skip
-        return portal_selectors.usage_queryset(account_id=self.request.scope.account_id, flt=flt).select_related(
-            "api_key"
-        )
+        records = portal_selectors.usage_queryset(account_id=self.request.scope.account_id, flt=flt)
+        if data.get("project"):
+            records = records.filter(api_key__project_id=int(data["project"]))
+        return records.select_related("api_key")
 
 
 class UsageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CustomerViewSet):

@@ -80,7 +80,7 @@ class _Endpoints(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
             endpoint=endpoint, message_id=f"msg_{uuid.uuid4().hex}", event_type="webhook.test",
             payload={"type": "webhook.test", "data": {"endpoint": endpoint.pk}},
         )
-        webhooks._enqueue(delivery.pk)
+        webhooks.enqueue(delivery.pk)
         return Response(s.WebhookDeliverySerializer(delivery).data, status=status.HTTP_201_CREATED)
 
 

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_http_methods
 
 from gateway.models import ApiKey
 
+from ... import projects
 from .. import selectors, services
 from ..access import member_required, owner_required
 from ..forms import ApiKeyForm
@@ -24,7 +25,8 @@ def key_list(request):
 @member_required
 @require_http_methods(["GET", "POST"])
 def key_create(request):
-    form = ApiKeyForm(request.POST or None)
+    account_projects = list(projects.projects_of_account(account_id=request.portal.account.pk))
+    form = ApiKeyForm(request.POST or None, projects=account_projects)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -34,6 +36,8 @@ def key_create(request):
                 allowed_models=data["allowed_models"],
                 expires_at=data["expires_at"],
                 limits=form.limits(),
+                project_id=data.get("project") or None,
+                created_by_id=request.user.pk,
             )
         except services.PortalError:
             form.add_error("allowed_models", _("Pick models from the list."))

@@ -33,9 +33,10 @@ ERRORS: dict[int, tuple[str, list[str]]] = {
     ),
     401: ("Missing, malformed, unknown, revoked or expired API key.", ["invalid_auth_header"]),
     402: (
-        "The balance, the request's X-Max-Cost or its session's budget cannot cover it; refused before any upstream "
-        "call.",
-        ["insufficient_balance", "cost_ceiling_exceeded", "session_budget_exceeded"],
+        "The balance, the key's spend cap, its project's or member's budget, the request's X-Max-Cost or its "
+        "session's budget cannot cover the request; refused before any upstream call.",
+        ["insufficient_balance", "key_spend_limit_reached", "budget_exceeded", "cost_ceiling_exceeded",
+         "session_budget_exceeded"],
     ),
     403: ("This API key may not use the model.", ["model_not_allowed"]),
     404: ("The model does not exist.", ["model_not_found"]),

@@ -106,6 +106,12 @@ SPEND = Counter(
     ["model"],
     registry=REGISTRY,
 )
+BILLING_STATEMENT_ERRORS = Counter(  # billing/holds/errors.py: never a silent fallback
+    "harnmodel_billing_statement_errors",
+    "Single-statement holds and settlements that raised, by operation, error class and what followed.",
+    ["op", "error", "then"],
+    registry=REGISTRY,
+)
 INFLIGHT = Gauge(
     "harnmodel_relay_inflight",
     "Relay jobs running now (upstream call through settlement).",

@@ -9,7 +9,7 @@ import time
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 
-from billing import aiofast
+from billing import holds
 from billing import selectors as billing_selectors
 from billing import services as billing
 from billing.pricing import tool_hold_micros
@@ -101,13 +101,11 @@ async def admit(request: HttpRequest, request_id: str, started: float) -> Admiss
         "price": route.price,
         "ttl_seconds": settings.HARNMODEL_HOLD_TTL_SECONDS,
         "tool_micros": tool_hold_micros(field_policy.tool_kinds(needs), needs.max_tool_calls, route.price),
+        "api_key_id": key.id,  # written with the hold: the key's spend caps count it from the start
     }
     try:
-        # The common case on the event loop; anything unusual (a short wallet, SQLite) in a thread.
-        reservation = await aiofast.hold_reserve(**hold) if aiofast.enabled() else None
-        if reservation is None:
-            reservation = await run_db(billing.hold_reserve, **hold)
-    except billing.InsufficientBalance:
+        reservation = await holds.reserve(**hold)
+    except holds.InsufficientBalance:
         await ratelimit.finish(limits, 0)
         raise InsufficientBalance("Your balance is too low for this request. Top up to continue.") from None
     except Exception:
@@ -129,8 +127,8 @@ async def admit(request: HttpRequest, request_id: str, started: float) -> Admiss
 
 
 async def _spend_cap_recheck(key: catalog.KeyInfo, request_id: str, model_id: str, price, limits) -> None:
-    """Tag the new hold with its key and check the caps with the key's other holds: if requests admitted
-    together push the key over a cap, this one gives its hold back (a 402 usage record, cost 0)."""
+    """Check the caps with the key's other holds: if requests admitted together push the key over a cap,
+    this one gives its hold back (a 402 usage record, cost 0)."""
     exhausted = await run_db(
         billing_selectors.key_spend_over_cap, api_key_id=key.id, caps=key.spend_caps, hold_request_id=request_id
     )
@@ -144,7 +142,7 @@ async def _spend_cap_recheck(key: catalog.KeyInfo, request_id: str, model_id: st
         error_code=KeySpendLimitReached.code,
     )
     try:
-        await run_db(billing.hold_settle, request_id=request_id, usage=None, price=price, facts=facts)
+        await holds.settle(request_id=request_id, usage=None, price=price, facts=facts)
     finally:
         await ratelimit.finish(limits, 0)
     raise KeySpendLimitReached(f"This API key has reached its {exhausted} spend limit.")

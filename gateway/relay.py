@@ -17,7 +17,7 @@ import msgspec
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 
-from billing import aiofast
+from billing import holds
 from billing import services as billing
 from billing.money import decimal_string
 from billing.pricing import Usage, charge_micros
@@ -307,9 +307,7 @@ class RelayJob:
             "facts": facts,
             "usage_estimated": o.estimated,
         }
-        settlement = await aiofast.hold_settle(**closing) if aiofast.enabled() else None
-        if settlement is None:  # a replay, usage above the hold, SQLite: the ORM path decides
-            settlement = await run_db(billing.hold_settle, **closing)
+        settlement = await holds.settle(**closing)
         cost = 0 if settlement.replayed else settlement.cost_micros
         try:  # observability must never fail a settled request
             key_touch.touched(a.key.id)

@@ -1,4 +1,4 @@
-"""The event-loop hold and settle (billing/aiofast.py) must write exactly what the ORM path writes,
+"""The event-loop hold and settle (billing/holds/aio.py) must write exactly what the ORM path writes,
 answer None whenever it cannot decide alone, and never hand a broken connection to the next request."""
 
 import asyncio
@@ -7,7 +7,8 @@ import logging
 import pytest
 from django.db import connection
 
-from billing import aiofast, services
+from billing import services
+from billing.holds import aio
 from billing.models import Hold, LedgerEntry, UsageRecord
 from billing.pricing import PriceSnapshot, Usage
 from billing.selectors import wallet_summary
@@ -38,11 +39,11 @@ def _closing(account, rid, usage, *, channel_id=None, first_byte_ms=None):
 
 
 async def test_reserve_and_settle_on_the_loop_book_like_the_orm_path(caplog):
-    assert aiofast.enabled()
+    assert aio.enabled()
     account, _ = await run_db(make_customer, "loop@example.com", balance="1")
     with caplog.at_level(logging.WARNING, logger="harnmodel.billing"):
-        reservation = await aiofast.hold_reserve(**_hold(account, "a1"))
-        settled = await aiofast.hold_settle(
+        reservation = await aio.reserve(**_hold(account, "a1"))
+        settled = await aio.settle(
             **_closing(account, "a1", Usage(input_tokens=100, cached_input_tokens=40, output_tokens=50))
         )
     assert not caplog.records  # no fallback: the statement itself did the work
@@ -65,9 +66,9 @@ async def test_reserve_and_settle_on_the_loop_book_like_the_orm_path(caplog):
 
 async def test_a_release_without_usage_writes_no_charge(caplog):
     account, _ = await run_db(make_customer, "loop@example.com", balance="1")
-    await aiofast.hold_reserve(**_hold(account, "a2"))
+    await aio.reserve(**_hold(account, "a2"))
     with caplog.at_level(logging.WARNING, logger="harnmodel.billing"):
-        settled = await aiofast.hold_settle(**_closing(account, "a2", None))
+        settled = await aio.settle(**_closing(account, "a2", None))
     assert not caplog.records and settled is not None and settled.cost_micros == 0
     assert await run_db(lambda: (Hold.objects.get(request_id="a2").status,
                                  LedgerEntry.objects.filter(request_id="a2").count())) == ("released", 0)
@@ -76,14 +77,14 @@ async def test_a_release_without_usage_writes_no_charge(caplog):
 async def test_what_it_cannot_decide_goes_back_to_the_orm_path():
     account, _ = await run_db(make_customer, "loop@example.com", balance="0.005")
     # Short wallet: the worst case does not fit; the ORM path caps the output instead of refusing.
-    assert await aiofast.hold_reserve(**_hold(account, "a3", max_output=100_000)) is None
+    assert await aio.reserve(**_hold(account, "a3", max_output=100_000)) is None
     capped = await run_db(services.hold_reserve, **_hold(account, "a3", max_output=100_000))
     assert capped.output_cap < 100_000
     usage = Usage(input_tokens=100, output_tokens=10)
-    first = await aiofast.hold_settle(**_closing(account, "a3", usage))
+    first = await aio.settle(**_closing(account, "a3", usage))
     assert first is not None
     # A replay finds the hold closed: None, and the ORM path reports the replay without charging again.
-    assert await aiofast.hold_settle(**_closing(account, "a3", usage)) is None
+    assert await aio.settle(**_closing(account, "a3", usage)) is None
     again = await run_db(services.hold_settle, **_closing(account, "a3", usage))
     assert again.replayed
     assert await run_db(lambda: LedgerEntry.objects.filter(kind="charge").count()) == 1
@@ -92,7 +93,7 @@ async def test_what_it_cannot_decide_goes_back_to_the_orm_path():
 async def test_a_cancelled_statement_does_not_poison_the_pool(settings):
     settings.HARNMODEL_DB_PERSISTENT = True  # keep connections, as production does
     account, _ = await run_db(make_customer, "loop@example.com", balance="1")
-    pool = aiofast._current_pool()
+    pool = aio.current_pool()
     slow = asyncio.ensure_future(pool.fetch_one("SELECT pg_sleep(5)", {}))
     await asyncio.sleep(0.2)
     slow.cancel()
@@ -100,7 +101,7 @@ async def test_a_cancelled_statement_does_not_poison_the_pool(settings):
         await slow
     for conn in pool.idle:  # whatever went back is idle and usable
         assert not conn.broken
-    reservation = await aiofast.hold_reserve(**_hold(account, "a4"))
+    reservation = await aio.reserve(**_hold(account, "a4"))
     assert reservation is not None
     for conn in pool.idle:
         await conn.close()
@@ -108,6 +109,6 @@ async def test_a_cancelled_statement_does_not_poison_the_pool(settings):
 
 
 async def test_each_event_loop_gets_its_own_connections():
-    pool = aiofast._current_pool()
+    pool = aio.current_pool()
     assert pool.loop is asyncio.get_running_loop()
-    assert aiofast._current_pool() is pool
+    assert aio.current_pool() is pool

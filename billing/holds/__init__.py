@@ -11,6 +11,8 @@ first, then, in a DB thread, the locked path (or, without the event-loop tier, t
 A failed statement is logged and counted, never silently retried (errors.py).
 """
 
+from typing import Any
+
 from gateway.db import run_db  # the bounded DB thread pool every async caller shares
 
 from ..pricing import PriceSnapshot, Usage
@@ -33,7 +35,7 @@ async def reserve(
 ) -> Reservation:
     """Hold a request's worst case (raises InsufficientBalance). `api_key_id` is written with the hold,
     so the key's spend-cap check counts it from the start."""
-    hold = {
+    hold: dict[str, Any] = {
         "account_id": account_id,
         "request_id": request_id,
         "input_tokens": input_tokens,
@@ -53,7 +55,7 @@ async def settle(
     *, request_id: str, usage: Usage | None, price: PriceSnapshot, facts: RequestFacts, usage_estimated: bool = False
 ) -> Settlement:
     """Charge what the request used, release the rest, write its usage record; once per request."""
-    closing = {
+    closing: dict[str, Any] = {
         "request_id": request_id,
         "usage": usage,
         "price": price,

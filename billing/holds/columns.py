@@ -29,20 +29,20 @@ def hold_values(*, request_id: str, amount: int, api_key_id: int | None) -> dict
     return {
         "request_id": request_id,
         "amount_micros": amount,
-        "status": Hold.Status.OPEN.value,
+        "status": str(Hold.Status.OPEN),
         "api_key_id": api_key_id,
         "closed_at": None,
     }
 
 
 def hold_closed_status(usage: Usage | None) -> str:
-    return (Hold.Status.SETTLED if usage is not None else Hold.Status.RELEASED).value
+    return str(Hold.Status.SETTLED if usage is not None else Hold.Status.RELEASED)
 
 
 def charge_values(*, request_id: str, cost: int, facts: RequestFacts) -> dict:
     """A request's charge row, but for the wallet and its balance after (the path's own)."""
     return {
-        "kind": LedgerEntry.Kind.CHARGE.value,
+        "kind": str(LedgerEntry.Kind.CHARGE),
         "amount_micros": -cost,
         "idempotency_key": charge_key(request_id),
         "request_id": request_id,

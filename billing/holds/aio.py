@@ -13,7 +13,7 @@ import psycopg
 from django.conf import settings
 from django.db import connections
 
-from ..pricing import PriceSnapshot, Usage, charge_micros, estimate_micros
+from ..pricing import PriceSnapshot, Usage
 from . import sql
 from .errors import statement_failed
 from .types import RequestFacts, Reservation, Settlement
@@ -92,9 +92,15 @@ async def reserve(
     tool_micros: int = 0,
     api_key_id: int | None = None,
 ) -> Reservation | None:
-    amount = estimate_micros(input_tokens, max_output_tokens, price, tool_micros)
-    params = sql.reserve_params(
-        account_id=account_id, request_id=request_id, amount=amount, ttl_seconds=ttl_seconds, api_key_id=api_key_id
+    amount, params = sql.reserve_params(
+        account_id=account_id,
+        request_id=request_id,
+        input_tokens=input_tokens,
+        max_output_tokens=max_output_tokens,
+        price=price,
+        ttl_seconds=ttl_seconds,
+        tool_micros=tool_micros,
+        api_key_id=api_key_id,
     )
     row = await _fetch("reserve", request_id, sql.reserve_sql(), params)
     if row is None:
@@ -105,9 +111,8 @@ async def reserve(
 async def settle(
     *, request_id: str, usage: Usage | None, price: PriceSnapshot, facts: RequestFacts, usage_estimated: bool = False
 ) -> Settlement | None:
-    cost = charge_micros(usage, price) if usage is not None else 0
-    params = sql.settle_params(
-        request_id=request_id, cost=cost, usage=usage, price_id=price.id, facts=facts, estimated=usage_estimated
+    cost, params = sql.settle_params(
+        request_id=request_id, usage=usage, price=price, facts=facts, usage_estimated=usage_estimated
     )
     row = await _fetch("settle", request_id, sql.settle_sql(), params)
     if row is None:

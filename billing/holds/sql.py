@@ -17,7 +17,7 @@ from django.db import connections
 from django.db.models import CharField, JSONField
 
 from ..models import Hold, LedgerEntry, UsageRecord, Wallet
-from ..pricing import Usage
+from ..pricing import PriceSnapshot, Usage, charge_micros, estimate_micros
 from . import columns
 from .types import RequestFacts
 
@@ -95,19 +95,33 @@ def _prefixed(values: dict, prefix: str, json_cols: frozenset[str] = frozenset()
     return {prefix + k: (_JSON.encode(v).decode() if k in json_cols else v) for k, v in values.items()}
 
 
-def reserve_params(*, account_id: int, request_id: str, amount: int, ttl_seconds: int, api_key_id: int | None) -> dict:
+def reserve_params(
+    *,
+    account_id: int,
+    request_id: str,
+    input_tokens: int,
+    max_output_tokens: int,
+    price: PriceSnapshot,
+    ttl_seconds: int,
+    tool_micros: int = 0,
+    api_key_id: int | None = None,
+) -> tuple[int, dict]:
+    """(the worst case the statement holds, its parameters): the statement holds it whole or not at all."""
+    amount = estimate_micros(input_tokens, max_output_tokens, price, tool_micros)
     params = _prefixed(columns.hold_values(request_id=request_id, amount=amount, api_key_id=api_key_id), "h_")
     params.update(account=account_id, hold=uuid.uuid4(), ttl=timedelta(seconds=ttl_seconds))
-    return params
+    return amount, params
 
 
 def settle_params(
-    *, request_id: str, cost: int, usage: Usage | None, price_id: int | None, facts: RequestFacts, estimated: bool
-) -> dict:
+    *, request_id: str, usage: Usage | None, price: PriceSnapshot, facts: RequestFacts, usage_estimated: bool = False
+) -> tuple[int, dict]:
+    """(the cost the statement charges, its parameters): charged whole if it fits the open hold, else nothing."""
+    cost = charge_micros(usage, price) if usage is not None else 0
     params = {"status": columns.hold_closed_status(usage), "request": request_id, "cost": cost}
     params.update(_prefixed(columns.charge_values(request_id=request_id, cost=cost, facts=facts), "l_"))
     values = columns.usage_values(
-        request_id=request_id, usage=usage, cost=cost, price_id=price_id, facts=facts, estimated=estimated
+        request_id=request_id, usage=usage, cost=cost, price_id=price.id, facts=facts, estimated=usage_estimated
     )
     params.update(_prefixed(values, "u_", _USAGE_JSON))
-    return params
+    return cost, params

@@ -1,8 +1,10 @@
 """The single statements through Django's connection (sync callers: the DB threads, tasks, tests)."""
 
+from typing import Any
+
 from django.db import DatabaseError, connection
 
-from ..pricing import PriceSnapshot, Usage, charge_micros, estimate_micros
+from ..pricing import PriceSnapshot, Usage
 from . import orm, sql
 from .errors import statement_failed
 from .types import RequestFacts, Reservation, Settlement
@@ -35,24 +37,22 @@ def reserve(
     api_key_id: int | None = None,
 ) -> Reservation:
     """The statement when the wallet has the worst case; else the locked path (capped output, or refusal)."""
+    hold: dict[str, Any] = {
+        "account_id": account_id,
+        "request_id": request_id,
+        "input_tokens": input_tokens,
+        "max_output_tokens": max_output_tokens,
+        "price": price,
+        "ttl_seconds": ttl_seconds,
+        "tool_micros": tool_micros,
+        "api_key_id": api_key_id,
+    }
     if available():
-        amount = estimate_micros(input_tokens, max_output_tokens, price, tool_micros)
-        params = sql.reserve_params(
-            account_id=account_id, request_id=request_id, amount=amount, ttl_seconds=ttl_seconds, api_key_id=api_key_id
-        )
+        amount, params = sql.reserve_params(**hold)
         row = _fetch_one("reserve", request_id, sql.reserve_sql(), params)
         if row is not None:
             return Reservation(hold_id=str(row[0]), amount_micros=amount, output_cap=max_output_tokens)
-    return orm.reserve(
-        account_id=account_id,
-        request_id=request_id,
-        input_tokens=input_tokens,
-        max_output_tokens=max_output_tokens,
-        price=price,
-        ttl_seconds=ttl_seconds,
-        tool_micros=tool_micros,
-        api_key_id=api_key_id,
-    )
+    return orm.reserve(**hold)
 
 
 def settle(
@@ -60,9 +60,8 @@ def settle(
 ) -> Settlement:
     """The statement when the cost fits the open hold; else the locked path (replay, overdraft, late)."""
     if available():
-        cost = charge_micros(usage, price) if usage is not None else 0
-        params = sql.settle_params(
-            request_id=request_id, cost=cost, usage=usage, price_id=price.id, facts=facts, estimated=usage_estimated
+        cost, params = sql.settle_params(
+            request_id=request_id, usage=usage, price=price, facts=facts, usage_estimated=usage_estimated
         )
         row = _fetch_one("settle", request_id, sql.settle_sql(), params)
         if row is not None:

@@ -87,12 +87,16 @@ SELECT balance_micros FROM w
 """
 
 
-_USAGE_JSON = _json_columns(UsageRecord, columns.USAGE_COLUMNS)
 _JSON = msgspec.json.Encoder()
+# Parameter names, in the column map's order (each *_values function returns its keys in that order).
+_HOLD_NAMES = tuple("h_" + name for name in columns.HOLD_COLUMNS)
+_CHARGE_NAMES = tuple("l_" + name for name in columns.CHARGE_COLUMNS)
+_USAGE_NAMES = tuple("u_" + name for name in columns.USAGE_COLUMNS)
+_USAGE_JSON_NAMES = tuple("u_" + name for name in sorted(_json_columns(UsageRecord, columns.USAGE_COLUMNS)))
 
 
-def _prefixed(values: dict, prefix: str, json_cols: frozenset[str] = frozenset()) -> dict:
-    return {prefix + k: (_JSON.encode(v).decode() if k in json_cols else v) for k, v in values.items()}
+def _named(names: tuple[str, ...], values: dict) -> zip:
+    return zip(names, values.values(), strict=True)
 
 
 def reserve_params(
@@ -108,7 +112,7 @@ def reserve_params(
 ) -> tuple[int, dict]:
     """(the worst case the statement holds, its parameters): the statement holds it whole or not at all."""
     amount = estimate_micros(input_tokens, max_output_tokens, price, tool_micros)
-    params = _prefixed(columns.hold_values(request_id=request_id, amount=amount, api_key_id=api_key_id), "h_")
+    params = dict(_named(_HOLD_NAMES, columns.hold_values(request_id=request_id, amount=amount, api_key_id=api_key_id)))
     params.update(account=account_id, hold=uuid.uuid4(), ttl=timedelta(seconds=ttl_seconds))
     return amount, params
 
@@ -119,9 +123,11 @@ def settle_params(
     """(the cost the statement charges, its parameters): charged whole if it fits the open hold, else nothing."""
     cost = charge_micros(usage, price) if usage is not None else 0
     params = {"status": columns.hold_closed_status(usage), "request": request_id, "cost": cost}
-    params.update(_prefixed(columns.charge_values(request_id=request_id, cost=cost, facts=facts), "l_"))
+    params.update(_named(_CHARGE_NAMES, columns.charge_values(request_id=request_id, cost=cost, facts=facts)))
     values = columns.usage_values(
         request_id=request_id, usage=usage, cost=cost, price_id=price.id, facts=facts, estimated=usage_estimated
     )
-    params.update(_prefixed(values, "u_", _USAGE_JSON))
+    params.update(_named(_USAGE_NAMES, values))
+    for name in _USAGE_JSON_NAMES:
+        params[name] = _JSON.encode(params[name]).decode()
     return cost, params

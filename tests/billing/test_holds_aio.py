@@ -91,10 +91,11 @@ async def test_what_it_cannot_decide_goes_back_to_the_orm_path():
 
 
 async def test_a_cancelled_statement_does_not_poison_the_pool(settings):
-    settings.HARNMODEL_DB_PERSISTENT = True  # keep connections, as production does
     account, _ = await run_db(make_customer, "loop@example.com", balance="1")
+    settings.HARNMODEL_DB_PERSISTENT = True  # the pool keeps its connections, as production does
     pool = aio.current_pool()
-    slow = asyncio.ensure_future(pool.fetch_one("SELECT pg_sleep(5)", {}))
+    settings.HARNMODEL_DB_PERSISTENT = False  # the DB threads' do not (the test database is dropped at the end)
+    slow = asyncio.ensure_future(pool.fetch_one("SELECT pg_sleep(2)", {}))
     await asyncio.sleep(0.2)
     slow.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -106,6 +107,17 @@ async def test_a_cancelled_statement_does_not_poison_the_pool(settings):
     for conn in pool.idle:
         await conn.close()
     pool.idle.clear()
+    # The server finishes the abandoned sleep on its own; wait for it, or the test database cannot be dropped.
+    for _ in range(50):
+        if not await run_db(_sleeping):
+            break
+        await asyncio.sleep(0.1)
+
+
+def _sleeping() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(2)' AND state = 'active'")
+        return cursor.fetchone()[0] > 0
 
 
 async def test_each_event_loop_gets_its_own_connections():

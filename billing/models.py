@@ -81,7 +81,7 @@ class Hold(models.Model):
     request_id = models.CharField(max_length=64, unique=True)
     amount_micros = models.BigIntegerField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
-    # Set only for keys with a spend cap (gateway/relay/admit.py), so their open holds count against the cap.
+    # The key whose request it is, written with the hold (billing/holds): its open holds count against its caps.
     api_key = models.ForeignKey("gateway.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()

@@ -7,9 +7,9 @@ requests), plus `HARNMODEL_OVERDRAFT_LIMIT_MICROS`: the wallet may go below zero
 limit, and a wallet below zero gets 402 for new requests until it is topped up. Anything beyond is
 not charged; the usage record says `charge_capped` and the operators are alerted.
 
-Only the locked ORM settlement (services.py) can reach this case: the single-statement paths
-(fastpath.py, aiofast.py) settle only a cost within the hold, where this rule charges the cost as is,
-and hand every other case to it.
+Only the locked settlement (holds/orm.py) can reach this case: the single statements (holds/sql.py)
+settle only a cost within the hold, where this rule charges the cost as is, and hand every other case
+to it.
 """
 
 from dataclasses import dataclass

@@ -56,12 +56,11 @@ def key_spend_over_cap(
     now, in every period), so a burst of concurrent requests cannot run far past a cap.
 
     Called twice by the pipeline for a capped key: before its hold (cheap refusal), and with
-    `hold_request_id` once the hold exists. That call first tags the hold with the key (so that later
-    checks count it), then checks without it: of the requests admitted together, the last one tagged
-    saw all the others, so the key overshoots a cap by at most one request's hold.
+    `hold_request_id` once the hold exists. The hold was written with its key (billing/holds), so
+    every check counts it from the moment it exists; this one leaves it out: of the requests admitted
+    together, the last one held saw all the others, so the key overshoots a cap by at most one
+    request's hold. A read only.
     """
-    if hold_request_id is not None:
-        Hold.objects.filter(request_id=hold_request_id).update(api_key_id=api_key_id)
     total_cap, daily_cap, monthly_cap = caps
     now = timezone.localtime()
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)

@@ -1,54 +1,17 @@
 """Every write that moves money. Sync, atomic, keyword-only; async callers cross over once."""
 
 import uuid
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import fastpath, overdraft
+from .holds import statement as holds_statement
+from .holds.types import InsufficientBalance, RequestFacts, Reservation, Settlement
 from .locks import lock_wallet
-from .models import Hold, LedgerEntry, Price, UsageRecord, Wallet
-from .pricing import PriceSnapshot, Usage, charge_micros, estimate_micros, hold_for
+from .models import Hold, LedgerEntry, Price, Wallet
 
-
-class InsufficientBalance(Exception):
-    """The wallet cannot pay for even the input of this request."""
-
-
-@dataclass(frozen=True, slots=True)
-class Reservation:
-    hold_id: str
-    amount_micros: int
-    output_cap: int  # the max output tokens the hold pays for; the upstream is told this cap
-
-
-@dataclass(slots=True)
-class RequestFacts:
-    """What the gateway knows about a request when it settles: written to its UsageRecord."""
-
-    account_id: int
-    model_id: str
-    api_key_id: int | None = None
-    channel_id: int | None = None
-    upstream_model: str = ""
-    door: str = "responses"  # the client protocol: responses, chat, messages, gemini
-    stream: bool = False
-    status: int = 200
-    error_code: str = ""
-    latency_ms: int = 0
-    first_byte_ms: int | None = None
-    attempts: list = field(default_factory=list)
-    upstream_cost_micros: int | None = None  # at the channel's cost price; None = unknown
-    cost_limit_micros: int | None = None  # the request's cost ceiling (X-Max-Cost, session share): never charged above
-
-
-@dataclass(frozen=True, slots=True)
-class Settlement:
-    cost_micros: int
-    balance_micros: int
-    replayed: bool  # True when this request had already been settled: nothing was charged again
+__all__ = ["InsufficientBalance", "RequestFacts", "Reservation", "Settlement"]  # re-exported: callers' old names
 
 
 def wallet_open(*, account_id: int) -> Wallet:
@@ -56,155 +19,9 @@ def wallet_open(*, account_id: int) -> Wallet:
     return wallet
 
 
-def hold_reserve(
-    *,
-    account_id: int,
-    request_id: str,
-    input_tokens: int,
-    max_output_tokens: int,
-    price: PriceSnapshot,
-    ttl_seconds: int,
-    tool_micros: int = 0,
-) -> Reservation:
-    """Reserve the worst case of a request. When the wallet has less, reserve what it has and cap
-    the output to what that pays for, rather than refusing an agent that asks for 128k tokens.
-    `tool_micros` (hosted-tool calls, pricing.tool_hold_micros) is held whole, never capped."""
-    if fastpath.available():
-        amount = estimate_micros(input_tokens, max_output_tokens, price, tool_micros)
-        hold_id = fastpath.reserve(account_id=account_id, request_id=request_id, amount=amount, ttl_seconds=ttl_seconds)
-        if hold_id is not None:
-            return Reservation(hold_id=hold_id, amount_micros=amount, output_cap=max_output_tokens)
-    return _hold_reserve_locked(
-        account_id=account_id,
-        request_id=request_id,
-        input_tokens=input_tokens,
-        max_output_tokens=max_output_tokens,
-        price=price,
-        ttl_seconds=ttl_seconds,
-        tool_micros=tool_micros,
-    )
-
-
-@transaction.atomic
-def _hold_reserve_locked(
-    *,
-    account_id: int,
-    request_id: str,
-    input_tokens: int,
-    max_output_tokens: int,
-    price: PriceSnapshot,
-    ttl_seconds: int,
-    tool_micros: int = 0,
-) -> Reservation:
-    wallet = lock_wallet(account_id=account_id)
-    sized = hold_for(input_tokens, max_output_tokens, price, tool_micros, wallet.balance_micros - wallet.held_micros)
-    if sized is None:
-        raise InsufficientBalance
-    amount, cap = sized
-    Wallet.objects.filter(pk=wallet.pk).update(held_micros=wallet.held_micros + amount)
-    hold = Hold.objects.create(
-        wallet=wallet,
-        request_id=request_id,
-        amount_micros=amount,
-        expires_at=timezone.now() + timedelta(seconds=ttl_seconds),
-    )
-    return Reservation(hold_id=str(hold.pk), amount_micros=amount, output_cap=cap)
-
-
-def hold_settle(
-    *, request_id: str, usage: Usage | None, price: PriceSnapshot, facts: RequestFacts, usage_estimated: bool = False
-) -> Settlement:
-    """Charge what the request used, release the rest of its hold, write its usage record.
-
-    Idempotent per request: a second call finds the hold closed and charges nothing.
-    `usage=None` means nothing billable happened (the upstream failed before any output).
-    """
-    if fastpath.available():
-        cost = charge_micros(usage, price) if usage is not None else 0
-        balance = fastpath.settle(
-            request_id=request_id, cost=cost, usage=usage, price_id=price.id, facts=facts, estimated=usage_estimated
-        )
-        if balance is not None:
-            return Settlement(cost_micros=cost, balance_micros=balance, replayed=False)
-    return _hold_settle_locked(
-        request_id=request_id, usage=usage, price=price, facts=facts, usage_estimated=usage_estimated
-    )
-
-
-@transaction.atomic
-def _hold_settle_locked(
-    *, request_id: str, usage: Usage | None, price: PriceSnapshot, facts: RequestFacts, usage_estimated: bool
-) -> Settlement:
-    wallet_id = Hold.objects.filter(request_id=request_id).values_list("wallet_id", flat=True).get()
-    wallet = lock_wallet(wallet_id=wallet_id)
-    hold = Hold.objects.get(request_id=request_id)  # re-read under the wallet lock
-    # An expired hold whose request still settles (it outlived the TTL): charge it now, unheld.
-    late = hold.status == Hold.Status.EXPIRED and usage is not None
-    if hold.status != Hold.Status.OPEN and not late:
-        charged = LedgerEntry.objects.filter(idempotency_key=f"charge:{request_id}").first()
-        cost = -charged.amount_micros if charged else 0
-        return Settlement(cost_micros=cost, balance_micros=wallet.balance_micros, replayed=True)
-
-    held = 0 if late else hold.amount_micros  # the sweeper already gave an expired hold back
-    full_cost = charge_micros(usage, price) if usage is not None else 0
-    split = overdraft.charge_split(
-        cost=full_cost,
-        hold=held,
-        balance=wallet.balance_micros,
-        held=wallet.held_micros,
-        overdraft=overdraft.overdraft_limit_micros(),
-        limit=facts.cost_limit_micros,
-    )
-    cost = split.charged
-    if split.uncharged:
-        facts.error_code = facts.error_code or "charge_capped"
-        overdraft.alert_uncharged(
-            request_id=request_id, account_id=facts.account_id, cost=full_cost, charged=cost, hold=held
-        )
-    balance = wallet.balance_micros - cost
-    if cost:
-        LedgerEntry.objects.create(
-            wallet=wallet,
-            kind=LedgerEntry.Kind.CHARGE,
-            amount_micros=-cost,
-            balance_after_micros=balance,
-            idempotency_key=f"charge:{request_id}",
-            request_id=request_id,
-            note=facts.model_id,
-            actor="gateway",
-        )
-    Wallet.objects.filter(pk=wallet.pk).update(
-        balance_micros=balance, held_micros=wallet.held_micros - held, updated_at=timezone.now()
-    )
-    Hold.objects.filter(pk=hold.pk).update(
-        status=Hold.Status.SETTLED if usage is not None else Hold.Status.RELEASED, closed_at=timezone.now()
-    )
-    usage = usage or Usage()
-    UsageRecord.objects.create(
-        request_id=request_id,
-        account_id=facts.account_id,
-        api_key_id=facts.api_key_id,
-        channel_id=facts.channel_id,
-        price_id=price.id,
-        model_id=facts.model_id,
-        upstream_model=facts.upstream_model,
-        door=facts.door,
-        stream=facts.stream,
-        status=facts.status,
-        error_code=facts.error_code,
-        input_tokens=usage.input_tokens,
-        cached_input_tokens=usage.cached_input_tokens,
-        output_tokens=usage.output_tokens,
-        reasoning_tokens=usage.reasoning_tokens,
-        tool_calls=dict(usage.tool_calls),
-        cost_micros=cost,
-        upstream_cost_micros=facts.upstream_cost_micros,
-        usage_estimated=usage_estimated,
-        latency_ms=facts.latency_ms,
-        first_byte_ms=facts.first_byte_ms,
-        attempts=facts.attempts,
-    )
-    return Settlement(cost_micros=cost, balance_micros=balance, replayed=False)
+# The sync entry points (DB threads, tasks, the console): the statement first, then the locked path.
+hold_reserve = holds_statement.reserve
+hold_settle = holds_statement.settle
 
 
 def hold_touch(*, request_id: str, ttl_seconds: int) -> bool:
@@ -219,7 +36,7 @@ def holds_expire(*, now=None, limit: int = 500) -> int:
 
     Nothing is charged: a crashed request has no trustworthy usage. Live requests keep their holds
     fresh (hold_touch); one that still settles after its hold expired is charged then, unheld, under
-    the overdraft rule (_hold_settle_locked). Each hold is handled in its own transaction under its
+    the overdraft rule (holds/orm.py). Each hold is handled in its own transaction under its
     wallet's lock, so a live settle racing the sweeper wins or loses whole.
     """
     now = now or timezone.now()

@@ -16,5 +16,9 @@ operator_history = Signal()
 # kwargs: account_id, event_type ("topup.credited", "balance.low"), data (a JSON-able dict).
 customer_event = Signal()
 
+# A single-statement hold or settle raised (billing/holds/errors.py). kwargs: op, error, then. The gateway's
+# metrics count it (harnmodel_billing_statement_errors_total), so billing never imports them.
+statement_error = Signal()
+
 # The same for operators (event_type "channel.disabled"; kwargs event_type, data).
 platform_event = Signal()

@@ -11,7 +11,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from gateway.db import run_db
+from billing.db import run_db
 from gateway.models import CatalogModel
 from gateway.protocols.gemini.render import models_list as gemini_models_list
 from gateway.relay import shared_state

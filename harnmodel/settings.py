@@ -290,7 +290,7 @@ HARNMODEL_DB_CHECK_SECONDS = env.float("HARNMODEL_DB_CHECK_SECONDS", default=1.0
 # A key's "last used" is written at most this often per key (gateway/relay/key_touch.py), never per request.
 HARNMODEL_KEY_TOUCH_SECONDS = env.float("HARNMODEL_KEY_TOUCH_SECONDS", default=60.0)
 # PostgreSQL: the hold and the settlement run on the event loop over this many connections per worker
-# (billing/aiofast.py); off, or on SQLite, they run in the DB threads.
+# (billing/holds/aio.py); off, or on SQLite, they run in the DB threads.
 HARNMODEL_DB_ASYNC = env.bool("HARNMODEL_DB_ASYNC", default=True)
 HARNMODEL_DB_ASYNC_CONNECTIONS = env.int("HARNMODEL_DB_ASYNC_CONNECTIONS", default=4)
 HARNMODEL_UPSTREAM_TIMEOUT = env.float("HARNMODEL_UPSTREAM_TIMEOUT", default=300.0)

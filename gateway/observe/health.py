@@ -26,9 +26,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from billing.db import run_db
 from billing.signals import platform_event
 from gateway.crypto import decrypt_secret
-from gateway.db import run_db
 from gateway.models import Channel, ChannelProbe
 from gateway.protocols.channel import CallContext, UpstreamError
 from gateway.protocols.registry import get_adapter

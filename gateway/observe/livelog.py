@@ -24,7 +24,7 @@ from django.apps import apps
 from django.core.cache import cache
 from prometheus_client import Counter
 
-from gateway.db import run_db
+from billing.db import run_db
 from gateway.observe import metrics
 from gateway.wire.bounded import BoundedCache
 

@@ -31,6 +31,8 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
+from billing.signals import statement_error
+
 log = logging.getLogger("harnmodel.metrics")
 
 MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
@@ -106,6 +108,19 @@ SPEND = Counter(
     ["model"],
     registry=REGISTRY,
 )
+BILLING_STATEMENT_ERRORS = Counter(  # billing/holds/errors.py: never a silent fallback
+    "harnmodel_billing_statement_errors",
+    "Single-statement holds and settlements that raised, by operation, error class and what followed.",
+    ["op", "error", "then"],
+    registry=REGISTRY,
+)
+
+
+def _count_statement_error(sender, *, op: str, error: str, then: str, **kwargs) -> None:
+    BILLING_STATEMENT_ERRORS.labels(op=op, error=error, then=then).inc()
+
+
+statement_error.connect(_count_statement_error, dispatch_uid="harnmodel-billing-statement-errors")
 INFLIGHT = Gauge(
     "harnmodel_relay_inflight",
     "Relay jobs running now (upstream call through settlement).",

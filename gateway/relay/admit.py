@@ -11,12 +11,12 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
-from billing import aiofast
+from billing import holds
 from billing import selectors as billing_selectors
 from billing import services as billing
+from billing.db import run_db
 from billing.pricing import tool_hold_micros
 from gateway.crypto import hash_api_key
-from gateway.db import run_db
 from gateway.relay import budgets, catalog, ceilings, field_policy, offload, ratelimit
 from gateway.relay.job import Admission
 from gateway.wire import ids
@@ -124,15 +124,13 @@ async def admit(request: HttpRequest, key: catalog.KeyInfo, request_id: str, sta
         "price": route.price,
         "ttl_seconds": settings.HARNMODEL_HOLD_TTL_SECONDS,
         "tool_micros": tool_micros,
+        "api_key_id": key.id,  # written with the hold: the key's spend caps count it from the start
     }
     try:
         await cost.take_share()  # a session budget's share: 402 when spent, else a ceiling of its own
         hold["max_output_tokens"] = cost.output_cap
-        # The common case on the event loop; anything unusual (a short wallet, SQLite) in a thread.
-        reservation = await aiofast.hold_reserve(**hold) if aiofast.enabled() else None
-        if reservation is None:
-            reservation = await run_db(billing.hold_reserve, **hold)
-    except billing.InsufficientBalance:
+        reservation = await holds.reserve(**hold)
+    except holds.InsufficientBalance:
         await ratelimit.finish(limits, 0)
         await cost.abandon()
         raise InsufficientBalance("Your balance is too low for this request. Top up to continue.") from None
@@ -164,8 +162,8 @@ async def admit(request: HttpRequest, key: catalog.KeyInfo, request_id: str, sta
 
 async def _spend_cap_recheck(key: catalog.KeyInfo, request_id: str, model_id: str, price, limits,
                              cost: ceilings.CostPlan) -> None:
-    """Tag the new hold with its key and check the caps with the key's other holds: if requests admitted
-    together push the key over a cap, this one gives its hold back (a 402 usage record, cost 0)."""
+    """Check the caps with the key's other holds: if requests admitted together push the key over a cap,
+    this one gives its hold back (a 402 usage record, cost 0)."""
     exhausted = await run_db(
         billing_selectors.key_spend_over_cap, api_key_id=key.id, caps=key.spend_caps, hold_request_id=request_id
     )
@@ -179,7 +177,7 @@ async def _spend_cap_recheck(key: catalog.KeyInfo, request_id: str, model_id: st
         error_code=KeySpendLimitReached.code,
     )
     try:
-        await run_db(billing.hold_settle, request_id=request_id, usage=None, price=price, facts=facts)
+        await holds.settle(request_id=request_id, usage=None, price=price, facts=facts)
     finally:
         await ratelimit.finish(limits, 0)
         await cost.abandon()

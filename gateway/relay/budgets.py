@@ -18,9 +18,9 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from billing import services as billing
+from billing.db import run_db
 from billing.models import Hold, UsageRecord
 from billing.signals import customer_event
-from gateway.db import run_db
 from gateway.models import ApiKey
 from gateway.relay import catalog, ratelimit
 from gateway.relay.attempts import in_background

@@ -13,10 +13,10 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
+from billing.db import run_db
 from billing.pricing import PriceSnapshot
 from billing.selectors import price_current, price_snapshot
 from gateway.crypto import decrypt_secret
-from gateway.db import run_db
 from gateway.models import ApiKey, CatalogModel, ChannelModel
 from gateway.wire import limits
 from gateway.wire.bounded import BoundedCache

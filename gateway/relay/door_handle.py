@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 from django.http import HttpResponse, HttpResponseBase
 
-from gateway.db import run_db
+from billing.db import run_db
 from gateway.protocols import native
 from gateway.protocols.door import Door, DoorRequest
 from gateway.protocols.gemini.render import models_list

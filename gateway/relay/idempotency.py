@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpResponse, HttpResponseBase
 from django.utils import timezone
 
-from gateway.db import run_db
+from billing.db import run_db
 from gateway.models import IdempotencyRecord
 from gateway.relay.catalog import KeyInfo
 from gateway.wire.errors import ApiError, InvalidRequest, error_response

@@ -17,11 +17,11 @@ import msgspec
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 
-from billing import aiofast
+from billing import holds
 from billing import services as billing
+from billing.db import run_db
 from billing.money import decimal_string
 from billing.pricing import Usage, charge_micros
-from gateway.db import run_db
 from gateway.observe import metrics, request_log
 from gateway.protocols.channel import StreamTranslator
 from gateway.protocols.native import NativeStream
@@ -308,9 +308,7 @@ class RelayJob:
             "facts": facts,
             "usage_estimated": o.estimated,
         }
-        settlement = await aiofast.hold_settle(**closing) if aiofast.enabled() else None
-        if settlement is None:  # a replay, usage above the hold, SQLite: the ORM path decides
-            settlement = await run_db(billing.hold_settle, **closing)
+        settlement = await holds.settle(**closing)
         cost = 0 if settlement.replayed else settlement.cost_micros
         if a.cost is not None:
             try:  # the session budget keeps what was charged; the rest of its share goes back

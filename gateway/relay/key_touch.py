@@ -10,7 +10,7 @@ import time
 
 from django.conf import settings
 
-from gateway.db import run_db
+from billing.db import run_db
 from gateway.relay.attempts import in_background
 from gateway.services import api_key_touch
 

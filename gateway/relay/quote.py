@@ -16,9 +16,9 @@ from django.conf import settings
 from django.http import HttpResponse, HttpResponseBase
 
 from billing import selectors as billing_selectors
+from billing.db import run_db
 from billing.money import currency, decimal_string
 from billing.pricing import hold_for
-from gateway.db import run_db
 from gateway.relay import catalog, doors
 from gateway.relay.admit import authenticate, new_request_id, plan
 from gateway.relay.door_handle import _unknown_taken

@@ -24,8 +24,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from billing.db import run_db
 from billing.money import decimal_string
-from gateway.db import run_db
 from gateway.models import SessionSpend
 from gateway.relay import shared_state
 from gateway.wire.errors import InvalidRequest, SessionBudgetExceeded

@@ -10,9 +10,9 @@ import json
 import pytest
 from django.test import AsyncClient
 
+from billing.db import run_db
 from billing.models import Hold, LedgerEntry, UsageRecord, Wallet
 from billing.selectors import wallet_summary
-from gateway.db import run_db
 from gateway.services import api_key_create
 from tests.conftest import relay_settled
 from tests.factories import make_customer

@@ -10,10 +10,10 @@ import json
 import pytest
 from django.test import AsyncClient
 
+from billing.db import run_db
 from billing.models import Hold, LedgerEntry, UsageRecord, Wallet
 from billing.money import parse_amount
 from billing.pricing import affordable_output_tokens
-from gateway.db import run_db
 from gateway.wire.sse import SSEDecoder
 from tests.billing.matrix_helpers import PRICE, cost_of, local_input_tokens
 from tests.routing import conftest as routing

@@ -17,11 +17,11 @@ from django.core import mail
 from django.test import AsyncClient, Client
 
 from billing import services, tasks
+from billing.db import run_db
 from billing.models import Hold, TopUpOrder
 from billing.money import parse_amount
 from billing.pricing import Usage
 from billing.selectors import price_current, price_snapshot
-from gateway.db import run_db
 from gateway.wire.tokens import count_tokens
 from tests.billing.matrix_helpers import Matrix, cost_of, expect, local_input_tokens, state_of, summary
 from tests.billing.test_topups_stripe import SECRET, WEBHOOK, event_payload, sign

@@ -8,13 +8,11 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.core import mail
-from django.db import connection
 
-from billing import aiofast, overdraft, services
+from billing import overdraft, services
 from billing.models import Hold, LedgerEntry, UsageRecord, Wallet
 from billing.pricing import PriceSnapshot, Usage
 from billing.reconcile import ledger_reconcile
-from gateway.db import run_db
 from tests.factories import make_customer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -115,55 +113,3 @@ def test_touch_keeps_an_open_hold_from_the_sweeper():
         assert services.holds_expire() == 0
     settle(account, "r1", Usage(output_tokens=1))
     assert not services.hold_touch(request_id="r1", ttl_seconds=60)  # a closed hold is left alone
-
-
-# -- PostgreSQL: the three settle paths agree ---------------------------------------------------------------
-
-
-def _settled_rows(account) -> tuple:
-    balance, held, ledger, records = book(account)
-    statuses = list(Hold.objects.filter(wallet__account=account).values_list("status", flat=True))
-    return balance, held, ledger, [(cost, code) for _, cost, code in records], statuses
-
-
-async def _three_ways(setup, usage) -> list[tuple]:
-    """Run one scenario on three fresh wallets: the locked ORM settle, services.hold_settle (the single
-    statement first), and the relay's order (event loop, then the ORM). Returns each wallet's rows."""
-    rows = []
-    for way in ("orm", "fastpath", "aiofast"):
-        account, _ = await run_db(make_customer, f"{way}@example.com", balance="0.01")
-        await run_db(setup, account)
-        facts = services.RequestFacts(account_id=account.pk, model_id="gpt-4o")
-        closing = {"request_id": f"{way}-r1", "usage": usage, "price": PRICE, "facts": facts, "usage_estimated": False}
-        if way == "orm":
-            await run_db(services._hold_settle_locked, **closing)
-        elif way == "fastpath":
-            await run_db(services.hold_settle, **closing)
-        elif await aiofast.hold_settle(**closing) is None:
-            await run_db(services.hold_settle, **closing)
-        rows.append(await run_db(_settled_rows, account))
-    return rows
-
-
-@pytest.mark.parametrize(
-    "scenario, usage",
-    [("within", Usage(input_tokens=100, output_tokens=300)), ("above", HUGE), ("expired", HUGE),
-     ("expired-within", Usage(output_tokens=3))],
-)
-async def test_postgres_paths_settle_alike(settings, scenario, usage):
-    if connection.vendor != "postgresql":
-        pytest.skip("the single-statement paths are PostgreSQL's")
-    settings.HARNMODEL_DB_ASYNC = True
-    settings.HARNMODEL_OVERDRAFT_LIMIT_MICROS = 20_000
-
-    def setup(account):
-        rid = f"{account.email.split('@')[0]}-r1"
-        reserve(account, rid)
-        if scenario.startswith("expired"):
-            with time_machine.travel(Hold.objects.get(request_id=rid).expires_at + timedelta(seconds=1)):
-                assert services.holds_expire() == 1
-
-    orm, fast, loop = await _three_ways(setup, usage)
-    assert orm == fast == loop
-    if scenario in ("above", "expired"):
-        assert orm[0] == -20_000 and orm[3][0][1] == "charge_capped"

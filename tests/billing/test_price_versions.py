@@ -9,10 +9,10 @@ import pytest
 from django.utils import timezone
 
 from billing import services
+from billing.db import run_db
 from billing.models import ImmutableRowError, LedgerEntry, Price, UsageRecord
 from billing.pricing import PriceSnapshot, Usage, charge_micros
 from billing.selectors import price_current
-from gateway.db import run_db
 from gateway.relay.catalog import clear_caches
 from tests.billing.matrix_helpers import PRICE
 from tests.routing import conftest as routing

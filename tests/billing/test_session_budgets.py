@@ -13,8 +13,8 @@ import pytest
 from django.test import AsyncClient
 from django.utils import timezone
 
+from billing.db import run_db
 from billing.models import LedgerEntry, UsageRecord
-from gateway.db import run_db
 from gateway.models import ApiKey, SessionSpend
 from gateway.relay import sessions, shared_state
 from gateway.relay.catalog import clear_caches

@@ -7,8 +7,8 @@ import time_machine
 from django.test import AsyncClient
 from django.utils import timezone
 
+from billing.db import run_db
 from billing.models import UsageRecord
-from gateway.db import run_db
 from gateway.models import ApiKey
 from tests.conftest import relay_settled
 

@@ -11,9 +11,9 @@ from django.test import AsyncClient
 from django.utils import timezone
 
 from billing import selectors, services
+from billing.db import run_db
 from billing.models import Hold, UsageRecord
 from billing.pricing import estimate_micros
-from gateway.db import run_db
 from gateway.models import ApiKey
 from gateway.relay import admit as pipeline
 from tests.billing.matrix_helpers import PRICE, START, expect, local_input_tokens, state_of
@@ -70,11 +70,15 @@ async def test_open_holds_of_two_requests_push_the_key_over_its_cap(faulty, cust
     expect(got, ledger=[("charge", -cost)] * 3, holds=["settled"] * 3, records=[(200, "", False, cost)] * 3)
 
 
-def test_the_last_hold_tagged_sees_the_others(customer):
-    """The recheck after the hold: of two requests admitted together, the later one is refused."""
+def test_a_hold_counts_against_its_keys_caps_from_the_moment_it_exists(customer):
+    """The key is written with the hold (billing/holds), not by the recheck afterwards: a check that runs
+    between another request's hold and its recheck already counts that hold. Of two requests admitted
+    one after the other, the later one is refused."""
     key = ApiKey.objects.get(account=customer.account)
     hold = hold_of_one_request()
-    for request_id in ("r1", "r2"):
+    caps = (hold, None, None)  # room for one request in flight
+
+    def reserve(request_id: str) -> None:
         services.hold_reserve(
             account_id=customer.account.pk,
             request_id=request_id,
@@ -82,13 +86,15 @@ def test_the_last_hold_tagged_sees_the_others(customer):
             max_output_tokens=50,
             price=PRICE,
             ttl_seconds=60,
+            api_key_id=key.pk,
         )
-    caps = (hold, None, None)  # room for one request in flight
-    # Both passed the check before their holds; now each rechecks with its hold tagged.
+
+    reserve("r1")
+    assert Hold.objects.get(request_id="r1").api_key_id == key.pk  # no recheck has run yet
+    assert selectors.key_spend_over_cap(api_key_id=key.pk, caps=caps) == "total"  # another request's first check
     assert selectors.key_spend_over_cap(api_key_id=key.pk, caps=caps, hold_request_id="r1") is None
+    reserve("r2")
     assert selectors.key_spend_over_cap(api_key_id=key.pk, caps=caps, hold_request_id="r2") == "total"
-    assert list(Hold.objects.order_by("request_id").values_list("api_key_id", flat=True)) == [key.pk, key.pk]
-    assert selectors.key_spend_over_cap(api_key_id=key.pk, caps=caps) == "total"  # a third sees both
     assert selectors.key_spend_over_cap(api_key_id=key.pk, caps=(None, None, None)) is None
 
 

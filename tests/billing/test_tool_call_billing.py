@@ -1,4 +1,4 @@
-"""Hosted-tool calls in the hold and the settlement, on whichever path the database takes (ORM or fastpath)."""
+"""Hosted-tool calls in the hold and the settlement, on whichever path the database takes (the locked path or the single statement)."""
 
 import pytest
 
@@ -7,7 +7,7 @@ from billing.models import Hold, LedgerEntry, UsageRecord, Wallet
 from billing.pricing import PriceSnapshot, Usage, charge_micros
 from tests.factories import make_customer
 
-pytestmark = pytest.mark.django_db(transaction=True)  # outside a transaction PostgreSQL takes the fastpath
+pytestmark = pytest.mark.django_db(transaction=True)  # outside a transaction PostgreSQL takes the single statement
 PRICE = PriceSnapshot(None, 2_500_000, 1_250_000, 10_000_000, tool_call_micros=(("web_search", 25_000),))
 
 

@@ -10,13 +10,14 @@ from django.test import AsyncClient
 from django.urls import reverse
 from django.utils import timezone
 
-from billing import aiofast, services
+from billing import services
+from billing.db import run_db
+from billing.holds import aio
 from billing.models import UsageRecord, UsageRollup
 from billing.ops_selectors import upstream_cost_today
 from billing.pricing import PriceSnapshot, Usage, charge_micros
 from billing.rollups import usage_rollup
 from gateway.console.forms import ModelMapForm
-from gateway.db import run_db
 from gateway.models import ChannelModel
 from gateway.relay.catalog import clear_caches
 from tests.conftest import relay_settled
@@ -49,10 +50,10 @@ async def test_the_event_loop_path_records_it_too():
     account, _ = await run_db(make_customer, "cost@example.com", balance="1")
     hold = {"account_id": account.pk, "request_id": "c3", "input_tokens": 100, "max_output_tokens": 1000,
             "price": PRICE, "ttl_seconds": 60}
-    assert await aiofast.hold_reserve(**hold) is not None
+    assert await aio.reserve(**hold) is not None
     facts = services.RequestFacts(account_id=account.pk, model_id="gpt-4o", upstream_cost_micros=420)
     usage = Usage(input_tokens=100, output_tokens=50)
-    assert await aiofast.hold_settle(request_id="c3", usage=usage, price=PRICE, facts=facts, usage_estimated=False)
+    assert await aio.settle(request_id="c3", usage=usage, price=PRICE, facts=facts, usage_estimated=False)
     assert await run_db(lambda: UsageRecord.objects.get(request_id="c3").upstream_cost_micros) == 420
 
 

@@ -5,8 +5,8 @@ import pytest
 from django.test import AsyncClient
 from django.utils import timezone
 
+from billing.db import run_db
 from billing.models import LedgerEntry, UsageRecord
-from gateway.db import run_db
 from gateway.models import ApiKey, IdempotencyRecord
 from tests.conftest import relay_settled
 from tests.factories import make_channel, make_model

@@ -11,9 +11,9 @@ import jsonschema_rs
 import pytest
 from django.test import AsyncClient
 
+from billing.db import run_db
 from billing.models import Hold, LedgerEntry, UsageRecord
 from billing.money import parse_amount
-from gateway.db import run_db
 from gateway.models import ApiKey
 from gateway.protocols.responses.openapi_quote import QUOTE_SCHEMA
 from gateway.relay.catalog import clear_caches

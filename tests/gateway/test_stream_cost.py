@@ -5,9 +5,9 @@ import json
 import pytest
 from django.test import AsyncClient
 
+from billing.db import run_db
 from billing.models import LedgerEntry
 from billing.money import decimal_string
-from gateway.db import run_db
 from tests.conftest import relay_settled
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from accounts import projects
 from accounts.models import Membership, WebhookDelivery, WebhookEndpoint
+from billing.db import run_db
 from billing.models import Hold, UsageRecord
 from billing.services import hold_reserve
-from gateway.db import run_db
 from gateway.models import ApiKey
 from gateway.relay import budgets
 from gateway.relay.catalog import clear_caches

@@ -6,9 +6,9 @@ import asyncio
 import pytest
 
 from accounts import projects
+from billing.db import run_db
 from billing.models import Hold, UsageRecord
 from billing.pricing import estimate_micros
-from gateway.db import run_db
 from gateway.relay import budgets
 from gateway.services import api_key_create
 from tests.billing.matrix_helpers import START, local_input_tokens, state_of

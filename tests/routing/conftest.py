@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import pytest
 from django.test import AsyncClient
 
+from billing.db import run_db
 from billing.models import UsageRecord
-from gateway.db import run_db
 from gateway.models import Channel
 from gateway.relay import breaker, ratelimit, shared_state
 from gateway.relay import job as relay

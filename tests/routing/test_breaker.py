@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from gateway.db import run_db
+from billing.db import run_db
 from gateway.relay import breaker, shared_state
 from tests.routing.conftest import ask, make_channels, record_of, settled, tried
 

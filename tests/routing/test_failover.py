@@ -5,8 +5,8 @@ import socket
 
 import pytest
 
+from billing.db import run_db
 from billing.models import Hold, LedgerEntry
-from gateway.db import run_db
 from gateway.models import Channel
 from tests.routing.conftest import ask, make_channels, record_of, tried
 

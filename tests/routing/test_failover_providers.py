@@ -8,8 +8,8 @@ import json
 
 import pytest
 
+from billing.db import run_db
 from billing.models import Hold, LedgerEntry
-from gateway.db import run_db
 from gateway.protocols.channel import CallContext
 from gateway.protocols.responses.channel import PassthroughTranslator
 from tests.routing.conftest import ANSWER, Reply, ask, make_channels, record_of, tried

@@ -4,9 +4,9 @@ back when a probe passes; an operator's decision is never undone; nobody is bill
 import pytest
 from django.conf import settings as django_settings
 
+from billing.db import run_db
 from billing.models import Hold, UsageRecord
 from gateway import tasks
-from gateway.db import run_db
 from gateway.models import CatalogModel, Channel, ChannelModel, ChannelProbe
 from gateway.observe import health
 from gateway.relay import breaker

@@ -4,7 +4,7 @@ with extended thinking is probed without a thinking budget its tiny max_tokens c
 
 import pytest
 
-from gateway.db import run_db
+from billing.db import run_db
 from gateway.models import Channel, ChannelProbe
 from gateway.observe import health
 from tests.factories import make_channel, make_model

@@ -6,7 +6,7 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from gateway.db import run_db
+from billing.db import run_db
 from gateway.models import ApiKey
 from gateway.relay import key_touch
 from tests.routing.conftest import ask, make_channels, settled

@@ -3,8 +3,8 @@
 import pytest
 from django.test import AsyncClient
 
+from billing.db import run_db
 from gateway import meta_views
-from gateway.db import run_db
 from gateway.models import ApiKey, CatalogModel, Channel
 from tests.factories import make_channel, make_model
 

@@ -5,8 +5,8 @@ import asyncio
 
 import pytest
 
+from billing.db import run_db
 from billing.models import Hold
-from gateway.db import run_db
 from gateway.models import ApiKey
 from gateway.relay import ratelimit, shared_state
 from gateway.relay.catalog import KeyInfo

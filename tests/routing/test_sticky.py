@@ -10,8 +10,8 @@ import struct
 import pytest
 from django.conf import settings as django_settings
 
+from billing.db import run_db
 from billing.models import Hold
-from gateway.db import run_db
 from gateway.models import Channel
 from gateway.relay import response_ids
 from gateway.relay.catalog import clear_caches

@@ -1,9 +1,11 @@
-"""The single-statement PostgreSQL path must write exactly what the locked ORM path writes."""
+"""The single statements through Django's connection (billing/holds/statement.py) must write exactly what the
+locked path writes. Every column, side by side: tests/billing/test_holds_parity.py."""
 
 import pytest
 from django.db import connection
 
-from billing import fastpath, services
+from billing import services
+from billing.holds import statement
 from billing.models import Hold, LedgerEntry, UsageRecord
 from billing.pricing import PriceSnapshot, Usage
 from billing.selectors import wallet_summary
@@ -30,7 +32,7 @@ def _settle(account, rid, usage):
 
 
 def test_fast_path_is_taken_and_books_like_the_orm_path():
-    assert fastpath.available()
+    assert statement.available()
     account, _ = make_customer("fast@example.com", balance="1")
     reservation = _reserve(account, "r1")
     assert reservation.amount_micros == 10_250

@@ -1,4 +1,4 @@
-"""The event-loop hold and settle (billing/aiofast.py) must write exactly what the ORM path writes,
+"""The event-loop hold and settle (billing/holds/aio.py) must write exactly what the ORM path writes,
 answer None whenever it cannot decide alone, and never hand a broken connection to the next request."""
 
 import asyncio
@@ -7,11 +7,12 @@ import logging
 import pytest
 from django.db import connection
 
-from billing import aiofast, services
+from billing import services
+from billing.db import run_db
+from billing.holds import aio
 from billing.models import Hold, LedgerEntry, UsageRecord
 from billing.pricing import PriceSnapshot, Usage
 from billing.selectors import wallet_summary
-from gateway.db import run_db
 from tests.factories import make_customer
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -38,11 +39,11 @@ def _closing(account, rid, usage, *, channel_id=None, first_byte_ms=None):
 
 
 async def test_reserve_and_settle_on_the_loop_book_like_the_orm_path(caplog):
-    assert aiofast.enabled()
+    assert aio.enabled()
     account, _ = await run_db(make_customer, "loop@example.com", balance="1")
     with caplog.at_level(logging.WARNING, logger="harnmodel.billing"):
-        reservation = await aiofast.hold_reserve(**_hold(account, "a1"))
-        settled = await aiofast.hold_settle(
+        reservation = await aio.reserve(**_hold(account, "a1"))
+        settled = await aio.settle(
             **_closing(account, "a1", Usage(input_tokens=100, cached_input_tokens=40, output_tokens=50))
         )
     assert not caplog.records  # no fallback: the statement itself did the work
@@ -65,9 +66,9 @@ async def test_reserve_and_settle_on_the_loop_book_like_the_orm_path(caplog):
 
 async def test_a_release_without_usage_writes_no_charge(caplog):
     account, _ = await run_db(make_customer, "loop@example.com", balance="1")
-    await aiofast.hold_reserve(**_hold(account, "a2"))
+    await aio.reserve(**_hold(account, "a2"))
     with caplog.at_level(logging.WARNING, logger="harnmodel.billing"):
-        settled = await aiofast.hold_settle(**_closing(account, "a2", None))
+        settled = await aio.settle(**_closing(account, "a2", None))
     assert not caplog.records and settled is not None and settled.cost_micros == 0
     assert await run_db(lambda: (Hold.objects.get(request_id="a2").status,
                                  LedgerEntry.objects.filter(request_id="a2").count())) == ("released", 0)
@@ -76,38 +77,50 @@ async def test_a_release_without_usage_writes_no_charge(caplog):
 async def test_what_it_cannot_decide_goes_back_to_the_orm_path():
     account, _ = await run_db(make_customer, "loop@example.com", balance="0.005")
     # Short wallet: the worst case does not fit; the ORM path caps the output instead of refusing.
-    assert await aiofast.hold_reserve(**_hold(account, "a3", max_output=100_000)) is None
+    assert await aio.reserve(**_hold(account, "a3", max_output=100_000)) is None
     capped = await run_db(services.hold_reserve, **_hold(account, "a3", max_output=100_000))
     assert capped.output_cap < 100_000
     usage = Usage(input_tokens=100, output_tokens=10)
-    first = await aiofast.hold_settle(**_closing(account, "a3", usage))
+    first = await aio.settle(**_closing(account, "a3", usage))
     assert first is not None
     # A replay finds the hold closed: None, and the ORM path reports the replay without charging again.
-    assert await aiofast.hold_settle(**_closing(account, "a3", usage)) is None
+    assert await aio.settle(**_closing(account, "a3", usage)) is None
     again = await run_db(services.hold_settle, **_closing(account, "a3", usage))
     assert again.replayed
     assert await run_db(lambda: LedgerEntry.objects.filter(kind="charge").count()) == 1
 
 
 async def test_a_cancelled_statement_does_not_poison_the_pool(settings):
-    settings.HARNMODEL_DB_PERSISTENT = True  # keep connections, as production does
     account, _ = await run_db(make_customer, "loop@example.com", balance="1")
-    pool = aiofast._current_pool()
-    slow = asyncio.ensure_future(pool.fetch_one("SELECT pg_sleep(5)", {}))
+    settings.HARNMODEL_DB_PERSISTENT = True  # the pool keeps its connections, as production does
+    pool = aio.current_pool()
+    settings.HARNMODEL_DB_PERSISTENT = False  # the DB threads' do not (the test database is dropped at the end)
+    slow = asyncio.ensure_future(pool.fetch_one("SELECT pg_sleep(2)", {}))
     await asyncio.sleep(0.2)
     slow.cancel()
     with pytest.raises(asyncio.CancelledError):
         await slow
     for conn in pool.idle:  # whatever went back is idle and usable
         assert not conn.broken
-    reservation = await aiofast.hold_reserve(**_hold(account, "a4"))
+    reservation = await aio.reserve(**_hold(account, "a4"))
     assert reservation is not None
     for conn in pool.idle:
         await conn.close()
     pool.idle.clear()
+    # The server finishes the abandoned sleep on its own; wait for it, or the test database cannot be dropped.
+    for _ in range(50):
+        if not await run_db(_sleeping):
+            break
+        await asyncio.sleep(0.1)
+
+
+def _sleeping() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(2)' AND state = 'active'")
+        return cursor.fetchone()[0] > 0
 
 
 async def test_each_event_loop_gets_its_own_connections():
-    pool = aiofast._current_pool()
+    pool = aio.current_pool()
     assert pool.loop is asyncio.get_running_loop()
-    assert aiofast._current_pool() is pool
+    assert aio.current_pool() is pool

@@ -1,29 +1,22 @@
-"""The hot path's hold and settle on the event loop: PostgreSQL, without a thread hop.
+"""The single statements on the event loop (PostgreSQL), without a hop to a DB thread.
 
-fastpath.py made each write one statement; run through the ORM it still costs a hand-off to a
-pool thread and back, Django's cursor wrappers, and a statement PostgreSQL parses and plans anew
-every time (Django binds parameters on the client). Here the same statements run on a few
-autocommit psycopg connections owned by the event loop, as server-side prepared statements.
-
-Like fastpath, each call answers None when it cannot decide alone (wallet short, hold already
-closed, a duplicate, any database error): the caller then runs the ORM path in a thread, which
-handles every case. Same SQL, same rows, same rules.
+Through the ORM a statement still costs a hand-off to a pool thread and back, Django's cursor
+wrappers, and a statement PostgreSQL parses and plans anew every time (Django binds parameters on
+the client). Here the same statements (sql.py) run on a few autocommit psycopg connections owned by
+the event loop, as server-side prepared statements. None means "the locked path decides".
 """
 
 import asyncio
-import logging
-from datetime import timedelta
 from typing import Any
 
 import psycopg
 from django.conf import settings
 from django.db import connections
 
-from . import fastpath
-from .pricing import PriceSnapshot, Usage, charge_micros, estimate_micros
-from .services import RequestFacts, Reservation, Settlement
-
-log = logging.getLogger("harnmodel.billing")
+from ..pricing import PriceSnapshot, Usage
+from . import sql
+from .errors import statement_failed
+from .types import RequestFacts, Reservation, Settlement
 
 
 class _Pool:
@@ -42,12 +35,12 @@ class _Pool:
         # Prepare on first use: these two statements run on every request.
         return await psycopg.AsyncConnection.connect(**params, autocommit=True, prepare_threshold=0)
 
-    async def fetch_one(self, sql: str, params: dict[str, Any]) -> tuple | None:
+    async def fetch_one(self, query: str, params: dict[str, Any]) -> tuple | None:
         async with self.slots:
             conn = self.idle.pop() if self.idle else await self._connect()
             keep = self.persistent
             try:
-                cursor = await conn.execute(sql, params)
+                cursor = await conn.execute(query, params)
                 return await cursor.fetchone()
             except BaseException:
                 keep = keep and not conn.broken  # a cancelled or failed statement may leave it unusable
@@ -73,22 +66,22 @@ def enabled() -> bool:
     return settings.HARNMODEL_DB_ASYNC and connections["default"].vendor == "postgresql"
 
 
-def _current_pool() -> _Pool:
+def current_pool() -> _Pool:
     global _pool
     if _pool is None or _pool.loop is not asyncio.get_running_loop():
         _pool = _Pool(settings.HARNMODEL_DB_ASYNC_CONNECTIONS, settings.HARNMODEL_DB_PERSISTENT)
     return _pool
 
 
-async def _fetch(sql: str, params: dict[str, Any]) -> tuple | None:
+async def _fetch(op: str, request_id: str, query: str, params: dict[str, Any]) -> tuple | None:
     try:
-        return await _current_pool().fetch_one(sql, params)
-    except psycopg.Error as exc:  # autocommit: the failed statement changed nothing
-        log.warning("async fast path fell back to the ORM: %s", type(exc).__name__)
+        return await current_pool().fetch_one(query, params)
+    except psycopg.Error as exc:
+        statement_failed(op=op, request_id=request_id, exc=exc)
         return None
 
 
-async def hold_reserve(
+async def reserve(
     *,
     account_id: int,
     request_id: str,
@@ -97,27 +90,31 @@ async def hold_reserve(
     price: PriceSnapshot,
     ttl_seconds: int,
     tool_micros: int = 0,
+    api_key_id: int | None = None,
 ) -> Reservation | None:
-    """services.hold_reserve's common case in one statement; None means "ask the ORM path"."""
-    amount = estimate_micros(input_tokens, max_output_tokens, price, tool_micros)
-    params = fastpath.reserve_params(
-        account_id=account_id, request_id=request_id, amount=amount, ttl=timedelta(seconds=ttl_seconds)
+    amount, params = sql.reserve_params(
+        account_id=account_id,
+        request_id=request_id,
+        input_tokens=input_tokens,
+        max_output_tokens=max_output_tokens,
+        price=price,
+        ttl_seconds=ttl_seconds,
+        tool_micros=tool_micros,
+        api_key_id=api_key_id,
     )
-    row = await _fetch(fastpath.RESERVE_SQL, params)
+    row = await _fetch("reserve", request_id, sql.reserve_sql(), params)
     if row is None:
         return None
     return Reservation(hold_id=str(row[0]), amount_micros=amount, output_cap=max_output_tokens)
 
 
-async def hold_settle(
-    *, request_id: str, usage: Usage | None, price: PriceSnapshot, facts: RequestFacts, usage_estimated: bool
+async def settle(
+    *, request_id: str, usage: Usage | None, price: PriceSnapshot, facts: RequestFacts, usage_estimated: bool = False
 ) -> Settlement | None:
-    """services.hold_settle's common case in one statement; None means "ask the ORM path"."""
-    cost = charge_micros(usage, price) if usage is not None else 0
-    params = fastpath.settle_params(
-        request_id=request_id, cost=cost, usage=usage, price_id=price.id, facts=facts, estimated=usage_estimated
+    cost, params = sql.settle_params(
+        request_id=request_id, usage=usage, price=price, facts=facts, usage_estimated=usage_estimated
     )
-    row = await _fetch(fastpath.SETTLE_SQL, params)
+    row = await _fetch("settle", request_id, sql.settle_sql(), params)
     if row is None:
         return None
     return Settlement(cost_micros=cost, balance_micros=row[0], replayed=False)

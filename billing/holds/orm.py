@@ -1,0 +1,96 @@
+"""The locked hold and settle: the wallet's row lock, then every case (short wallets, replays, usage
+above the hold, expired holds). Works on any database; the statements (sql.py) hand it what they
+cannot decide alone. Rows come from the same column map (columns.py) the statements use."""
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from .. import overdraft
+from ..locks import lock_wallet
+from ..models import Hold, LedgerEntry, UsageRecord, Wallet
+from ..pricing import PriceSnapshot, Usage, charge_micros, hold_for
+from . import columns
+from .types import InsufficientBalance, RequestFacts, Reservation, Settlement
+
+
+@transaction.atomic
+def reserve(
+    *,
+    account_id: int,
+    request_id: str,
+    input_tokens: int,
+    max_output_tokens: int,
+    price: PriceSnapshot,
+    ttl_seconds: int,
+    tool_micros: int = 0,
+    api_key_id: int | None = None,
+) -> Reservation:
+    """Reserve the worst case; when the wallet has less, reserve what it has and cap the output to
+    what that pays for, rather than refusing an agent that asks for 128k tokens. `tool_micros`
+    (hosted-tool calls) is held whole, never capped."""
+    wallet = lock_wallet(account_id=account_id)
+    sized = hold_for(input_tokens, max_output_tokens, price, tool_micros, wallet.balance_micros - wallet.held_micros)
+    if sized is None:
+        raise InsufficientBalance
+    amount, cap = sized
+    Wallet.objects.filter(pk=wallet.pk).update(held_micros=wallet.held_micros + amount)
+    hold = Hold.objects.create(
+        wallet=wallet,
+        expires_at=timezone.now() + timedelta(seconds=ttl_seconds),
+        **columns.hold_values(request_id=request_id, amount=amount, api_key_id=api_key_id),
+    )
+    return Reservation(hold_id=str(hold.pk), amount_micros=amount, output_cap=cap)
+
+
+@transaction.atomic
+def settle(
+    *, request_id: str, usage: Usage | None, price: PriceSnapshot, facts: RequestFacts, usage_estimated: bool = False
+) -> Settlement:
+    """Charge what the request used (under the overdraft rule), release the rest, write its usage
+    record. Idempotent per request: a second call finds the hold closed and charges nothing."""
+    wallet_id = Hold.objects.filter(request_id=request_id).values_list("wallet_id", flat=True).get()
+    wallet = lock_wallet(wallet_id=wallet_id)
+    hold = Hold.objects.get(request_id=request_id)  # re-read under the wallet lock
+    # An expired hold whose request still settles (it outlived the TTL): charge it now, unheld.
+    late = hold.status == Hold.Status.EXPIRED and usage is not None
+    if hold.status != Hold.Status.OPEN and not late:
+        charged = LedgerEntry.objects.filter(idempotency_key=columns.charge_key(request_id)).first()
+        cost = -charged.amount_micros if charged else 0
+        return Settlement(cost_micros=cost, balance_micros=wallet.balance_micros, replayed=True)
+
+    held = 0 if late else hold.amount_micros  # the sweeper already gave an expired hold back
+    full_cost = charge_micros(usage, price) if usage is not None else 0
+    split = overdraft.charge_split(
+        cost=full_cost,
+        hold=held,
+        balance=wallet.balance_micros,
+        held=wallet.held_micros,
+        overdraft=overdraft.overdraft_limit_micros(),
+        limit=facts.cost_limit_micros,
+    )
+    cost = split.charged
+    if split.uncharged:
+        facts.error_code = facts.error_code or "charge_capped"
+        overdraft.alert_uncharged(
+            request_id=request_id, account_id=facts.account_id, cost=full_cost, charged=cost, hold=held
+        )
+    balance = wallet.balance_micros - cost
+    if cost:
+        LedgerEntry.objects.create(
+            wallet=wallet,
+            balance_after_micros=balance,
+            **columns.charge_values(request_id=request_id, cost=cost, facts=facts),
+        )
+    now = timezone.now()
+    Wallet.objects.filter(pk=wallet.pk).update(
+        balance_micros=balance, held_micros=wallet.held_micros - held, updated_at=now
+    )
+    Hold.objects.filter(pk=hold.pk).update(status=columns.hold_closed_status(usage), closed_at=now)
+    UsageRecord.objects.create(
+        **columns.usage_values(
+            request_id=request_id, usage=usage, cost=cost, price_id=price.id, facts=facts, estimated=usage_estimated
+        )
+    )
+    return Settlement(cost_micros=cost, balance_micros=balance, replayed=False)

@@ -13,7 +13,7 @@ from billing.holds import aio, orm, statement
 from billing.models import Hold, LedgerEntry, UsageRecord
 from billing.pricing import PriceSnapshot, Usage
 from billing.selectors import wallet_summary
-from gateway.metrics import BILLING_STATEMENT_ERRORS
+from gateway.observe.metrics import BILLING_STATEMENT_ERRORS
 from tests.factories import make_customer
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -279,6 +279,7 @@ class UsageRecordAdmin(CsvExportMixin, ReadOnlyAdmin):
         "error_code",
         "input_tokens",
         "cached_input_tokens",
+        "cache_write_tokens",
         "output_tokens",
         "reasoning_tokens",
         "tool_calls",

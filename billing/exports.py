@@ -102,6 +102,7 @@ USAGE = ExportSpec(
         ("error_code", lambda r: r.error_code),
         ("input_tokens", lambda r: r.input_tokens),
         ("cached_input_tokens", lambda r: r.cached_input_tokens),
+        ("cache_write_tokens", lambda r: r.cache_write_tokens),
         ("output_tokens", lambda r: r.output_tokens),
         ("reasoning_tokens", lambda r: r.reasoning_tokens),
         ("cost", lambda r: money(r.cost_micros)),

@@ -155,6 +155,8 @@ class UsageRecord(models.Model):
     error_code = models.CharField(max_length=64, blank=True)
     input_tokens = models.BigIntegerField(default=0)
     cached_input_tokens = models.BigIntegerField(default=0)
+    # Written to the upstream's prompt cache (part of input_tokens), billed at the cache-write price.
+    cache_write_tokens = models.BigIntegerField(default=0, db_default=0)
     output_tokens = models.BigIntegerField(default=0)
     reasoning_tokens = models.BigIntegerField(default=0)
     tool_calls = models.JSONField(default=dict, blank=True, help_text="Hosted-tool calls charged, by kind.")

@@ -71,6 +71,7 @@ def usage_values(
         "error_code": facts.error_code,
         "input_tokens": used.input_tokens,
         "cached_input_tokens": used.cached_input_tokens,
+        "cache_write_tokens": used.cache_write_tokens,
         "output_tokens": used.output_tokens,
         "reasoning_tokens": used.reasoning_tokens,
         "tool_calls": dict(used.tool_calls),

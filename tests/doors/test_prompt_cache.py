@@ -60,7 +60,7 @@ def test_cache_writes_are_billed_at_the_cache_write_price(http, alice, fakes):
                                    output_tokens=20), price)
     # 50 × 2.5 + 200 × 1.25 + 1000 × 3.125 + 20 × 10 per 1M tokens
     assert expected == (50 * 2_500_000 + 200 * 1_250_000 + 1000 * 3_125_000 + 20 * 10_000_000 + 999_999) // 1_000_000
-    assert record.cost_micros == expected
+    assert record.cost_micros == expected and record.cache_write_tokens == 1000
     assert LedgerEntry.objects.get(request_id=record.request_id).amount_micros == -expected
 
 

@@ -122,8 +122,8 @@ class UsageSerializer(serializers.ModelSerializer):
     class Meta:
         model = UsageRecord
         fields = ("id", "created_at", "request_id", "api_key_id", "api_key_name", "api_key_prefix", "model_id",
-                  "stream", "status", "error_code", "input_tokens", "cached_input_tokens", "output_tokens",
-                  "reasoning_tokens", "cost_micros", "latency_ms", "usage_estimated")  # fmt: skip
+                  "stream", "status", "error_code", "input_tokens", "cached_input_tokens",
+                  "cache_write_tokens", "output_tokens", "reasoning_tokens", "cost_micros", "latency_ms", "usage_estimated")  # fmt: skip
         read_only_fields = fields
 
 

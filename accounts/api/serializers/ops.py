@@ -49,7 +49,7 @@ class OpsUsageSerializer(serializers.ModelSerializer):
         model = UsageRecord
         fields = ("id", "created_at", "request_id", "account_id", "api_key_id", "channel_id", "model_id",
                   "upstream_model", "stream", "status", "error_code", "input_tokens", "cached_input_tokens",
-                  "output_tokens", "reasoning_tokens", "cost_micros", "upstream_cost_micros", "latency_ms",
+                  "cache_write_tokens", "output_tokens", "reasoning_tokens", "cost_micros", "upstream_cost_micros", "latency_ms",
                   "first_byte_ms", "usage_estimated")  # fmt: skip
         read_only_fields = fields
 

@@ -18,6 +18,7 @@ from billing.selectors import price_current, price_snapshot
 from gateway.crypto import decrypt_secret
 from gateway.db import run_db
 from gateway.models import ApiKey, CatalogModel, ChannelModel
+from gateway.upstream.truth.demotion import factors as truth_factors
 from gateway.wire import limits
 from gateway.wire.bounded import BoundedCache
 
@@ -38,6 +39,7 @@ class ChannelRoute:
     first_byte_timeout: float | None = None
     idle_timeout: float | None = None
     cost: PriceSnapshot | None = None  # what the channel charges us for this model; None = unknown
+    truth_factor: float = 1.0  # < 1 while the truth score demotes it (gateway/upstream/truth/score.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +154,7 @@ def load_model_route(public_id: str) -> ModelRoute | None:
         return None
     price = price_current(model_id=public_id)
     maps = ChannelModel.objects.filter(model=model, channel__enabled=True).select_related("channel")
+    demoted = truth_factors(public_id)
     channels = tuple(
         ChannelRoute(
             id=m.channel.pk,
@@ -171,6 +174,7 @@ def load_model_route(public_id: str) -> ModelRoute | None:
                 if m.cost_input_micros is not None
                 else None
             ),
+            truth_factor=demoted.get(m.channel.pk, 1.0),
         )
         for m in maps
     )

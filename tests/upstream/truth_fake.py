@@ -20,7 +20,7 @@ from tests.upstream.threaded import ThreadedServer
 
 _o200k = bpe_openai.get_encoding("o200k_base")
 
-ANSWERS = {
+ANSWERS: dict[str, dict[str, Any]] = {
     "a": {
         "short": "A lighthouse guides ships safely past dangerous coasts at night.",
         "call": {"city": "Paris", "unit": "celsius"},

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import httpx
@@ -134,7 +135,7 @@ def load_targets(channel_ids: list[int] | None = None) -> list[Target]:
 
 
 @transaction.atomic
-def record_answers(answers: list[Answer], *, as_reference: set[int] = frozenset(), replace: bool = False) -> list[CanaryRun]:  # type: ignore[assignment]
+def record_answers(answers: list[Answer], *, as_reference: Collection[int] = (), replace: bool = False) -> list[CanaryRun]:
     """Store each answer as a CanaryRun with its verdict; answers of channels in `as_reference` become the
     reference (only where none exists, unless `replace`). Keeps the newest HARNMODEL_TRUTH_CANARY_RUNS_KEPT."""
     runs = []

@@ -36,7 +36,16 @@ class Sample:
 _lock = threading.Lock()
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="harnmodel-truth")
 _buffer: list[Sample] = []
-_state = {"pending": 0, "dropped": 0, "flushed_at": time.monotonic()}
+
+
+@dataclass(slots=True)
+class _State:
+    pending: int = 0  # handed to the worker, not yet counted
+    dropped: int = 0  # refused since the process started (queue full)
+    flushed_at: float = 0.0  # time.monotonic() of the last write
+
+
+_state = _State(flushed_at=time.monotonic())
 _timer: threading.Timer | None = None
 
 
@@ -46,10 +55,10 @@ def note(channel: Any, public_id: str, request: Any, reported_input: int) -> boo
     if reported_input <= 0:
         return False
     with _lock:
-        if _state["pending"] >= settings.HARNMODEL_TRUTH_PENDING:
-            _state["dropped"] += 1
+        if _state.pending >= settings.HARNMODEL_TRUTH_PENDING:
+            _state.dropped += 1
             return False
-        _state["pending"] += 1
+        _state.pending += 1
     _executor.submit(_count, channel.id, public_id, channel.upstream_model, channel.options, request, reported_input)
     return True
 
@@ -65,7 +74,7 @@ def _count(channel_id: int, public_id: str, upstream_model: str, options: dict, 
             _buffer.append(Sample(channel_id, public_id, vocab, count.tokens, reported))
             size = len(_buffer)
         if size >= settings.HARNMODEL_TRUTH_FLUSH_SAMPLES or (
-            time.monotonic() - _state["flushed_at"] >= settings.HARNMODEL_TRUTH_FLUSH_SECONDS
+            time.monotonic() - _state.flushed_at >= settings.HARNMODEL_TRUTH_FLUSH_SECONDS
         ):
             _flush_now()
         elif size == 1:  # quiet traffic: the first sample of a batch is written within FLUSH_SECONDS anyway
@@ -76,7 +85,7 @@ def _count(channel_id: int, public_id: str, upstream_model: str, options: dict, 
         log.exception("truth sample failed", extra={"channel_id": channel_id})
     finally:
         with _lock:
-            _state["pending"] -= 1
+            _state.pending -= 1
 
 
 def _flush_now() -> int:
@@ -84,7 +93,7 @@ def _flush_now() -> int:
     with _lock:
         batch = list(_buffer)
         _buffer.clear()
-        _state["flushed_at"] = time.monotonic()
+        _state.flushed_at = time.monotonic()
     if not batch:
         return 0
     try:
@@ -103,7 +112,7 @@ def drain() -> int:
 
 
 def dropped() -> int:
-    return _state["dropped"]
+    return _state.dropped
 
 
 def record(samples: list[Sample]) -> None:

@@ -16,5 +16,5 @@ operator_history = Signal()
 # kwargs: account_id, event_type ("topup.credited", "balance.low"), data (a JSON-able dict).
 customer_event = Signal()
 
-# The same for operators (event_type "channel.disabled"; kwargs event_type, data).
+# The same for operators (event_type "channel.disabled", "channel.demoted"; kwargs event_type, data).
 platform_event = Signal()

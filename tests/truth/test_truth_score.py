@@ -3,13 +3,14 @@ and to one reporting 20 % more input tokens than it read; the canaries against a
 serving the same model and one serving another. The liars are caught, demoted in routing and alerted (mail
 and the signed operator webhook); the honest ones are not."""
 
+import json
 import random
 from collections import Counter
 
 import pytest
 from django.core import mail
 
-from accounts.api import webhooks
+from accounts.api import webhook_signing, webhooks
 from accounts.models import WebhookDelivery
 from gateway.db import run_db
 from gateway.models import Channel
@@ -85,10 +86,10 @@ async def test_inflated_usage_is_caught_and_demoted(upstream):
     assert again.demoted == [] and len(mail.outbox) == 1  # alerted once per demotion
 
 
-def test_a_substituted_model_drifts_on_the_canaries_and_is_demoted(upstream, settings):
+def test_a_substituted_model_drifts_on_the_canaries_and_is_demoted(upstream, receiver):
     made = channels(upstream, trusted=("a", 1.0, {"truth_reference": True}), same=("a", 1.0, {}),
                     substitute=("b", 1.0, {}))  # fmt: skip
-    ops_endpoint()
+    _, secret = webhooks.endpoint_create(account_id=None, url=receiver.url, events=["channel.demoted"])
     runs = canary_run.run_all()
     assert CanaryReference.objects.filter(model_id="gpt-4o", source_channel=made["trusted"]).count() == 3
     verdicts = {(r.channel.name, r.canary): r.verdict for r in CanaryRun.objects.select_related("channel")}
@@ -108,7 +109,11 @@ def test_a_substituted_model_drifts_on_the_canaries_and_is_demoted(upstream, set
     assert TruthScore.objects.get(channel=made["substitute"]).score == 25
     assert TruthScore.objects.get(channel=made["same"]).score == 100
     assert len(mail.outbox) == 1 and "substitute" in mail.outbox[0].subject
-    assert WebhookDelivery.objects.filter(event_type="channel.demoted").count() == 1
+    [(headers, body)] = receiver.received  # the signed operator webhook, delivered over HTTPS
+    assert webhook_signing.verify(secret, headers, body)
+    event = json.loads(body)
+    assert event["type"] == "channel.demoted" and event["data"]["channel"] == made["substitute"].pk
+    assert event["data"]["score"] == 25 and len(event["data"]["reasons"]) == 3
     model = load_model_route("gpt-4o")
     assert model is not None
     assert {c.name: c.truth_factor for c in model.channels} == {"trusted": 1.0, "same": 1.0, "substitute": 0.1}

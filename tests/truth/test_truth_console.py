@@ -41,7 +41,7 @@ def test_trust_run_see_and_lift(admin_client, upstream: TruthUpstream):
     assert substitute.score == 25 and substitute.demoted_until is not None
 
     page = admin_client.get(reverse("admin:truth_truthscore_changelist")).content.decode()
-    assert "substitute" in page and "● 25" in page and "short: drift" in page and "× 0.1 until" in page
+    assert "substitute" in page and "● 25" in page and "short ✗ drift" in page and "× 0.1 until" in page
     detail = admin_client.get(reverse("admin:truth_truthscore_change", args=[substitute.pk]))
     assert detail.status_code == 200 and "differs from the reference" in detail.content.decode()
 

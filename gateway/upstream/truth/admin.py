@@ -24,8 +24,7 @@ class ReadOnly(admin.ModelAdmin):
 
 @admin.register(TruthScore)
 class TruthScoreAdmin(admin.ModelAdmin):
-    list_display = ["channel", "model_id", "score_badge", "ratio", "canaries", "demotion", "computed_at"]
-    list_filter = ["channel", "model_id"]
+    list_display = ["channel_name", "model_id", "score_badge", "ratio", "canaries", "demotion"]
     list_select_related = ["channel"]
     search_fields = ["channel__name", "model_id"]
     ordering = ["score", "channel__name", "model_id"]
@@ -35,6 +34,10 @@ class TruthScoreAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.display(description=_("Channel"), ordering="channel__name")
+    def channel_name(self, row: TruthScore) -> str:
+        return row.channel.name
 
     @admin.display(description=_("Score"), ordering="score")
     def score_badge(self, row: TruthScore) -> str:
@@ -54,17 +57,18 @@ class TruthScoreAdmin(admin.ModelAdmin):
         found = (row.evidence or {}).get("canaries") or {}
         if not found:
             return "—"
-        return format_html_join(" ", '<span class="{}" title="{}">{}: {}</span>', (
-            ("hm-ok" if v["verdict"] == "match" else "hm-bad", v.get("detail", ""), name, v["verdict"])
+        marks = {"match": "✓", "drift": "✗ drift", "error": "! error"}
+        return format_html_join(" ", '<span class="{}" title="{}">{} {}</span>', (
+            ("hm-ok" if v["verdict"] == "match" else "hm-bad", v.get("detail", ""), name, marks.get(v["verdict"], "…"))
             for name, v in found.items()
-        ))  # fmt: skip
+        ))  # fmt: skip (the detail of a drift is the title, and on the row's page)
 
     @admin.display(description=_("Demoted"), ordering="demoted_until")
     def demotion(self, row: TruthScore) -> str:
         if row.demoted_until is None or row.demoted_until <= timezone.now():
             return "—"
-        return format_html('<span class="hm-bad">× {} until {}</span>', f"{row.demote_factor:g}",
-                           row.demoted_until.strftime("%Y-%m-%d %H:%M"))  # fmt: skip
+        return format_html('<span class="hm-bad">× {} until {}</span>',
+                           f"{row.demote_factor:g}", timezone.localtime(row.demoted_until).strftime("%m-%d %H:%M"))  # fmt: skip
 
     def _audit(self, request: HttpRequest, rows: QuerySet[TruthScore], action: str) -> None:
         for row in rows.select_related("channel"):

@@ -72,6 +72,7 @@ class TruthScore(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["channel", "model_id"], name="truth_score_unique")]
+        verbose_name = "channel truth score"
 
     def __str__(self) -> str:
         return f"{self.channel_id}/{self.model_id}: {self.score}"

@@ -78,7 +78,7 @@ def _count(channel_id: int, public_id: str, upstream_model: str, options: dict, 
         ):
             _flush_now()
         elif size == 1:  # quiet traffic: the first sample of a batch is written within FLUSH_SECONDS anyway
-            _timer = threading.Timer(settings.HARNMODEL_TRUTH_FLUSH_SECONDS, lambda: _executor.submit(_flush_now))
+            _timer = threading.Timer(settings.HARNMODEL_TRUTH_FLUSH_SECONDS, _flush_later)
             _timer.daemon = True
             _timer.start()
     except Exception:
@@ -86,6 +86,13 @@ def _count(channel_id: int, public_id: str, upstream_model: str, options: dict, 
     finally:
         with _lock:
             _state.pending -= 1
+
+
+def _flush_later() -> None:
+    try:
+        _executor.submit(_flush_now)
+    except RuntimeError:  # the interpreter is exiting: the executor takes no more work
+        pass
 
 
 def _flush_now() -> int:

@@ -57,7 +57,7 @@ class TruthScoreAdmin(admin.ModelAdmin):
         found = (row.evidence or {}).get("canaries") or {}
         if not found:
             return "—"
-        marks = {"match": "✓", "drift": "✗ drift", "error": "! error"}
+        marks = {"match": "✓", "drift": "✗ drift", "error": "! error", "unreferenced": "? no reference"}
         return format_html_join(" ", '<span class="{}" title="{}">{} {}</span>', (
             ("hm-ok" if v["verdict"] == "match" else "hm-bad", v.get("detail", ""), name, marks.get(v["verdict"], "…"))
             for name, v in found.items()

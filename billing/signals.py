@@ -20,5 +20,5 @@ customer_event = Signal()
 # metrics count it (harnmodel_billing_statement_errors_total), so billing never imports them.
 statement_error = Signal()
 
-# The same for operators (event_type "channel.disabled"; kwargs event_type, data).
+# The same for operators (event_type "channel.disabled", "channel.demoted", …; kwargs event_type, data).
 platform_event = Signal()

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "accounts",
     "gateway",
     "billing",
+    "gateway.upstream.truth",
 ]
 
 MIDDLEWARE = [
@@ -366,6 +367,20 @@ HARNMODEL_PROBE_MAX_OUTPUT_TOKENS = env.int("HARNMODEL_PROBE_MAX_OUTPUT_TOKENS",
 HARNMODEL_PROBE_CONCURRENCY = env.int("HARNMODEL_PROBE_CONCURRENCY", default=16)
 # Upstream balance samples kept per channel (gateway.upstream.balance_poll); older ones are trimmed on each poll.
 HARNMODEL_BALANCE_SAMPLES_KEPT = env.int("HARNMODEL_BALANCE_SAMPLES_KEPT", default=96)
+# Channel truth (gateway/upstream/truth): reported ÷ locally counted input tokens per channel × model, the
+# canaries, and the score that demotes a channel's routing weight below HARNMODEL_TRUTH_DEMOTE_BELOW.
+HARNMODEL_TRUTH_WINDOW = env.int("HARNMODEL_TRUTH_WINDOW", default=200)  # ratios kept per channel × model
+HARNMODEL_TRUTH_MIN_SAMPLES = env.int("HARNMODEL_TRUTH_MIN_SAMPLES", default=20)
+HARNMODEL_TRUTH_MIN_TOKENS = env.int("HARNMODEL_TRUTH_MIN_TOKENS", default=40)  # shorter inputs: framing noise
+HARNMODEL_TRUTH_INFLATION_RATIO = env.float("HARNMODEL_TRUTH_INFLATION_RATIO", default=1.05)
+HARNMODEL_TRUTH_PENDING = env.int("HARNMODEL_TRUTH_PENDING", default=1000)  # counts queued; past it, dropped
+HARNMODEL_TRUTH_FLUSH_SAMPLES = env.int("HARNMODEL_TRUTH_FLUSH_SAMPLES", default=100)
+HARNMODEL_TRUTH_FLUSH_SECONDS = env.float("HARNMODEL_TRUTH_FLUSH_SECONDS", default=30.0)
+HARNMODEL_TRUTH_DEMOTE_BELOW = env.int("HARNMODEL_TRUTH_DEMOTE_BELOW", default=60)
+HARNMODEL_TRUTH_DEMOTE_FACTOR = env.float("HARNMODEL_TRUTH_DEMOTE_FACTOR", default=0.1)
+HARNMODEL_TRUTH_DEMOTE_SECONDS = env.int("HARNMODEL_TRUTH_DEMOTE_SECONDS", default=6 * 3600)
+HARNMODEL_TRUTH_CANARY_RUNS_KEPT = env.int("HARNMODEL_TRUTH_CANARY_RUNS_KEPT", default=50)
+HARNMODEL_TRUTH_TEXT_SIMILARITY = env.float("HARNMODEL_TRUTH_TEXT_SIMILARITY", default=0.8)
 DATA_UPLOAD_MAX_MEMORY_SIZE = HARNMODEL_MAX_BODY_BYTES
 HARNMODEL_MAX_INPUT_ITEMS = env.int("HARNMODEL_MAX_INPUT_ITEMS", default=2048)
 # Hosted-tool calls (web_search, …) a request may ask for in max_tool_calls, and the cap held and sent
@@ -460,7 +475,8 @@ CELERY_BEAT_SCHEDULE = {
     "gateway-sync-upstream-models": {"task": "gateway.tasks.sync_upstream_models", "schedule": 3600.0},
     "gateway-poll-upstream-balances": {"task": "gateway.tasks.poll_upstream_balances", "schedule": 600.0},
     "gateway-purge-idle-sessions": {"task": "gateway.tasks.purge_idle_sessions", "schedule": 3600.0},
-
     "accounts-sweep-webhooks": {"task": "accounts.tasks.sweep_webhook_deliveries", "schedule": 120.0},
     "accounts-expiring-keys": {"task": "accounts.tasks.notify_expiring_keys", "schedule": 3600.0},
+    "truth-canaries": {"task": "gateway.upstream.truth.tasks.run_canaries", "schedule": 3600.0},
+    "truth-scores": {"task": "gateway.upstream.truth.tasks.score_channels", "schedule": 300.0},
 }

@@ -31,10 +31,10 @@ from . import webhook_signing
 logger = logging.getLogger(__name__)
 
 # Payloads of each event: README ("Webhooks"). The event names are the contract; never rename one.
-CUSTOMER_EVENTS = ("balance.low", "topup.credited", "autotopup.failed", "spend.limit_reached", "key.expiring", "dispute.resolved",
-                   "webhook.test")  # fmt: skip
-OPERATOR_EVENTS = ("channel.disabled", "credential.disabled", "upstream.balance_low", "reconcile.drift",
-                   "webhook.test")  # fmt: skip
+CUSTOMER_EVENTS = ("balance.low", "topup.credited", "autotopup.failed", "spend.limit_reached", "key.expiring",
+                   "dispute.resolved", "webhook.test")  # fmt: skip
+OPERATOR_EVENTS = ("channel.disabled", "channel.demoted", "credential.disabled", "upstream.balance_low",
+                   "reconcile.drift", "webhook.test")  # fmt: skip
 BACKOFF_SECONDS = (30, 120, 600, 3600, 6 * 3600)  # after attempt 1, 2, …: 6 attempts over ~7 hours
 MAX_ATTEMPTS = len(BACKOFF_SECONDS) + 1
 MAX_ENDPOINTS = 20  # per account (and for operators): each event is one request per endpoint

@@ -18,6 +18,7 @@ from billing.pricing import PriceSnapshot
 from billing.selectors import price_current, price_snapshot
 from gateway.crypto import decrypt_secret
 from gateway.models import ApiKey, CatalogModel, ChannelModel
+from gateway.upstream.truth.demotion import factors as truth_factors
 from gateway.wire import limits
 from gateway.wire.bounded import BoundedCache
 
@@ -38,6 +39,7 @@ class ChannelRoute:
     first_byte_timeout: float | None = None
     idle_timeout: float | None = None
     cost: PriceSnapshot | None = None  # what the channel charges us for this model; None = unknown
+    truth_factor: float = 1.0  # < 1 while the truth score demotes it (gateway/upstream/truth/score.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +162,7 @@ def load_model_route(public_id: str) -> ModelRoute | None:
         return None
     price = price_current(model_id=public_id)
     maps = ChannelModel.objects.filter(model=model, channel__enabled=True).select_related("channel")
+    demoted = truth_factors(public_id)
     channels = tuple(
         ChannelRoute(
             id=m.channel.pk,
@@ -179,6 +182,7 @@ def load_model_route(public_id: str) -> ModelRoute | None:
                 if m.cost_input_micros is not None
                 else None
             ),
+            truth_factor=demoted.get(m.channel.pk, 1.0),
         )
         for m in maps
     )

@@ -28,6 +28,7 @@ from gateway.protocols.native import NativeStream
 from gateway.relay import breaker, key_touch, ratelimit
 from gateway.relay.attempts import Admission, Opened, Outcome, _background, in_background, open_upstream
 from gateway.relay.doors import DoorCall
+from gateway.upstream.truth import ratios as truth
 from gateway.wire.errors import ApiError, InvalidRequest, UpstreamFailed, error_response
 from gateway.wire.tokens import count_tokens
 
@@ -326,6 +327,8 @@ class RelayJob:
                 cost_micros=cost,
                 estimated=o.estimated,
             )
+            if o.usage is not None and o.channel is not None and not o.estimated and o.status < 400:
+                truth.note(o.channel, a.route.public_id, a.parsed.typed, o.usage.input_tokens)  # counted later
         except Exception:
             log.exception("metrics or request log failed", extra={"request_id": a.request_id})
         return settlement

@@ -15,7 +15,7 @@ def _rendezvous(seed: bytes, channel: ChannelRoute) -> float:
     """Weighted rendezvous score (smaller first): a channel is first for a share of seeds = its weight share."""
     digest = hashlib.blake2b(seed + b"\0" + str(channel.id).encode(), digest_size=8).digest()
     unit = (int.from_bytes(digest, "big") + 1) / (2**64 + 1)  # in (0, 1)
-    return -math.log(unit) / channel.weight
+    return -math.log(unit) / (channel.weight * channel.truth_factor)
 
 
 def channel_order(channels: Iterable[ChannelRoute], *, rng: random.Random | None = None,
@@ -36,7 +36,7 @@ def channel_order(channels: Iterable[ChannelRoute], *, rng: random.Random | None
             ordered.extend(sorted(pool, key=lambda c: _rendezvous(sticky, c)))
             continue
         while pool:
-            pick = chooser.choices(range(len(pool)), weights=[c.weight for c in pool])[0]
+            pick = chooser.choices(range(len(pool)), weights=[c.weight * c.truth_factor for c in pool])[0]
             ordered.append(pool.pop(pick))
     return ordered
 

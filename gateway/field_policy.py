@@ -60,8 +60,9 @@ GATED_FIELDS = (
     "service_tier",  # priority / flex / scale … bill at another rate than our price
 )
 HOSTED_TOOLS = ("web_search", "file_search", "code_interpreter", "image_generation", "mcp", "computer_use")
-# Tools the client runs itself: the upstream only emits a call item, metered as tokens.
-CLIENT_TOOLS = frozenset({"function", "custom", "local_shell", "apply_patch"})
+# Tools the client runs itself: the upstream only emits a call item, metered as tokens. A `namespace` (Codex)
+# is a group of function tools under one name.
+CLIENT_TOOLS = frozenset({"function", "custom", "local_shell", "apply_patch", "namespace"})
 _ALIASES = {"web_search_preview": "web_search", "computer": "computer_use", "computer_use_preview": "computer_use"}
 _DATED = re.compile(r"_\d{4}_\d{2}_\d{2}$")
 _PLAIN_TIERS = frozenset({"auto", "default"})

@@ -125,6 +125,9 @@ class ParsedRequest(msgspec.Struct):
 
 def parse_request(body: bytes) -> ParsedRequest:
     raw = decode_object(body)
+    client_metadata = raw.pop("client_metadata", None)  # Codex's trace metadata: for us, never for an upstream
+    if client_metadata is not None and not isinstance(client_metadata, dict):
+        raise InvalidRequest("Invalid 'client_metadata': expected an object.", param="client_metadata")
     for name in ("model", "input"):
         if raw.get(name) is None:
             raise InvalidRequest(f"Missing required parameter: '{name}'.", param=name)

@@ -21,6 +21,7 @@ from ...schema import DEFAULT_MAX_INPUT_ITEMS, DEFAULT_MAX_TOOLS
 from ..door import DoorRequest
 from . import headers as header_rules
 from .blocks import Converter
+from .context_edits import context_management
 from .fields import array, boolean, integer, invalid, kind_of, number, obj, one_of, only_keys, refuse, string
 
 MAX_STOP_SEQUENCES = 64
@@ -48,10 +49,12 @@ _MESSAGES_FIELDS = frozenset(
         "service_tier",
         "output_config",
         "cache_control",
+        "context_management",
     }
 )
 _COUNT_FIELDS = frozenset(
-    {"model", "messages", "system", "tools", "tool_choice", "thinking", "output_config", "cache_control"}
+    {"model", "messages", "system", "tools", "tool_choice", "thinking", "output_config", "cache_control",
+     "context_management"}
 )
 _TOOL_FIELDS = frozenset({"type", "name", "description", "input_schema", "strict", "cache_control"})
 _TOOL_NULLABLE = frozenset({"allowed_callers", "defer_loading", "eager_input_streaming", "input_examples"})
@@ -138,6 +141,8 @@ def _parse(body: Any, headers: Mapping[str, str] | None, *, count: bool) -> Door
         extras["thinking"] = _thinking(given["thinking"], out)
     if "output_config" in given:
         _output_config(given["output_config"], out)
+    if "context_management" in given:  # a hint: see context_edits.py
+        extras["context_management"] = context_management(given["context_management"])
     if "metadata" in given:
         metadata = obj(given["metadata"], "metadata")
         only_keys(metadata, "metadata", frozenset({"user_id"}))

@@ -1,0 +1,35 @@
+"""Codex CLI (`codex exec`) as a client: one tool turn (the model asks for a shell command, Codex runs it, the
+model answers with its output) through each channel kind, over the Responses WebSocket and over HTTP, billed
+exactly per upstream turn."""
+
+import pytest
+
+from tests.agents import clients
+from tests.agents.agent_upstream import FINAL, RESULT
+
+from .conftest import KINDS, PUBLIC_MODEL, balance, billed_per_turn, serve_agent_model
+
+pytestmark = [
+    pytest.mark.agents,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not clients.installed("codex"), reason=clients.missing_reason("codex")),
+]
+
+
+@pytest.mark.parametrize("websocket", [True, False], ids=["websocket", "http"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_codex_tool_turn(kind, websocket, gateway, agent_upstream, agent_customer, tmp_path):
+    account, key = agent_customer
+    serve_agent_model(kind, agent_upstream)
+    before = balance(account)
+    sockets = gateway.log().count('"WebSocket /v1/responses" [accepted]')
+
+    run = clients.codex(tmp_path, base_url=gateway.api_base, key=key, model=PUBLIC_MODEL, websocket=websocket)
+
+    assert run.returncode == 0, str(run)
+    assert (gateway.log().count('"WebSocket /v1/responses" [accepted]') > sockets) is websocket
+    assert FINAL in run.stdout, str(run)
+    turns = agent_upstream.turns()
+    assert [t.protocol for t in turns] == [{"openai_responses": "responses", "openai_chat": "chat"}.get(kind, kind)] * 2
+    assert RESULT in str(turns[1].body) and RESULT not in str(turns[0].body)  # the command ran on our side
+    billed_per_turn(account, before, agent_upstream)

@@ -14,9 +14,9 @@ from billing import ops_selectors as money_ops
 from billing.models import Wallet
 from billing.money import AmountError, format_exact, parse_amount
 from billing.services import InsufficientBalance, wallet_adjust
-from gateway import ops_selectors as gateway_ops
-from gateway.catalog import clear_caches
-from gateway.scheduled_jobs import scheduled_jobs
+from gateway.console import ops_selectors as gateway_ops
+from gateway.console.scheduled_jobs import scheduled_jobs
+from gateway.relay.catalog import clear_caches
 
 from . import otp, otp_admin  # noqa: F401  (otp_admin: the operators' TOTP devices, key never shown)
 from .audit import audit_record

@@ -1,6 +1,6 @@
 """The console's live request log: a page in the admin and the websocket that feeds it.
 
-The gateway publishes each settled request to a channel-layer group (gateway.livelog); every viewer's
+The gateway publishes each settled request to a channel-layer group (gateway.observe.livelog); every viewer's
 consumer joins it and forwards what its own filters let through. Filters change over the open socket: the
 consumer answers with the matching requests it already holds, so the page redraws without reconnecting.
 """
@@ -19,7 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from billing.money import format_exact
-from gateway import livelog
+from gateway.observe import livelog
 
 from . import otp
 from .live_filters import FilterError, LiveFilters, parse_filters

@@ -2,7 +2,7 @@
 
 Scripts and styles come only from our own origin (static files, no CDN) or carry this response's nonce
 (`request.csp_nonce`); no inline `<script>`, `on…=` handler or `style=` attribute runs. Django 5.2 has
-no CSP of its own. The /v1 API never reaches this middleware (gateway/asgi.py answers it first).
+no CSP of its own. The /v1 API never reaches this middleware (gateway/relay/front.py answers it first).
 
 connect-src 'self' covers the console's websocket on the same host (CSP3 maps 'self' to ws/wss).
 No form-action: the top-up form's answer redirects to the payment provider, which form-action would block.

@@ -119,11 +119,10 @@ def top_self(stacks: list[tuple[list[str], int]], n: int) -> list[tuple[str, flo
 
 # where the time of a request goes; a frame name from py-spy reads `function (path/module.py:line)`
 AREAS = {
-    "door: parse + render (gateway/protocols/<door>)": "gateway/protocols/",
-    "door serving (door_handle.py)": "door_handle.py",
-    "channel adapters (gateway/providers)": "gateway/providers/",
-    "relay (relay.py)": "gateway/relay.py",
-    "pipeline / admission (pipeline.py)": "gateway/pipeline.py",
+    "door serving (relay/door_handle.py)": "door_handle.py",
+    "relay job (relay/job.py)": "gateway/relay/job.py",
+    "admission (relay/admit.py)": "gateway/relay/admit.py",
+    "protocols: doors and channels (gateway/protocols/)": "gateway/protocols/",
     "settlement + usage (billing/)": "billing/",
     "upstream HTTP client (httpx/httpcore)": "httpcore",
     "JSON (json/orjson)": "json",

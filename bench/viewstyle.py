@@ -3,14 +3,14 @@
     .venv/bin/python bench/viewstyle.py [--requests 2000] [--warmup 200] [--modes json,stream]
 
 Issue 2 asks to measure an async DRF-family view (adrf) against a plain async Django view and keep the
-faster. This script serves the same pipeline (`gateway.idempotency.handle`, which calls
-`gateway.pipeline.handle_responses`) three ways and drives each ASGI app directly (scope/receive/send; no
+faster. This script serves the same pipeline (`gateway.relay.idempotency.handle`, which calls
+`gateway.relay.admit.handle_responses`) three ways and drives each ASGI app directly (scope/receive/send; no
 socket, no HTTP parser, no upstream):
 
 * adrf   — an `adrf.views.APIView` defined here (no authenticators, permissions or throttles: the pipeline
            does its own auth), routed by Django's full ASGI handler with the project's middleware;
 * django — the project's plain async view (`gateway.views.responses`) through the same full ASGI handler;
-* lean   — the lean ASGI front (`gateway.asgi.GatewayApp`) that production uses for /v1/responses.
+* lean   — the lean ASGI front (`gateway.relay.front.GatewayApp`) that production uses for /v1/responses.
 
 The model is served by a `simulator` channel with zero latency, so what is measured is the gateway:
 auth, admission, hold, relay, settlement, ledger and usage rows. Requests run one at a time. "mean" is the
@@ -56,8 +56,8 @@ from django.db import connections  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from gateway import idempotency  # noqa: E402
-from gateway.asgi import GatewayApp  # noqa: E402
+from gateway.relay import idempotency  # noqa: E402
+from gateway.relay.front import GatewayApp  # noqa: E402
 
 MODEL = "viewstyle-sim"
 BODY_TEXT = '{"model": "%s", "instructions": "使用简洁中文回答。", "input": "用一句话介绍你自己。"%s}'
@@ -80,7 +80,8 @@ class AdrfResponses(APIView):
 
 def _adrf_urlconf() -> str:
     """The project's URLconf with /v1/responses served by the adrf view instead (same position, same resolver)."""
-    from gateway import meta_views, openapi_view
+    from gateway import meta_views
+    from gateway.protocols.responses import openapi_view
     from harnmodel import urls as project_urls
 
     gateway_urls = types.ModuleType("viewstyle_gateway_urls")
@@ -201,7 +202,7 @@ async def measure(args, key: str) -> list[tuple[str, str, dict[str, float]]]:
     variants = [
         ("adrf APIView (Django ASGI + middleware)", django_app, adrf_urlconf),
         ("plain async Django view (Django ASGI + middleware)", django_app, settings.ROOT_URLCONF),
-        ("lean ASGI front (gateway/asgi.py)", lean_app, settings.ROOT_URLCONF),
+        ("lean ASGI front (gateway/relay/front.py)", lean_app, settings.ROOT_URLCONF),
     ]
     rows = []
     for mode in args.modes:

@@ -36,7 +36,7 @@ class Price(models.Model):
     cached_input_micros = models.BigIntegerField(help_text="Per 1M cached input tokens.")
     output_micros = models.BigIntegerField(help_text="Per 1M output tokens (reasoning included).")
     # Hosted tools (web_search, file_search, …) are paid per call, not in tokens: {kind: micros per call}.
-    # A kind not listed may not be used with this model (gateway/field_policy.py).
+    # A kind not listed may not be used with this model (gateway/relay/field_policy.py).
     tool_call_micros = models.JSONField(default=dict, blank=True, help_text="Per hosted-tool call, by kind.")
     effective_from = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -76,7 +76,7 @@ class Hold(models.Model):
     request_id = models.CharField(max_length=64, unique=True)
     amount_micros = models.BigIntegerField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
-    # Set only for keys with a spend cap (gateway/pipeline.py), so their open holds count against the cap.
+    # Set only for keys with a spend cap (gateway/relay/admit.py), so their open holds count against the cap.
     api_key = models.ForeignKey("gateway.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()

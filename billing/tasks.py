@@ -22,7 +22,7 @@ class LedgerDrift(RuntimeError):
 @shared_task
 def reconcile_ledger() -> dict[str, int]:
     """Clean books: {"wallets": n, "drift": 0}. Any drift: an ERROR per wallet, one operator alert (mail to
-    ADMINS), then LedgerDrift, so the run is recorded as a failure (gateway/taskruns.py) until fixed."""
+    ADMINS), then LedgerDrift, so the run is recorded as a failure (gateway/observe/taskruns.py) until fixed."""
     drifts = reconcile.ledger_reconcile()
     wallets = Wallet.objects.count()
     if not drifts:

@@ -14,18 +14,18 @@ from django.utils.http import urlencode
 
 from billing.admin import price_summary
 from billing.selectors import price_current
-
-from . import health, signals
-from .admin_history import CatalogModelAuditMixin, ChannelAuditMixin
-from .catalog import clear_caches
-from .channel_columns import live_columns
-from .crypto import decrypt_secret
-from .forms import TIMEOUT_FIELDS, ApiKeyAdminForm, ChannelAdminForm, ModelMapForm
-from .http import get_client
-from .models import ApiKey, CatalogModel, Channel, ChannelModel
-from .probe_admin import probe_history_link  # also registers the read-only probe history
-from .services import api_key_create, api_key_revoke
-from .sync_admin import UpstreamModelFindingAdmin  # noqa: F401 (registers the model sync review page)
+from gateway import signals
+from gateway.console.channel_columns import live_columns
+from gateway.console.forms import TIMEOUT_FIELDS, ApiKeyAdminForm, ChannelAdminForm, ModelMapForm
+from gateway.console.history import CatalogModelAuditMixin, ChannelAuditMixin
+from gateway.console.probe_admin import probe_history_link  # also registers the read-only probe history
+from gateway.console.sync_admin import UpstreamModelFindingAdmin  # noqa: F401 (registers the model sync review page)
+from gateway.crypto import decrypt_secret
+from gateway.models import ApiKey, CatalogModel, Channel, ChannelModel
+from gateway.observe import health
+from gateway.relay.catalog import clear_caches
+from gateway.relay.http import get_client
+from gateway.services import api_key_create, api_key_revoke
 
 _STATE_FIELDS = ["enabled", "disabled_reason", "weight"]
 

@@ -6,6 +6,7 @@ class GatewayConfig(AppConfig):
     verbose_name = "Gateway"
 
     def ready(self) -> None:
-        from . import taskrun_admin, taskruns  # noqa: F401  (taskrun_admin registers the read-only TaskRun admin)
+        from gateway.console import taskrun_admin  # noqa: F401  (registers the read-only TaskRun admin)
+        from gateway.observe import taskruns  # noqa: F401
 
         taskruns.connect_celery_signals()  # every process with Django loaded records scheduled task runs

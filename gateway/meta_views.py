@@ -11,14 +11,14 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from . import shared_state
-from .catalog import KeyInfo
-from .db import run_db
-from .errors import ApiError, InvalidRequest, ModelNotFound, error_response
-from .limits import clip
-from .models import CatalogModel
-from .pipeline import authenticate
-from .protocols.gemini.render import models_list as gemini_models_list
+from gateway.db import run_db
+from gateway.models import CatalogModel
+from gateway.protocols.gemini.render import models_list as gemini_models_list
+from gateway.relay import shared_state
+from gateway.relay.admit import authenticate
+from gateway.relay.catalog import KeyInfo
+from gateway.wire.errors import ApiError, InvalidRequest, ModelNotFound, error_response
+from gateway.wire.limits import clip
 
 log = logging.getLogger("harnmodel.meta")
 READY_TIMEOUT = 2.0  # seconds per dependency

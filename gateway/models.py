@@ -160,7 +160,7 @@ class IdempotencyRecord(models.Model):
 
 
 class TaskRun(models.Model):
-    """The latest run of one scheduled Celery task, written by gateway.taskruns from Celery's signals.
+    """The latest run of one scheduled Celery task, written by gateway.observe.taskruns from Celery's signals.
 
     One row per task name, not a history: the console asks "when did it last run and did it work", the table stays
     as small as the beat schedule with no trimming job, and each run is one upsert. The counters and the last
@@ -200,7 +200,7 @@ class TaskRun(models.Model):
 
 class UpstreamModelFinding(models.Model):
     """A difference between a channel's upstream model list and its model map, for an operator to review
-    (gateway.upstream_models). One row per channel × upstream name; a resolved row reopens if it changes again."""
+    (gateway.upstream.model_sync). One row per channel × upstream name; a resolved row reopens if it changes again."""
 
     class Kind(models.TextChoices):
         NEW = "new"  # listed upstream, not in the model map
@@ -234,7 +234,7 @@ class UpstreamModelFinding(models.Model):
 
 
 class BalanceSample(models.Model):
-    """One poll of a channel's upstream balance (gateway.upstream_balance), in micros of `currency`.
+    """One poll of a channel's upstream balance (gateway.upstream.balances), in micros of `currency`.
     The newest HARNMODEL_BALANCE_SAMPLES_KEPT per channel are kept; older ones are trimmed on each poll."""
 
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="balance_samples")

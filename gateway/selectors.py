@@ -2,8 +2,8 @@
 
 from django.db.models import Q, QuerySet
 
-from .crypto import hash_api_key
-from .models import ApiKey, CatalogModel
+from gateway.crypto import hash_api_key
+from gateway.models import ApiKey, CatalogModel
 
 
 def api_key_find(*, key_or_prefix: str) -> ApiKey | None:

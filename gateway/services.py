@@ -6,8 +6,8 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from .crypto import display_prefix, encrypt_secret, generate_api_key, hash_api_key, secret_hint
-from .models import ApiKey, Channel
+from gateway.crypto import display_prefix, encrypt_secret, generate_api_key, hash_api_key, secret_hint
+from gateway.models import ApiKey, Channel
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def api_key_revoke(*, key: ApiKey) -> ApiKey:
 
 def api_key_touch(*, key_id: int, every_seconds: float = 60) -> None:
     """last_used_at, at most once per `every_seconds` per key (also across workers): the hot path
-    must not write on every call. Called off the response path by gateway.key_touch."""
+    must not write on every call. Called off the response path by gateway.relay.key_touch."""
     now = timezone.now()
     ApiKey.objects.filter(pk=key_id).exclude(
         last_used_at__gt=now - timezone.timedelta(seconds=every_seconds)
@@ -55,7 +55,7 @@ def channel_set_secret(*, channel: Channel, secret: str) -> None:
 @transaction.atomic
 def channel_rotate_encryption(*, channel: Channel) -> None:
     """Re-encrypt a stored credential with the current key (after HARNMODEL_ENCRYPTION_KEY changed)."""
-    from .crypto import decrypt_secret
+    from gateway.crypto import decrypt_secret
 
     plain = decrypt_secret(channel.secret_encrypted)
     Channel.objects.filter(pk=channel.pk).update(secret_encrypted=encrypt_secret(plain))

@@ -2,7 +2,9 @@
 
 from celery import shared_task
 
-from . import balance_poll, health, upstream_models
+from gateway.observe import health
+from gateway.upstream import balance_poll
+from gateway.upstream import model_sync as upstream_models
 
 
 @shared_task(ignore_result=True)

@@ -5,15 +5,15 @@ endpoints pay nothing for it."""
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from .errors import InvalidRequest, error_response
-from .limits import clip
+from gateway.wire.errors import InvalidRequest, error_response
+from gateway.wire.limits import clip
 
 _RESPONSES = "/v1/responses/"
 
 
 @csrf_exempt
 def unknown_url(request: HttpRequest, rest: str = "") -> HttpResponse:
-    from .pipeline import new_request_id
+    from gateway.relay.admit import new_request_id
 
     path = request.path
     if path.startswith(_RESPONSES) and len(path) > len(_RESPONSES):

@@ -1,6 +1,7 @@
 from django.urls import path, re_path
 
-from . import meta_views, openapi_view, unknown_url, views
+from gateway import meta_views, unknown_url, views
+from gateway.protocols.responses import openapi_view
 
 urlpatterns = [
     path("responses", views.responses, name="responses"),

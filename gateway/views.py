@@ -3,7 +3,7 @@
 from django.http import HttpRequest, HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from . import idempotency
+from gateway.relay import idempotency
 
 
 @csrf_exempt

@@ -14,7 +14,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from accounts.ws_routing import SiteOriginValidator, websocket_urlpatterns  # noqa: E402
-from gateway.asgi import GatewayApp  # noqa: E402
+from gateway.relay.front import GatewayApp  # noqa: E402
 
 gateway_application = GatewayApp(fallback=django_application)
 

@@ -10,4 +10,4 @@ app = Celery("harnmodel")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-import gateway.metrics  # noqa: E402,F401  (connects the Celery task-outcome counters)
+import gateway.observe.metrics  # noqa: E402,F401  (connects the Celery task-outcome counters)

@@ -231,7 +231,7 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 # Browsers may call /v1/* from these origins (the Playground itself is same-origin); "*" = any.
-# Read by the /v1 front (gateway/asgi.py): the API authenticates by bearer key, never by cookie.
+# Read by the /v1 front (gateway/relay/front.py): the API authenticates by bearer key, never by cookie.
 HARNMODEL_CORS_ALLOWED_ORIGINS = env.list("HARNMODEL_CORS_ALLOWED_ORIGINS", default=["*"])
 # Operator console sign-in needs a TOTP code from a device enrolled with `manage.py totp_enroll` (accounts/otp.py).
 # Off by default so the embedded demo's printed admin login works; production turns it on.
@@ -252,10 +252,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     # Defence in depth: whatever a log line holds, API keys and bearer tokens are blanked.
-    "filters": {"redact_secrets": {"()": "gateway.logformat.RedactSecretsFilter"}},
+    "filters": {"redact_secrets": {"()": "gateway.observe.logformat.RedactSecretsFilter"}},
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "json": {"()": "gateway.logformat.JsonFormatter"},
+        "json": {"()": "gateway.observe.logformat.JsonFormatter"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
@@ -285,7 +285,7 @@ HARNMODEL_DB_PERSISTENT = env.bool("HARNMODEL_DB_PERSISTENT", default=True)
 # How often a relay DB thread re-checks its connection (ping, CONN_MAX_AGE); a database error
 # triggers the check at once.
 HARNMODEL_DB_CHECK_SECONDS = env.float("HARNMODEL_DB_CHECK_SECONDS", default=1.0)
-# A key's "last used" is written at most this often per key (gateway/key_touch.py), never per request.
+# A key's "last used" is written at most this often per key (gateway/relay/key_touch.py), never per request.
 HARNMODEL_KEY_TOUCH_SECONDS = env.float("HARNMODEL_KEY_TOUCH_SECONDS", default=60.0)
 # PostgreSQL: the hold and the settlement run on the event loop over this many connections per worker
 # (billing/aiofast.py); off, or on SQLite, they run in the DB threads.
@@ -296,14 +296,14 @@ HARNMODEL_UPSTREAM_CONNECT_TIMEOUT = env.float("HARNMODEL_UPSTREAM_CONNECT_TIMEO
 HARNMODEL_MAX_ATTEMPTS = env.int("HARNMODEL_MAX_ATTEMPTS", default=3)
 # After a client disconnects mid-stream we keep reading the upstream this long for its usage.
 HARNMODEL_DRAIN_SECONDS = env.float("HARNMODEL_DRAIN_SECONDS", default=30.0)
-# Same-protocol passthrough (gateway/providers/native.py): a Chat / Messages / Gemini door request served by a
+# Same-protocol passthrough (gateway/protocols/native.py): a Chat / Messages / Gemini door request served by a
 # channel of its own protocol goes up as the client sent it and its answer comes back byte for byte.
 HARNMODEL_DOOR_PASSTHROUGH = env.bool("HARNMODEL_DOOR_PASSTHROUGH", default=True)
 # A hold not settled after this long belongs to a crashed worker; the sweeper handles it.
 HARNMODEL_HOLD_TTL_SECONDS = env.int("HARNMODEL_HOLD_TTL_SECONDS", default=3600)
 # A live request pushes its hold's expiry forward at most this often (capped at a third of the TTL).
 HARNMODEL_HOLD_TOUCH_SECONDS = env.float("HARNMODEL_HOLD_TOUCH_SECONDS", default=60.0)
-# Input the gateway cannot count is held at a worst case (billing/overdraft.py, gateway/tokens.py):
+# Input the gateway cannot count is held at a worst case (billing/overdraft.py, gateway/wire/tokens.py):
 # server-stored context (previous_response_id, conversation, prompt, item_reference), each file, each image.
 HARNMODEL_PREVIOUS_RESPONSE_HOLD_TOKENS = env.int("HARNMODEL_PREVIOUS_RESPONSE_HOLD_TOKENS", default=128_000)
 HARNMODEL_FILE_HOLD_TOKENS = env.int("HARNMODEL_FILE_HOLD_TOKENS", default=50_000)
@@ -311,9 +311,9 @@ HARNMODEL_IMAGE_HOLD_TOKENS = env.int("HARNMODEL_IMAGE_HOLD_TOKENS", default=1_5
 # Usage above the hold is charged up to hold + free balance + this; a wallet may go this far below zero.
 HARNMODEL_OVERDRAFT_LIMIT_MICROS = env.int("HARNMODEL_OVERDRAFT_LIMIT_MICROS", default=100_000)
 HARNMODEL_MAX_BODY_BYTES = env.int("HARNMODEL_MAX_BODY_BYTES", default=16 * 1024 * 1024)
-# /v1 requests whose header names and values add up to more get a 431 (the lean front, gateway/asgi.py).
+# /v1 requests whose header names and values add up to more get a 431 (the lean front, gateway/relay/front.py).
 HARNMODEL_MAX_HEADER_BYTES = env.int("HARNMODEL_MAX_HEADER_BYTES", default=16 * 1024)
-# Responses over WebSocket at /v1/responses (gateway/responses_ws.py, docs/websocket.md). Off, or a worker at its
+# Responses over WebSocket at /v1/responses (gateway/relay/websocket.py, docs/websocket.md). Off, or a worker at its
 # socket cap, or an unknown `OpenAI-Beta: responses_websockets=` version: the upgrade gets a 426 (clients use HTTP).
 HARNMODEL_WS_ENABLED = env.bool("HARNMODEL_WS_ENABLED", default=True)
 HARNMODEL_WS_MAX_SOCKETS = env.int("HARNMODEL_WS_MAX_SOCKETS", default=500)  # open sockets per worker
@@ -344,7 +344,7 @@ HARNMODEL_BREAKER_CACHE_SECONDS = env.float("HARNMODEL_BREAKER_CACHE_SECONDS", d
 HARNMODEL_REDIS_PREFIX = env.str("HARNMODEL_REDIS_PREFIX", default="hm")
 HARNMODEL_REDIS_TIMEOUT = env.float("HARNMODEL_REDIS_TIMEOUT", default=0.5)
 HARNMODEL_REDIS_RETRY_SECONDS = env.float("HARNMODEL_REDIS_RETRY_SECONDS", default=5.0)
-# The console's live request log (gateway.livelog → websocket viewers): Redis carries it across workers;
+# The console's live request log (gateway.observe.livelog → websocket viewers): Redis carries it across workers;
 # the embedded run has one worker, so memory will do. Small capacity: a slow viewer loses events, never memory.
 # Viewers renew their group membership every few seconds, so a crashed worker's channels drop out within a minute.
 _channel_layer_config: dict[str, object] = {"capacity": 100, "expiry": 30, "group_expiry": 60}
@@ -360,22 +360,22 @@ CHANNEL_LAYERS = {
 HARNMODEL_PROBE_TIMEOUT = env.float("HARNMODEL_PROBE_TIMEOUT", default=30.0)
 HARNMODEL_PROBE_MAX_OUTPUT_TOKENS = env.int("HARNMODEL_PROBE_MAX_OUTPUT_TOKENS", default=16)
 HARNMODEL_PROBE_CONCURRENCY = env.int("HARNMODEL_PROBE_CONCURRENCY", default=16)
-# Upstream balance samples kept per channel (gateway.balance_poll); older ones are trimmed on each poll.
+# Upstream balance samples kept per channel (gateway.upstream.balance_poll); older ones are trimmed on each poll.
 HARNMODEL_BALANCE_SAMPLES_KEPT = env.int("HARNMODEL_BALANCE_SAMPLES_KEPT", default=96)
 DATA_UPLOAD_MAX_MEMORY_SIZE = HARNMODEL_MAX_BODY_BYTES
 HARNMODEL_MAX_INPUT_ITEMS = env.int("HARNMODEL_MAX_INPUT_ITEMS", default=2048)
 # Hosted-tool calls (web_search, …) a request may ask for in max_tool_calls, and the cap held and sent
-# upstream when it names none (gateway/field_policy.py).
+# upstream when it names none (gateway/relay/field_policy.py).
 HARNMODEL_MAX_TOOL_CALLS = env.int("HARNMODEL_MAX_TOOL_CALLS", default=64)
 HARNMODEL_DEFAULT_MAX_TOOL_CALLS = env.int("HARNMODEL_DEFAULT_MAX_TOOL_CALLS", default=8)
 HARNMODEL_MAX_TOOLS = env.int("HARNMODEL_MAX_TOOLS", default=128)
 HARNMODEL_MAX_JSON_DEPTH = env.int("HARNMODEL_MAX_JSON_DEPTH", default=64)
 HARNMODEL_MAX_JSON_CONTAINERS = env.int("HARNMODEL_MAX_JSON_CONTAINERS", default=100_000)
-# String lengths (gateway/limits.py): model id; other ids (call, item, file, end-user, cache key); free text.
+# String lengths (gateway/wire/limits.py): model id; other ids (call, item, file, end-user, cache key); free text.
 HARNMODEL_MAX_MODEL_CHARS = env.int("HARNMODEL_MAX_MODEL_CHARS", default=256)
 HARNMODEL_MAX_ID_CHARS = env.int("HARNMODEL_MAX_ID_CHARS", default=256)
 HARNMODEL_MAX_TEXT_CHARS = env.int("HARNMODEL_MAX_TEXT_CHARS", default=10_485_760)
-# In-process caches (gateway/bounded.py): entries and bytes each, oldest evicted first.
+# In-process caches (gateway/wire/bounded.py): entries and bytes each, oldest evicted first.
 HARNMODEL_MODEL_CACHE_ENTRIES = env.int("HARNMODEL_MODEL_CACHE_ENTRIES", default=10_000)
 HARNMODEL_MODEL_CACHE_BYTES = env.int("HARNMODEL_MODEL_CACHE_BYTES", default=16 * 1024 * 1024)
 HARNMODEL_KEY_CACHE_ENTRIES = env.int("HARNMODEL_KEY_CACHE_ENTRIES", default=100_000)

@@ -4,7 +4,8 @@ from django.contrib.staticfiles.views import serve as static_serve
 from django.urls import include, path, re_path
 from django.views.i18n import set_language
 
-from gateway import meta_views, metrics_view, unknown_url
+from gateway import meta_views, unknown_url
+from gateway.observe import metrics_view
 
 urlpatterns = [
     path("v1", unknown_url.unknown_url),  # not /v1/ + Django's slash redirect: JSON like every /v1 answer

@@ -51,7 +51,7 @@ def _relay_db_threads_close_connections():
 
 @pytest.fixture(autouse=True)
 def _fresh_caches():
-    from gateway.catalog import clear_caches
+    from gateway.relay.catalog import clear_caches
 
     clear_caches()
     yield
@@ -62,7 +62,7 @@ async def relay_settled() -> None:
     """Wait for the relay's background tasks (settlements) of this event loop to finish."""
     import asyncio
 
-    from gateway import relay
+    from gateway.relay import job as relay
 
     pending = [task for task in list(relay._background) if task.get_loop() is asyncio.get_running_loop()]
     if pending:

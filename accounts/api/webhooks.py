@@ -1,7 +1,7 @@
 """Webhooks: endpoints (HTTPS only; loopback/private hosts refused), events fanned out to a delivery log,
 signed sending with retries and backoff (the Celery task in accounts/tasks.py), redelivery.
 
-Hosts are checked twice: the URL's literal host when the endpoint is saved (gateway.url_policy's rule),
+Hosts are checked twice: the URL's literal host when the endpoint is saved (gateway.relay.url_policy's rule),
 and every address the name resolves to just before each attempt, since a public name may point inside
 our network. Redirects are never followed. HARNMODEL_WEBHOOK_ALLOWED_HOSTS (names, *.suffix, IPs, CIDRs)
 lets an operator allow internal receivers, as a channel's allow_url_hosts does for upstreams."""
@@ -20,9 +20,9 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
-from gateway import url_policy
 from gateway.crypto import decrypt_secret, encrypt_secret
-from gateway.errors import InvalidRequest
+from gateway.relay import url_policy
+from gateway.wire.errors import InvalidRequest
 
 from ..models import WebhookDelivery, WebhookEndpoint
 from . import webhook_signing

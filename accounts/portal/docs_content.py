@@ -89,7 +89,7 @@ ERRORS = [
 
 
 def hold_limits() -> dict[str, str]:
-    """The billing bounds the doc page states, from the settings in force (billing/overdraft.py, gateway/tokens.py)."""
+    """The billing bounds the doc page states, from the settings in force (billing/overdraft.py, gateway/wire/tokens.py)."""
     from django.conf import settings
 
     from billing.money import format_amount
@@ -104,14 +104,14 @@ def hold_limits() -> dict[str, str]:
 
 
 def tool_call_limits() -> dict[str, str]:
-    """The hosted-tool call caps the doc page states (gateway/field_policy.py)."""
+    """The hosted-tool call caps the doc page states (gateway/relay/field_policy.py)."""
     from django.conf import settings
 
     return {"default": str(settings.HARNMODEL_DEFAULT_MAX_TOOL_CALLS), "max": str(settings.HARNMODEL_MAX_TOOL_CALLS)}
 
 
 def websocket_limits() -> dict[str, str]:
-    """The Responses-over-WebSocket bounds the doc page states (gateway/responses_ws.py)."""
+    """The Responses-over-WebSocket bounds the doc page states (gateway/relay/websocket.py)."""
     from django.conf import settings
 
     return {
@@ -124,8 +124,8 @@ def websocket_limits() -> dict[str, str]:
 
 
 def string_limits() -> dict[str, str]:
-    """The string bounds the doc page states, from the settings in force (gateway/limits.py)."""
-    from gateway.limits import max_chars
+    """The string bounds the doc page states, from the settings in force (gateway/wire/limits.py)."""
+    from gateway.wire.limits import max_chars
 
     return {kind: f"{max_chars(kind):,}" for kind in ("model", "id", "text")}
 

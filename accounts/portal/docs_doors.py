@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 from django.utils.translation import gettext_lazy as _
 
-from gateway import errors as api_errors
 from gateway.protocols.anthropic.render import error_type as anthropic_error_type
 from gateway.protocols.gemini.render import status_name as gemini_status
+from gateway.wire import errors as api_errors
 
 from . import docs_content, docs_samples
 
@@ -37,7 +37,7 @@ _CAUSES = [("401", "invalid_auth_header"), ("402", "insufficient_balance"), ("40
            ("429", "rate_limit_exceeded"), ("503", "model_not_available"),
            ("502", "upstream_error / upstream_timeout")]  # fmt: skip
 _MEANING = {code: text for _status, code, text in docs_content.ERRORS}
-# Same-protocol passthrough (gateway/providers/native.py): a field no door knows goes only where it goes as sent.
+# Same-protocol passthrough (gateway/protocols/native.py): a field no door knows goes only where it goes as sent.
 _UNKNOWN = (_("any other top-level field"), _(
     "Refused by name, unless a channel of this protocol serving the model allows that field: there the request "
     "goes up as you sent it, and the answer comes back as the provider sent it."))

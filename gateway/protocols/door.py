@@ -1,7 +1,7 @@
 """The interface every client-protocol door implements.
 
 A door turns its client's body into the internal form (a Responses request body, validated once by
-`gateway.schema`) and turns the relay's answer — a Responses response object, or the bytes of a
+`gateway.wire.schema`) and turns the relay's answer — a Responses response object, or the bytes of a
 Responses SSE stream — back into its own protocol, errors included. Doors are pure and stateless
 apart from their per-stream renderer; no I/O, no Django models.
 """
@@ -12,18 +12,18 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ApiError
+from gateway.wire.errors import ApiError
 
 
 @dataclass(slots=True)
 class DoorRequest:
     """What a door learnt from its client, beyond the body."""
 
-    body: dict[str, Any]  # the internal form: a Responses API request body (validated later by gateway.schema)
+    body: dict[str, Any]  # the internal form: a Responses API request body (validated later by gateway.wire.schema)
     stream: bool  # the client asked for a stream in its own protocol's way
     model: str  # the public model id the client named (path or body)
     extras: dict[str, Any] = field(default_factory=dict)  # door-specific facts the renderers need
-    # The client's own decoded body (a same-protocol channel gets it as it is: gateway/providers/native.py)
+    # The client's own decoded body (a same-protocol channel gets it as it is: gateway/protocols/native.py)
     # and the top-level fields the door does not know, which only such a channel may take, by name.
     raw: dict[str, Any] | None = None
     unknown: tuple[str, ...] = ()
@@ -53,7 +53,7 @@ class Door(ABC):
     @abstractmethod
     def parse(self, body: dict[str, Any], *, path_model: str | None = None, query: dict[str, str] | None = None,
               headers: dict[str, str] | None = None) -> DoorRequest:
-        """The client's decoded JSON body → the internal form. Raises gateway.errors.InvalidRequest
+        """The client's decoded JSON body → the internal form. Raises gateway.wire.errors.InvalidRequest
         (with `param` in the client's own field names) for anything malformed or unsupported — a field
         the internal form cannot carry is refused by name, never silently dropped."""
 

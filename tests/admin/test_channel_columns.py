@@ -8,8 +8,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import UsageRecord
-from gateway import breaker
-from gateway.ops_selectors import channel_success
+from gateway.console.ops_selectors import channel_success
+from gateway.relay import breaker
 from tests.factories import make_channel, make_customer, make_model
 
 CHANGELIST = "admin:gateway_channel_changelist"

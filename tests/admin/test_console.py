@@ -11,8 +11,8 @@ from django.utils import timezone
 from accounts.models import AuditEntry
 from billing import services as billing_services
 from billing.models import LedgerEntry, UsageRecord, Wallet
+from gateway.console.ops_selectors import percentile, requests_per_hour, traffic
 from gateway.models import Channel, ChannelProbe
-from gateway.ops_selectors import percentile, requests_per_hour, traffic
 from tests.factories import make_channel, make_customer, make_model
 
 CHANGELIST = "admin:gateway_channel_changelist"

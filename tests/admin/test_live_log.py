@@ -21,8 +21,8 @@ from accounts import console_live
 from accounts.live_filters import FilterError, LiveFilters, parse_filters
 from billing.pricing import Usage
 from billing.services import RequestFacts
-from gateway import livelog, metrics, request_log
-from gateway.asgi import GatewayApp
+from gateway.observe import livelog, metrics, request_log
+from gateway.relay.front import GatewayApp
 from harnmodel.asgi import application
 from tests.admin.channels_testing import WebsocketCommunicator
 from tests.conftest import relay_settled

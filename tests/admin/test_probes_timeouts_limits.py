@@ -140,8 +140,8 @@ def test_account_rate_limits_are_set_and_audited(admin_client, db):
 
 
 def test_account_limits_reach_the_gateways_key_info(admin_client, db):
-    from gateway.catalog import load_key
     from gateway.models import ApiKey
+    from gateway.relay.catalog import load_key
 
     account, _ = make_customer("reach@example.com")
     url = reverse("admin:accounts_account_change", args=[account.pk])

@@ -13,9 +13,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.tasks import reconcile_ledger, sweep_expired_holds
+from gateway.console.scheduled_jobs import scheduled_jobs
 from gateway.models import TaskRun
-from gateway.scheduled_jobs import scheduled_jobs
-from gateway.taskruns import SUMMARY_CHARS, summarize
+from gateway.observe.taskruns import SUMMARY_CHARS, summarize
 from gateway.tasks import probe_channels
 from harnmodel.celery import app
 

@@ -164,8 +164,8 @@ def test_an_event_fault_never_undoes_the_money_path(tenant_a, django_capture_on_
 
 def test_events_from_their_real_sources_reach_the_right_scope(tenant_a, tenant_b, catalog):
     """channel.disabled from the health probe → operator endpoints only; topup.credited → that account's only."""
-    from gateway import health
     from gateway.models import Channel
+    from gateway.observe import health
 
     ops, _ = webhooks.endpoint_create(account_id=None, url="https://ops.example.com/in", events=[])
     mine, _ = webhooks.endpoint_create(account_id=tenant_a.account.pk, url="https://a.example.com/in", events=[])

@@ -69,8 +69,8 @@ def test_table_is_markdown_with_a_row_per_point(session: Path) -> None:
 
 
 STACKS = """\
-main (uvicorn/main.py:1);handle (gateway/door_handle.py:10);parse (gateway/protocols/chat/door.py:5) 30
-main (uvicorn/main.py:1);handle (gateway/door_handle.py:10);respond (gateway/relay.py:9);loads (json/decoder.py:3) 50
+main (uvicorn/main.py:1);handle (gateway/relay/door_handle.py:10);parse (gateway/protocols/chat/door.py:5) 30
+main (uvicorn/main.py:1);handle (gateway/relay/door_handle.py:10);respond (gateway/relay/job.py:9);loads (json/decoder.py:3) 50
 main (uvicorn/main.py:1);_worker (concurrent/futures/thread.py:81);execute (psycopg/cursor.py:7) 20
 not a stack line
 """

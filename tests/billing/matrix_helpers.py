@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from billing.models import Hold, LedgerEntry, UsageRecord, Wallet
 from billing.pricing import PriceSnapshot, Usage, charge_micros
 from billing.reconcile import ledger_reconcile
-from gateway.schema import parse_request
-from gateway.tokens import count_request_tokens
+from gateway.wire.schema import parse_request
+from gateway.wire.tokens import count_request_tokens
 
 START = 100_000_000  # the routing customer's (and alice's) funds: ¥100
 # make_model's default price: ¥2.5 input, ¥1.25 cached input, ¥10 output per 1M tokens.

@@ -22,7 +22,7 @@ from billing.money import parse_amount
 from billing.pricing import Usage
 from billing.selectors import price_current, price_snapshot
 from gateway.db import run_db
-from gateway.tokens import count_tokens
+from gateway.wire.tokens import count_tokens
 from tests.billing.matrix_helpers import Matrix, cost_of, expect, local_input_tokens, state_of, summary
 from tests.billing.test_topups_stripe import SECRET, WEBHOOK, event_payload, sign
 from tests.billing.test_topups_stripe import start as stripe_checkout

@@ -12,8 +12,8 @@ from billing import services
 from billing.models import ImmutableRowError, LedgerEntry, Price, UsageRecord
 from billing.pricing import PriceSnapshot, Usage, charge_micros
 from billing.selectors import price_current
-from gateway.catalog import clear_caches
 from gateway.db import run_db
+from gateway.relay.catalog import clear_caches
 from tests.billing.matrix_helpers import PRICE
 from tests.routing import conftest as routing
 from tests.routing.conftest import MODEL, ask, make_channels, record_of

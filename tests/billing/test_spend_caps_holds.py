@@ -13,9 +13,9 @@ from django.utils import timezone
 from billing import selectors, services
 from billing.models import Hold, UsageRecord
 from billing.pricing import estimate_micros
-from gateway import pipeline
 from gateway.db import run_db
 from gateway.models import ApiKey
+from gateway.relay import admit as pipeline
 from tests.billing.matrix_helpers import PRICE, START, expect, local_input_tokens, state_of
 from tests.conftest import relay_settled
 from tests.routing import conftest as routing

@@ -15,10 +15,10 @@ from billing.models import UsageRecord, UsageRollup
 from billing.ops_selectors import upstream_cost_today
 from billing.pricing import PriceSnapshot, Usage, charge_micros
 from billing.rollups import usage_rollup
-from gateway.catalog import clear_caches
+from gateway.console.forms import ModelMapForm
 from gateway.db import run_db
-from gateway.forms import ModelMapForm
 from gateway.models import ChannelModel
+from gateway.relay.catalog import clear_caches
 from tests.conftest import relay_settled
 from tests.factories import make_customer
 

@@ -4,8 +4,8 @@ import pytest
 
 from billing.models import Price
 from billing.selectors import price_current, price_snapshot
-from gateway.catalog_apply import CatalogError, catalog_apply
-from gateway.forms import ChannelAdminForm
+from gateway.console.catalog_apply import CatalogError, catalog_apply
+from gateway.console.forms import ChannelAdminForm
 from gateway.models import Channel
 
 pytestmark = pytest.mark.django_db

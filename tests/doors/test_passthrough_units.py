@@ -3,9 +3,9 @@
 import pytest
 from django.test import override_settings
 
-from gateway import doors
-from gateway.errors import InvalidRequest
-from gateway.providers import native
+from gateway.protocols import native
+from gateway.relay import doors
+from gateway.wire.errors import InvalidRequest
 
 
 def _parse(door, body: dict, path_model: str | None = None, query: dict | None = None):

@@ -15,8 +15,8 @@ from django.db.models import Sum
 from billing.models import Hold, LedgerEntry, UsageRecord, Wallet
 from billing.money import decimal_string, parse_amount
 from billing.pricing import PriceSnapshot, Usage, affordable_output_tokens, charge_micros
-from gateway.schema import parse_request
-from gateway.tokens import count_request_tokens
+from gateway.wire.schema import parse_request
+from gateway.wire.tokens import count_request_tokens
 from tests.factories import make_customer
 from tests.upstream.server import answer_chat, answer_responses
 

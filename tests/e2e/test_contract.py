@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from billing.models import UsageRecord
-from gateway.providers.registry import ADAPTERS
+from gateway.protocols.registry import ADAPTERS
 from tests.factories import make_channel, make_model
 from tests.upstream.anthropic_mock import AnthropicMock
 from tests.upstream.gemini_mock import GeminiMock

@@ -1,5 +1,5 @@
 """L5: nothing CPU-heavy on the event loop. On the real server (uvicorn, one worker), a 15 MB body is decoded,
-validated and token-counted in the CPU pool (gateway/offload.py) while small requests keep being answered.
+validated and token-counted in the CPU pool (gateway/relay/offload.py) while small requests keep being answered.
 
 The bound is relative, so a loaded 2-core machine cannot fail it: the big body's work is first timed inline in
 this process (what the loop was blocked for before: ~1.7 s here). Small requests sent while the big one is in
@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from gateway.models import ApiKey
-from gateway.schema import parse_request
-from gateway.tokens import count_request_tokens
+from gateway.wire.schema import parse_request
+from gateway.wire.tokens import count_request_tokens
 from tests.e2e.conftest import serve_model
 from tests.factories import make_customer
 

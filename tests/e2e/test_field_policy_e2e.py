@@ -11,8 +11,8 @@ from billing import services as billing_services
 from billing.models import Hold, LedgerEntry, UsageRecord, Wallet
 from billing.money import decimal_string
 from billing.pricing import PriceSnapshot, Usage, charge_micros, estimate_micros
-from gateway.schema import parse_request
-from gateway.tokens import count_request_tokens, uncounted_input_tokens
+from gateway.wire.schema import parse_request
+from gateway.wire.tokens import count_request_tokens, uncounted_input_tokens
 from tests.upstream.server import answer_responses
 
 from .conftest import serve_model, wait_for

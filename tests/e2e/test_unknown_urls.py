@@ -46,7 +46,7 @@ def test_a_huge_unknown_path_is_not_echoed(http):
         ("POST", "/v1/models", "GET"),
         ("DELETE", "/v1/models/gpt-4o", "GET"),
         ("POST", "/v1/openapi.json", "GET"),
-        ("PUT", "/v1/chat/completions", "POST"),  # a client door (gateway/doors.py), in OpenAI's shape
+        ("PUT", "/v1/chat/completions", "POST"),  # a client door (gateway/relay/doors.py), in OpenAI's shape
     ],
 )
 def test_wrong_methods_are_json_405s_with_allow(http, method, path, allow):

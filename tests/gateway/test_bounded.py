@@ -1,11 +1,13 @@
-"""gateway/bounded.py: every in-process cache is bounded by entries and by bytes, oldest evicted first."""
+"""gateway/wire/bounded.py: every in-process cache is bounded by entries and by bytes, oldest evicted first."""
 
 import time
 
 import pytest
 
-from gateway import breaker, catalog, livelog, openapi_view, ratelimit
-from gateway.bounded import ENTRY_OVERHEAD, BoundedCache
+from gateway.observe import livelog
+from gateway.protocols.responses import openapi_view
+from gateway.relay import breaker, catalog, ratelimit
+from gateway.wire.bounded import ENTRY_OVERHEAD, BoundedCache
 
 
 def test_entry_cap_evicts_the_oldest():

@@ -5,9 +5,9 @@ from types import SimpleNamespace
 import pytest
 
 from billing.pricing import PriceSnapshot, Usage, charge_micros, estimate_micros, tool_hold_micros
-from gateway import field_policy, url_policy
-from gateway.errors import InvalidRequest
-from gateway.field_policy import Needs, requirements, unmet
+from gateway.relay import field_policy, url_policy
+from gateway.relay.field_policy import Needs, requirements, unmet
+from gateway.wire.errors import InvalidRequest
 
 BASE = {"model": "m", "input": "hi"}
 PRICE = PriceSnapshot(None, 2_500_000, 1_250_000, 10_000_000, tool_call_micros=(("web_search", 25_000),))

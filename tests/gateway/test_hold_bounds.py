@@ -1,5 +1,5 @@
 """What a request holds and what a stream may deliver for it: input we cannot count is held at its documented
-worst case (gateway/tokens.py), and streamed output stops where the hold's output runs out (gateway/meter.py),
+worst case (gateway/wire/tokens.py), and streamed output stops where the hold's output runs out (gateway/relay/meter.py),
 in the Responses passthrough and in a translating adapter alike, ending `incomplete` as an upstream cut would."""
 
 import json
@@ -7,12 +7,12 @@ import json
 import msgspec
 import pytest
 
-from gateway.providers.base import CallContext
-from gateway.providers.openai_chat import OpenAIChatAdapter
-from gateway.providers.openai_responses import OpenAIResponsesAdapter
-from gateway.schema import parse_request
-from gateway.sse import SSEDecoder
-from gateway.tokens import FILE_TOKENS, IMAGE_TOKENS, count_tokens, uncounted_input_tokens
+from gateway.protocols.channel import CallContext
+from gateway.protocols.chat.channel import OpenAIChatAdapter
+from gateway.protocols.responses.channel import OpenAIResponsesAdapter
+from gateway.wire.schema import parse_request
+from gateway.wire.sse import SSEDecoder
+from gateway.wire.tokens import FILE_TOKENS, IMAGE_TOKENS, count_tokens, uncounted_input_tokens
 from tests.upstream.server import answer_chat, answer_responses, chat_chunks, responses_events
 
 LONG = "请把这段话一字不差地复述一遍。" * 20

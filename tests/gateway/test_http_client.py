@@ -6,7 +6,7 @@ import asyncio
 import gc
 import warnings
 
-from gateway.http import get_client
+from gateway.relay.http import get_client
 
 
 def test_the_shared_client_closes_with_its_loop(caplog):

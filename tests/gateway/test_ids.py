@@ -1,7 +1,7 @@
 import threading
 
-from gateway import ids
-from gateway.responses import new_id
+from gateway.wire import ids
+from gateway.wire.responses import new_id
 
 
 def test_ids_have_the_asked_length_and_do_not_repeat():

@@ -1,7 +1,7 @@
 import pytest
 
-from gateway.errors import InvalidRequest
-from gateway.schema import parse_request
+from gateway.wire.errors import InvalidRequest
+from gateway.wire.schema import parse_request
 
 
 def parse(body: str):

@@ -1,9 +1,9 @@
 import random
 from collections import Counter
 
-from gateway.catalog import ChannelRoute
-from gateway.routing import channel_order
-from gateway.sse import SSEDecoder, encode_event
+from gateway.relay.catalog import ChannelRoute
+from gateway.relay.route import channel_order
+from gateway.wire.sse import SSEDecoder, encode_event
 
 
 def test_encode_event_keeps_utf8_raw():

@@ -4,8 +4,8 @@ import socket
 
 import pytest
 
-from gateway.schema import parse_request
-from gateway.tokens import IMAGE_TOKENS, count_request_tokens, count_tokens
+from gateway.wire.schema import parse_request
+from gateway.wire.tokens import IMAGE_TOKENS, count_request_tokens, count_tokens
 
 
 def test_counts_without_network(monkeypatch):

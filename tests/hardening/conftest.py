@@ -51,7 +51,7 @@ class AsgiClient:
         """Wait for the relay's background tasks (settlements) on this loop."""
 
         async def wait() -> None:
-            from gateway import relay
+            from gateway.relay import job as relay
 
             pending = [task for task in list(relay._background) if task.get_loop() is self.loop]
             if pending:
@@ -61,7 +61,7 @@ class AsgiClient:
 
     def close(self) -> None:
         async def close_clients() -> None:
-            from gateway import http
+            from gateway.relay import http
 
             await self.client.aclose()
             upstream = http._clients.get(self.loop)  # the relay's shared upstream client on this loop

@@ -11,8 +11,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from gateway import doors
-from gateway.schema import ParsedRequest, parse_request
+from gateway.relay import doors
+from gateway.wire.schema import ParsedRequest, parse_request
 from tests.hardening.hostile import mutated
 
 PNG = "iVBORw0KGgo="

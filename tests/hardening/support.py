@@ -1,5 +1,5 @@
 """Shared by the hardening tests and the server they start: the proposed LOGGING, and the proposed relay wiring
-(applied only while gateway/relay.py does not call the metrics and request log itself)."""
+(applied only while gateway/relay/job.py does not call the metrics and request log itself)."""
 
 import inspect
 
@@ -9,10 +9,10 @@ def logging_settings(log_format: str = "text", level: str = "INFO") -> dict:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"redact_secrets": {"()": "gateway.logformat.RedactSecretsFilter"}},
+        "filters": {"redact_secrets": {"()": "gateway.observe.logformat.RedactSecretsFilter"}},
         "formatters": {
             "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-            "json": {"()": "gateway.logformat.JsonFormatter"},
+            "json": {"()": "gateway.observe.logformat.JsonFormatter"},
         },
         "handlers": {
             "console": {"class": "logging.StreamHandler", "formatter": log_format, "filters": ["redact_secrets"]}
@@ -35,7 +35,7 @@ def relay_is_wired() -> bool:
     """True once the gateway calls metrics.observe_request itself (then the tests add nothing)."""
     import importlib
 
-    for name in ("gateway.relay", "gateway.attempts", "gateway.pipeline"):
+    for name in ("gateway.relay.job", "gateway.relay.attempts", "gateway.relay.admit"):
         try:
             if "observe_request" in inspect.getsource(importlib.import_module(name)):
                 return True
@@ -47,7 +47,8 @@ def relay_is_wired() -> bool:
 def wired_settle(original):
     """RelayJob._settle plus exactly the calls the issue note proposes for its end."""
     from billing import services as billing_services
-    from gateway import metrics, relay, request_log
+    from gateway.observe import metrics, request_log
+    from gateway.relay import job as relay
 
     async def settle(self):
         settlement = await original(self)

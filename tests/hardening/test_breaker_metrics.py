@@ -5,7 +5,8 @@ import uuid
 
 import pytest
 
-from gateway import breaker, metrics, shared_state
+from gateway.observe import metrics
+from gateway.relay import breaker, shared_state
 
 
 @pytest.fixture(params=["local", "redis"])

@@ -30,11 +30,11 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from billing.models import Hold, LedgerEntry
-from gateway import field_policy
-from gateway.errors import ApiError
-from gateway.providers.base import CallContext, UpstreamError
-from gateway.providers.registry import get_adapter
-from gateway.schema import parse_request
+from gateway.protocols.channel import CallContext, UpstreamError
+from gateway.protocols.registry import get_adapter
+from gateway.relay import field_policy
+from gateway.wire.errors import ApiError
+from gateway.wire.schema import parse_request
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls("tests.hardening.urls")]
 
@@ -89,7 +89,7 @@ def about_state(error: dict) -> bool:
 
 
 def about_policy(error: dict, body: dict) -> bool:
-    """400s a schema-valid request earns from the operator's field policy (gateway/field_policy.py), which the
+    """400s a schema-valid request earns from the operator's field policy (gateway/relay/field_policy.py), which the
     document describes in words: a gated field, hosted tool or private URL no channel of the model allows.
     Only what the policy itself names for this body counts, so a typed field refused by mistake still fails."""
     if error["code"] == "url_not_allowed":

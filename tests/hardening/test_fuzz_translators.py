@@ -27,11 +27,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from billing.models import Hold
-from gateway import doors
-from gateway.errors import ApiError
-from gateway.providers.base import CallContext, UpstreamError
-from gateway.providers.registry import ADAPTERS, get_adapter
-from gateway.schema import ParsedRequest, parse_request
+from gateway.protocols.channel import CallContext, UpstreamError
+from gateway.protocols.registry import ADAPTERS, get_adapter
+from gateway.relay import doors
+from gateway.wire.errors import ApiError
+from gateway.wire.schema import ParsedRequest, parse_request
 from tests.factories import make_channel, make_model
 from tests.hardening import hostile, hostile_doors
 from tests.hardening.test_fuzz import charged, check_error_shape

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.errors import InvalidRequest
-from gateway.schema import json_depth_exceeds, json_shape, parse_request
+from gateway.wire.errors import InvalidRequest
+from gateway.wire.schema import json_depth_exceeds, json_shape, parse_request
 
 
 def error_of(body: bytes) -> InvalidRequest:
@@ -164,7 +164,7 @@ def test_limits_answer_openai_errors_and_charge_nothing(funded, asgi, settings):
 
 # -- the lean front's own answers: header cap (431), body cap (413), its 500 ----------------------------------------
 def rejected(status: int, code: str) -> float:
-    from gateway import metrics
+    from gateway.observe import metrics
 
     for family in metrics.REJECTED.collect():
         for found in family.samples:

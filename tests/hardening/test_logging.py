@@ -9,8 +9,8 @@ import pytest
 
 from billing.pricing import Usage
 from billing.services import RequestFacts
-from gateway.logformat import JsonFormatter, RedactSecretsFilter, redact
-from gateway.request_log import log_rejection, log_request
+from gateway.observe.logformat import JsonFormatter, RedactSecretsFilter, redact
+from gateway.observe.request_log import log_rejection, log_request
 from tests.hardening.support import logging_settings
 
 KEY = "sk-" + "A1b2C3d4" * 6

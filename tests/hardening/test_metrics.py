@@ -15,7 +15,9 @@ from prometheus_client.metrics import MetricWrapperBase
 from billing import services as billing_services
 from billing.pricing import Usage
 from billing.selectors import price_current, price_snapshot
-from gateway import breaker, metrics, relay
+from gateway.observe import metrics
+from gateway.relay import breaker
+from gateway.relay import job as relay
 from tests.factories import make_channel, make_customer, make_model
 from tests.hardening.support import relay_is_wired, wired_settle
 
@@ -260,7 +262,7 @@ WORKER = textwrap.dedent(
     django.setup()
     from billing.services import RequestFacts
     from billing.pricing import Usage
-    from gateway import metrics
+    from gateway.observe import metrics
     facts = RequestFacts(account_id=1, model_id="gpt-mp", channel_id=5, status=200, latency_ms=200)
     metrics.observe_request(facts, usage=Usage(input_tokens=10, output_tokens=5), cost_micros=100)
     metrics.set_breaker_state(5, sys.argv[1])
@@ -273,7 +275,7 @@ SCRAPE = textwrap.dedent(
     """
     import django
     django.setup()
-    from gateway import metrics
+    from gateway.observe import metrics
     print(metrics.exposition()[0].decode())
     """
 )

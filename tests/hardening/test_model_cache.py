@@ -7,7 +7,7 @@ name a new entry held for good: 300 × 1 MB names held 290 MB. Now a name over H
 
 import pytest
 
-from gateway import catalog
+from gateway.relay import catalog
 
 
 @pytest.fixture

@@ -13,9 +13,15 @@ import msgspec
 import pytest
 import schemathesis
 
-from gateway import schema as validator
-from gateway.openapi import ITEM_SCHEMAS, PART_SCHEMAS, TEXT_FORMAT_SCHEMAS, build_document, request_schema
-from gateway.schema import parse_request
+from gateway.protocols.responses.openapi import (
+    ITEM_SCHEMAS,
+    PART_SCHEMAS,
+    TEXT_FORMAT_SCHEMAS,
+    build_document,
+    request_schema,
+)
+from gateway.wire import schema as validator
+from gateway.wire.schema import parse_request
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +86,7 @@ def test_every_request_field_is_documented_with_the_validators_types(doc):
         ours, theirs = documented["properties"][name], base["properties"][name]
         assert json_types(doc, ours) == json_types(generated, theirs), name
         assert array_item_types(doc, ours) <= array_item_types(generated, theirs) | {"object"}, name
-        assert ours.get("description"), f"{name} is in ResponsesRequest but not described in gateway/openapi.py"
+        assert ours.get("description"), f"{name} is in ResponsesRequest but not described in gateway/protocols/responses/openapi.py"
 
 
 def test_a_field_added_to_the_validator_shows_up_undescribed():
@@ -217,7 +223,7 @@ def test_requests_the_validator_rejects_are_invalid_documents(doc, body):
 
 
 def test_error_bodies_match_the_error_schema(doc):
-    from gateway.errors import InsufficientBalance, InvalidAuth, InvalidRequest, UpstreamTimeout, error_response
+    from gateway.wire.errors import InsufficientBalance, InvalidAuth, InvalidRequest, UpstreamTimeout, error_response
 
     check = validator_for(doc, "Error")
     for error in (InvalidRequest("x", param="input"), InvalidAuth("x"), InsufficientBalance("x"), UpstreamTimeout("x")):

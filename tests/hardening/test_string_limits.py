@@ -1,4 +1,4 @@
-"""Every string of a /v1/responses request has a bound (gateway/limits.py), enforced by the validator with a
+"""Every string of a /v1/responses request has a bound (gateway/wire/limits.py), enforced by the validator with a
 400 naming the field, and declared in the OpenAPI document as `maxLength`; no message quotes a huge value.
 
 Each bound is tried at its limit (accepted by the validator and the document) and one past it (refused by
@@ -11,10 +11,10 @@ from typing import Any
 import jsonschema_rs
 import pytest
 
-from gateway import limits
-from gateway.errors import InvalidRequest
-from gateway.openapi import ITEM_SCHEMAS, PART_SCHEMAS, TEXT_FORMAT_SCHEMAS, build_document
-from gateway.schema import parse_request
+from gateway.protocols.responses.openapi import ITEM_SCHEMAS, PART_SCHEMAS, TEXT_FORMAT_SCHEMAS, build_document
+from gateway.wire import limits
+from gateway.wire.errors import InvalidRequest
+from gateway.wire.schema import parse_request
 
 TEXT_LIMIT = 1000
 PART_BASE = {
@@ -137,7 +137,7 @@ def _string_properties(schema: dict, where: str):
 
 
 def test_every_string_the_gateway_reads_is_bounded_in_the_document():
-    """A new string field gets a bound: either it is in gateway/limits.py's table, or it is an enum/const."""
+    """A new string field gets a bound: either it is in gateway/wire/limits.py's table, or it is an enum/const."""
     schemas = build_document()["components"]["schemas"]
     request_components = ["ResponsesRequest", *ITEM_SCHEMAS.values(), *PART_SCHEMAS.values(), "FunctionTool",
                           "HostedTool", "ToolChoice", *TEXT_FORMAT_SCHEMAS.values()]  # fmt: skip

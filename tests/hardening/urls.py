@@ -6,7 +6,8 @@ both are the same views).
 
 from django.urls import path
 
-from gateway import metrics_view, openapi_view
+from gateway.observe import metrics_view
+from gateway.protocols.responses import openapi_view
 from harnmodel.urls import urlpatterns as project_urlpatterns
 
 urlpatterns = [

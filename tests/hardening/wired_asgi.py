@@ -5,7 +5,7 @@ from harnmodel.asgi import application
 from tests.hardening.support import relay_is_wired, wired_settle
 
 if not relay_is_wired():
-    from gateway.relay import RelayJob
+    from gateway.relay.job import RelayJob
 
     RelayJob._settle = wired_settle(RelayJob._settle)
 

@@ -1,4 +1,4 @@
-"""The customer doc page states the field policy (gateway/field_policy.py) and the URL rule, in English and Chinese."""
+"""The customer doc page states the field policy (gateway/relay/field_policy.py) and the URL rule, in English and Chinese."""
 
 import pytest
 from django.urls import reverse

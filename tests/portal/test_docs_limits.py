@@ -1,4 +1,4 @@
-"""The customer doc page states the string bounds in force (gateway/limits.py), in English and Chinese."""
+"""The customer doc page states the string bounds in force (gateway/wire/limits.py), in English and Chinese."""
 
 import pytest
 from django.urls import reverse

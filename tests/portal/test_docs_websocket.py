@@ -1,4 +1,4 @@
-"""The customer doc page states the Responses-over-WebSocket bounds in force (gateway/responses_ws.py)."""
+"""The customer doc page states the Responses-over-WebSocket bounds in force (gateway/relay/websocket.py)."""
 
 import pytest
 from django.urls import reverse

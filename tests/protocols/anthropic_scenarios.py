@@ -12,10 +12,10 @@ from unittest import mock
 import msgspec
 
 from billing.pricing import Usage
-from gateway.providers.anthropic_thinking import opaque_reasoning, open_reasoning, redacted_content, sign
-from gateway.responses import ResponseStreamBuilder
-from gateway.schema import parse_request
-from gateway.sse import SSEDecoder
+from gateway.protocols.anthropic.thinking import opaque_reasoning, open_reasoning, redacted_content, sign
+from gateway.wire.responses import ResponseStreamBuilder
+from gateway.wire.schema import parse_request
+from gateway.wire.sse import SSEDecoder
 
 Events = list[tuple[str, dict[str, Any]]]
 
@@ -76,8 +76,8 @@ def _fixed(make: Callable[[], tuple[Events, dict[str, Any]]]) -> Callable[[], tu
         counter = itertools.count(1)
         clock = mock.Mock(time=lambda: 1750000002)
         with (
-            mock.patch("gateway.ids.token_hex", lambda n: f"{next(counter):0{2 * n}x}"),
-            mock.patch("gateway.responses.time", clock),
+            mock.patch("gateway.wire.ids.token_hex", lambda n: f"{next(counter):0{2 * n}x}"),
+            mock.patch("gateway.wire.responses.time", clock),
         ):
             return make()
 

@@ -10,9 +10,9 @@ from google.genai import types
 
 from billing.pricing import Usage
 from gateway.protocols.gemini.stream import GeminiStreamRenderer
-from gateway.responses import ResponseStreamBuilder
-from gateway.schema import parse_request
-from gateway.sse import SSEDecoder
+from gateway.wire.responses import ResponseStreamBuilder
+from gateway.wire.schema import parse_request
+from gateway.wire.sse import SSEDecoder
 
 
 def builder(model: str = "gemini-2.5-flash") -> ResponseStreamBuilder:

@@ -2,7 +2,7 @@
 
 Golden files live in tests/protocols/golden/chat/: requests/<case>.json → <case>.expected.json (the
 internal body, stream flag and extras); streams/<case>.events.json (a Responses event sequence made by
-gateway.responses.ResponseStreamBuilder) → <case>.sse and <case>.usage.sse (the door's bytes without and
+gateway.wire.responses.ResponseStreamBuilder) → <case>.sse and <case>.usage.sse (the door's bytes without and
 with include_usage) and <case>.chat.json (the JSON answer for the terminal event's response).
 Set CHAT_DOOR_GOLDEN_UPDATE=1 to rewrite the expected files, then review the diff.
 """
@@ -18,11 +18,11 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from gateway.errors import ApiError, InvalidRequest, UpstreamFailed
 from gateway.protocols.chat.door import ChatDoor
 from gateway.protocols.door import DoorRequest
-from gateway.schema import parse_request
-from gateway.sse import SSEDecoder
+from gateway.wire.errors import ApiError, InvalidRequest, UpstreamFailed
+from gateway.wire.schema import parse_request
+from gateway.wire.sse import SSEDecoder
 
 GOLDEN = Path(__file__).parent / "golden" / "chat"
 UPDATE = os.environ.get("CHAT_DOOR_GOLDEN_UPDATE") == "1"

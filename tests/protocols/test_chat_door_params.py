@@ -3,12 +3,12 @@
 import msgspec
 import pytest
 
-from gateway.errors import InvalidRequest
+from gateway.protocols.channel import CallContext
+from gateway.protocols.chat.channel_request import chat_body
 from gateway.protocols.chat.door import ChatDoor
 from gateway.protocols.chat.door_params import client_param
-from gateway.providers.base import CallContext
-from gateway.providers.chat_request import chat_body
-from gateway.schema import parse_request
+from gateway.wire.errors import InvalidRequest
+from gateway.wire.schema import parse_request
 
 door = ChatDoor()
 BODY = {

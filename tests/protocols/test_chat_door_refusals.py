@@ -8,12 +8,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.errors import ApiError, InvalidRequest
+from gateway.protocols.channel import CallContext
+from gateway.protocols.chat.channel_request import chat_body
 from gateway.protocols.chat.door import ChatDoor
 from gateway.protocols.chat.door_request import _SAME
-from gateway.providers.base import CallContext
-from gateway.providers.chat_request import chat_body
-from gateway.schema import parse_request
+from gateway.wire.errors import ApiError, InvalidRequest
+from gateway.wire.schema import parse_request
 
 door = ChatDoor()
 BASE: dict[str, Any] = {

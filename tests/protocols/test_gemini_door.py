@@ -10,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from billing.pricing import Usage
-from gateway.errors import ApiError, InsufficientBalance, InvalidRequest, ModelNotFound
+from gateway.protocols.gemini.channel_request import signed_call_id
 from gateway.protocols.gemini.door import GeminiDoor, split_model_path
 from gateway.protocols.gemini.render import api_key, error_body, generate_content_response, models_list
-from gateway.providers.gemini_request import signed_call_id
-from gateway.schema import parse_request
+from gateway.wire.errors import ApiError, InsufficientBalance, InvalidRequest, ModelNotFound
+from gateway.wire.schema import parse_request
 
 from .gemini_support import builder, events, render, sdk_client, text_answer
 

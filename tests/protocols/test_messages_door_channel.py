@@ -1,7 +1,7 @@
 """Messages door × Anthropic channel, both directions through the internal form: what an Anthropic upstream
 says reaches an Anthropic client unchanged (JSON and stream, checked by the official SDK), and the client's
 next turn reaches the upstream with its thinking signatures intact — one encoding rule
-(gateway/providers/anthropic_thinking) serving both sides."""
+(gateway/protocols/anthropic/thinking) serving both sides."""
 
 import copy
 import json
@@ -11,11 +11,11 @@ import httpx2
 import msgspec
 from anthropic.types import Message
 
+from gateway.protocols.anthropic.channel import AnthropicAdapter
 from gateway.protocols.anthropic.door import MessagesDoor
-from gateway.providers.anthropic import AnthropicAdapter
-from gateway.providers.base import CallContext
-from gateway.schema import parse_request
-from gateway.sse import SSEDecoder
+from gateway.protocols.channel import CallContext
+from gateway.wire.schema import parse_request
+from gateway.wire.sse import SSEDecoder
 
 door = MessagesDoor()
 CONTENT = [

@@ -6,12 +6,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.errors import ApiError, InvalidRequest
 from gateway.protocols.anthropic.door import MessagesDoor
 from gateway.protocols.anthropic.request import parse_count_tokens, require_supported
 from gateway.protocols.door import DoorRequest
-from gateway.schema import parse_request
-from gateway.sse import SSEDecoder
+from gateway.wire.errors import ApiError, InvalidRequest
+from gateway.wire.schema import parse_request
+from gateway.wire.sse import SSEDecoder
 
 door = MessagesDoor()
 _scalar = st.none() | st.booleans() | st.integers(-3, 3) | st.floats() | st.text(max_size=6)

@@ -10,7 +10,10 @@ import pytest
 from anthropic.types import Message
 from anthropic.types.shared import ErrorResponse
 
-from gateway.errors import (
+from gateway.protocols.anthropic.door import MessagesDoor
+from gateway.protocols.anthropic.render import anthropic_usage, count_tokens_body, message_object
+from gateway.protocols.door import DoorRequest
+from gateway.wire.errors import (
     ApiError,
     InsufficientBalance,
     InvalidAuth,
@@ -21,9 +24,6 @@ from gateway.errors import (
     UpstreamFailed,
     UpstreamTimeout,
 )
-from gateway.protocols.anthropic.door import MessagesDoor
-from gateway.protocols.anthropic.render import anthropic_usage, count_tokens_body, message_object
-from gateway.protocols.door import DoorRequest
 
 from .anthropic_scenarios import SCENARIOS
 

@@ -8,15 +8,15 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from gateway.errors import InvalidRequest
 from gateway.protocols.anthropic import headers as header_rules
+from gateway.protocols.anthropic.channel_request import anthropic_body, anthropic_messages
 from gateway.protocols.anthropic.door import MessagesDoor
 from gateway.protocols.anthropic.params import client_param
 from gateway.protocols.anthropic.request import parse_count_tokens
+from gateway.protocols.channel import CallContext
 from gateway.protocols.door import Door
-from gateway.providers.anthropic_request import anthropic_body, anthropic_messages
-from gateway.providers.base import CallContext
-from gateway.schema import parse_request
+from gateway.wire.errors import InvalidRequest
+from gateway.wire.schema import parse_request
 
 from .anthropic_requests import COUNT_TOKENS, REQUESTS
 
@@ -40,7 +40,7 @@ def test_request_goldens(name):
     assert parsed.body == expected["internal"]
     assert parsed.extras == expected["extras"]
     assert (parsed.stream, parsed.model) == (expected["stream"], expected["model"])
-    # The internal form is what the pipeline validates: it must pass gateway.schema as is.
+    # The internal form is what the pipeline validates: it must pass gateway.wire.schema as is.
     parse_request(msgspec.json.encode(parsed.body))
 
 

@@ -16,7 +16,7 @@ from pydantic import TypeAdapter
 from gateway.protocols.anthropic.door import MessagesDoor
 from gateway.protocols.anthropic.stream import ping
 from gateway.protocols.door import DoorRequest
-from gateway.sse import SSEDecoder
+from gateway.wire.sse import SSEDecoder
 
 from .anthropic_scenarios import SCENARIOS
 

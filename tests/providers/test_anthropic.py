@@ -19,12 +19,12 @@ from anthropic.types.message_create_params import MessageCreateParamsNonStreamin
 from openai.types.responses import Response, ResponseStreamEvent
 
 from billing.pricing import Usage
-from gateway.errors import InvalidRequest
-from gateway.providers.anthropic import AnthropicAdapter, anthropic_usage
-from gateway.providers.base import CallContext, UpstreamError
-from gateway.schema import ParsedRequest, parse_request
-from gateway.sse import SSEDecoder
-from gateway.tokens import count_tokens
+from gateway.protocols.anthropic.channel import AnthropicAdapter, anthropic_usage
+from gateway.protocols.channel import CallContext, UpstreamError
+from gateway.wire.errors import InvalidRequest
+from gateway.wire.schema import ParsedRequest, parse_request
+from gateway.wire.sse import SSEDecoder
+from gateway.wire.tokens import count_tokens
 from tests.upstream.anthropic_mock import AnthropicMock, error_body
 
 FIXTURES = Path(__file__).parent / "fixtures" / "anthropic"

@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 from openai.types.responses import Response
 
-from gateway.providers.anthropic_thinking import REDACTED, SIGNED
+from gateway.protocols.anthropic.thinking import REDACTED, SIGNED
 from tests.providers.test_anthropic import (
     _EVENT_CLASSES,
     MESSAGE_START,

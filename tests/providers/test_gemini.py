@@ -20,12 +20,12 @@ from google.genai import types
 from openai.types.responses import Response, ResponseStreamEvent
 
 from billing.pricing import Usage
-from gateway.errors import InvalidRequest
-from gateway.providers.base import CallContext, UpstreamError
-from gateway.providers.gemini import GeminiAdapter
-from gateway.providers.gemini_request import MAX_SIGNATURE_CHARS, signed_call_id, split_call_id
-from gateway.schema import ParsedRequest, parse_request
-from gateway.sse import SSEDecoder
+from gateway.protocols.channel import CallContext, UpstreamError
+from gateway.protocols.gemini.channel import GeminiAdapter
+from gateway.protocols.gemini.channel_request import MAX_SIGNATURE_CHARS, signed_call_id, split_call_id
+from gateway.wire.errors import InvalidRequest
+from gateway.wire.schema import ParsedRequest, parse_request
+from gateway.wire.sse import SSEDecoder
 from tests.upstream.gemini_mock import GeminiMock
 
 FIXTURES = Path(__file__).parent / "fixtures" / "gemini"

@@ -13,11 +13,11 @@ import pytest
 from openai.types.responses import Response, ResponseStreamEvent
 
 from billing.pricing import Usage
-from gateway.errors import InvalidRequest
-from gateway.providers.base import CallContext, UpstreamError
-from gateway.providers.openai_chat import OpenAIChatAdapter
-from gateway.schema import ParsedRequest, parse_request
-from gateway.sse import SSEDecoder
+from gateway.protocols.channel import CallContext, UpstreamError
+from gateway.protocols.chat.channel import OpenAIChatAdapter
+from gateway.wire.errors import InvalidRequest
+from gateway.wire.schema import ParsedRequest, parse_request
+from gateway.wire.sse import SSEDecoder
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openai_chat"
 STREAMS = sorted(path.stem for path in FIXTURES.glob("stream_*.sse"))

@@ -15,11 +15,12 @@ import pytest
 from django.test import AsyncClient
 
 from billing.models import UsageRecord
-from gateway import breaker, ratelimit, relay, shared_state
-from gateway.catalog import clear_caches
 from gateway.db import run_db
 from gateway.models import Channel
-from gateway.sse import SSEDecoder
+from gateway.relay import breaker, ratelimit, shared_state
+from gateway.relay import job as relay
+from gateway.relay.catalog import clear_caches
+from gateway.wire.sse import SSEDecoder
 from tests.conftest import relay_settled
 from tests.e2e.conftest import gateway  # noqa: F401  (the real uvicorn server, for a few tests here)
 from tests.factories import make_channel, make_customer, make_model
@@ -67,7 +68,7 @@ def _isolated_state(settings):
 async def _loop_clients_closed():
     """This loop's upstream and Redis clients die with it: close them, after the relay settled."""
     yield
-    from gateway.http import _clients
+    from gateway.relay.http import _clients
 
     await settled()
     client = _clients.pop(asyncio.get_running_loop(), None)

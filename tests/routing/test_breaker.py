@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from gateway import breaker, shared_state
 from gateway.db import run_db
+from gateway.relay import breaker, shared_state
 from tests.routing.conftest import ask, make_channels, record_of, settled, tried
 
 MODEL = "gpt-4o"

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from gateway import relay
 from gateway.db import run_db
+from gateway.relay import job as relay
 from harnmodel.asgi import application
 from tests.routing.conftest import make_channels, record_of, settled
 

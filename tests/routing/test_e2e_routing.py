@@ -5,8 +5,8 @@ import openai
 import pytest
 
 from billing.models import Hold, UsageRecord
-from gateway import response_ids
 from gateway.models import ApiKey
+from gateway.relay import response_ids
 from tests.e2e.conftest import wait_for
 from tests.routing.conftest import ANSWER, TEXT, make_channels
 

@@ -224,7 +224,7 @@ async def test_a_disabled_or_drained_channel_is_never_tried(faulty, customer):
     chans = await setup(faulty, "a", "b", "c")
     await run_db(Channel.objects.filter(pk=chans["a"].pk).update, enabled=False)
     await run_db(Channel.objects.filter(pk=chans["b"].pk).update, weight=0)
-    from gateway.catalog import clear_caches
+    from gateway.relay.catalog import clear_caches
 
     clear_caches()
     reply = await ask(customer.key)

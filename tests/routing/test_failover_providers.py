@@ -11,8 +11,8 @@ import pytest
 
 from billing.models import Hold, LedgerEntry
 from gateway.db import run_db
-from gateway.providers.base import CallContext
-from gateway.providers.openai_responses import PassthroughTranslator
+from gateway.protocols.channel import CallContext
+from gateway.protocols.responses.channel import PassthroughTranslator
 from tests.routing.conftest import ANSWER, Reply, ask, make_channels, record_of, tried
 from tests.upstream.anthropic_mock import AnthropicMock, error_body, sse
 from tests.upstream.gemini_mock import GeminiMock, google_error

@@ -5,9 +5,11 @@ import pytest
 from django.conf import settings as django_settings
 
 from billing.models import Hold, UsageRecord
-from gateway import breaker, health, tasks
+from gateway import tasks
 from gateway.db import run_db
 from gateway.models import CatalogModel, Channel, ChannelModel, ChannelProbe
+from gateway.observe import health
+from gateway.relay import breaker
 from tests.factories import make_model
 from tests.routing.conftest import MODEL, make_channels
 

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway import health
 from gateway.db import run_db
 from gateway.models import Channel, ChannelProbe
+from gateway.observe import health
 from tests.factories import make_channel, make_model
 from tests.routing.conftest import MODEL
 from tests.upstream.anthropic_mock import AnthropicMock, error_body

@@ -6,9 +6,9 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from gateway import key_touch
 from gateway.db import run_db
 from gateway.models import ApiKey
+from gateway.relay import key_touch
 from tests.routing.conftest import ask, make_channels, settled
 
 pytestmark = pytest.mark.django_db(transaction=True)

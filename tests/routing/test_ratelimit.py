@@ -6,10 +6,10 @@ import asyncio
 import pytest
 
 from billing.models import Hold
-from gateway import ratelimit, shared_state
-from gateway.catalog import KeyInfo
 from gateway.db import run_db
 from gateway.models import ApiKey
+from gateway.relay import ratelimit, shared_state
+from gateway.relay.catalog import KeyInfo
 from gateway.services import api_key_create
 from tests.factories import make_customer
 from tests.routing.conftest import ask, make_channels, settled

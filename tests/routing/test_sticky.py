@@ -11,10 +11,10 @@ import pytest
 from django.conf import settings as django_settings
 
 from billing.models import Hold
-from gateway import response_ids
-from gateway.catalog import clear_caches
 from gateway.db import run_db
 from gateway.models import Channel
+from gateway.relay import response_ids
+from gateway.relay.catalog import clear_caches
 from tests.factories import make_channel, make_customer
 from tests.routing.conftest import MODEL, ask, make_channels, record_of, tried
 

@@ -72,7 +72,7 @@ def test_refused_key_and_oversized_list_record_nothing(upstream, mailoutbox, mon
     make_model("gpt-4o")
     refused = make_channel("refused", provider="openai_chat", base_url=upstream.url + "/v1", secret="wrong")
     upstream.models = [f"model-{i}" for i in range(50)]
-    monkeypatch.setattr("gateway.upstream_http.MAX_BYTES", 1000)  # the cap, lowered so 50 names exceed it
+    monkeypatch.setattr("gateway.upstream.http.MAX_BYTES", 1000)  # the cap, lowered so 50 names exceed it
     big = make_channel("big", provider="openai_chat", base_url=upstream.url + "/v1", secret="k")
     result = tasks.sync_upstream_models.apply().result
     assert result == {"channels": 2, "failed": 2, "changed": 0}

@@ -74,7 +74,7 @@ class ChannelSerializer(serializers.ModelSerializer):
 
 
 class ChannelWriteSerializer(serializers.Serializer):
-    """Checked again by the console's own form (gateway.forms.ChannelAdminForm) before anything is saved."""
+    """Checked again by the console's own form (gateway.console.forms.ChannelAdminForm) before anything is saved."""
 
     name = serializers.CharField(max_length=128)
     provider = serializers.CharField(max_length=32)

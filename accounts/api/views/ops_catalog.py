@@ -1,6 +1,6 @@
 """Operator scope: channels (secrets write-only), models and price publication, redemption-code batches.
 
-Channel writes go through the console's own form (gateway.forms.ChannelAdminForm): one set of rules."""
+Channel writes go through the console's own form (gateway.console.forms.ChannelAdminForm): one set of rules."""
 
 import json
 
@@ -16,9 +16,9 @@ from billing import redemption
 from billing import services as billing_services
 from billing.models import RedemptionCode
 from billing.signals import operator_action
-from gateway.catalog import clear_caches
-from gateway.forms import TIMEOUT_FIELDS, ChannelAdminForm
+from gateway.console.forms import TIMEOUT_FIELDS, ChannelAdminForm
 from gateway.models import CatalogModel, Channel, ChannelProbe
+from gateway.relay.catalog import clear_caches
 
 from ..errors import ApiProblem
 from ..serializers import ops as s

@@ -6,7 +6,7 @@ from pathlib import Path
 import yaml
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from gateway.catalog_apply import CatalogError, catalog_apply, expand_env
+from gateway.console.catalog_apply import CatalogError, catalog_apply, expand_env
 
 
 class Command(BaseCommand):

@@ -1,10 +1,10 @@
 """Anthropic `messages[]` → Responses `input[]` items (the reverse of
-gateway/providers/anthropic_request.anthropic_messages, so the two directions round-trip).
+gateway/protocols/anthropic/channel_request.anthropic_messages, so the two directions round-trip).
 
 Blocks keep their order: text, image and document blocks gather into one message item until a block
 that is an item of its own (tool_use → function_call, tool_result → function_call_output, thinking →
 reasoning) closes it. Signed and redacted thinking ride in `encrypted_content` by the channel's own
-rule (gateway/providers/anthropic_thinking). `cache_control` breakpoints and `is_error` have no
+rule (gateway/protocols/anthropic/thinking). `cache_control` breakpoints and `is_error` have no
 Responses field: they are collected for DoorRequest.extras.
 """
 
@@ -15,9 +15,9 @@ from typing import Any
 
 import msgspec
 
-from ...providers.anthropic_thinking import redacted_content, signed_content
-from ...providers.common import require_base64
-from .fields import array, boolean, invalid, kind_of, obj, one_of, only_keys, refuse, string
+from gateway.protocols.anthropic.fields import array, boolean, invalid, kind_of, obj, one_of, only_keys, refuse, string
+from gateway.protocols.anthropic.thinking import redacted_content, signed_content
+from gateway.protocols.translating import require_base64
 
 Item = dict[str, Any]
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})

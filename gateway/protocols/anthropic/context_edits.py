@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .fields import array, invalid, obj, only_keys, string
+from gateway.protocols.anthropic.fields import array, invalid, obj, only_keys, string
 
 MAX_EDITS = 16
 _EDIT_TYPE = re.compile(r"^clear_(thinking|tool_uses)_\d{8}$")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import ApiError
-from ..door import Door, DoorRequest, StreamRenderer
-from . import headers
-from .params import client_param
-from .render import count_tokens_body, error_body, message_object
-from .request import parse_count_tokens, parse_messages
-from .stream import MessagesStreamRenderer
+from gateway.protocols.anthropic import headers
+from gateway.protocols.anthropic.params import client_param
+from gateway.protocols.anthropic.render import count_tokens_body, error_body, message_object
+from gateway.protocols.anthropic.request import parse_count_tokens, parse_messages
+from gateway.protocols.anthropic.stream import MessagesStreamRenderer
+from gateway.protocols.door import Door, DoorRequest, StreamRenderer
+from gateway.wire.errors import ApiError
 
 
 class MessagesDoor(Door):

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from ... import limits
-from ...errors import InvalidRequest
+from gateway.wire import limits
+from gateway.wire.errors import InvalidRequest
 
 
 def refuse(param: str, what: str) -> InvalidRequest:
@@ -41,7 +41,7 @@ def array(value: Any, param: str, max_items: int) -> list[Any]:
 
 
 def string(value: Any, param: str, kind: str = "text", *, empty: bool = True) -> str:
-    """A string bounded by the gateway's limit for `kind` (gateway/limits.py)."""
+    """A string bounded by the gateway's limit for `kind` (gateway/wire/limits.py)."""
     if not isinstance(value, str):
         raise invalid(param, f"'{param}' must be a string.", "invalid_type")
     if not empty and not value:
@@ -52,7 +52,7 @@ def string(value: Any, param: str, kind: str = "text", *, empty: bool = True) ->
 
 
 def integer(value: Any, param: str, low: int, high: int) -> int:
-    # JSON has one number type: 1.0 is taken as 1 (as gateway.schema does); bool is not a number.
+    # JSON has one number type: 1.0 is taken as 1 (as gateway.wire.schema does); bool is not a number.
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if type(value) is not int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from ...errors import InvalidRequest
+from gateway.wire.errors import InvalidRequest
 
 MAX_BETAS = 32
 _VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}$")

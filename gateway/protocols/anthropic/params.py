@@ -1,5 +1,5 @@
 """Internal field paths → the client's own (Anthropic) field names, for errors raised after the door, by
-gateway.schema or a channel (e.g. `input[3].content[1].file_data` → `messages[1].content[2].file_data`).
+gateway.wire.schema or a channel (e.g. `input[3].content[1].file_data` → `messages[1].content[2].file_data`).
 
 The door records where each input item and part came from (`DoorRequest.extras["paths"]`); a path is
 mapped by its longest recorded prefix, and the rest is renamed where the two protocols differ.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from ..door import DoorRequest
+from gateway.protocols.door import DoorRequest
 
 _TOP = {
     "input": "messages",

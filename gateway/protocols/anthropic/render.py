@@ -2,7 +2,7 @@
 and stop_reason, the error body, and the count_tokens answer.
 
 Reasoning items become thinking blocks by the channel's rule read backwards
-(gateway/providers/anthropic_thinking): `encrypted_content` behind SIGNED is the block's signature, behind
+(gateway/protocols/anthropic/thinking): `encrypted_content` behind SIGNED is the block's signature, behind
 REDACTED a redacted_thinking block's data. Other encrypted content (another provider's) cannot be an
 Anthropic signature: the thinking text is shown with an empty signature.
 """
@@ -13,9 +13,9 @@ from typing import Any
 
 import msgspec
 
-from ...errors import ApiError
-from ...providers.anthropic_thinking import REDACTED, SIGNED
-from ...responses import usage_from_responses
+from gateway.protocols.anthropic.thinking import REDACTED, SIGNED
+from gateway.wire.errors import ApiError
+from gateway.wire.responses import usage_from_responses
 
 _INCOMPLETE_STOP = {"max_output_tokens": "max_tokens", "content_filter": "refusal"}
 # Our statuses → Anthropic error types (§6.5). 503 has no Anthropic type of its own; overloaded is the

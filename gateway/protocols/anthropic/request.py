@@ -15,14 +15,26 @@ from typing import Any
 
 from django.conf import settings
 
-from ... import limits
-from ...limits import MAX_TOKENS
-from ...schema import DEFAULT_MAX_INPUT_ITEMS, DEFAULT_MAX_TOOLS
-from ..door import DoorRequest
-from . import headers as header_rules
-from .blocks import Converter
-from .context_edits import context_management
-from .fields import array, boolean, integer, invalid, kind_of, number, obj, one_of, only_keys, refuse, string
+from gateway.protocols.anthropic import headers as header_rules
+from gateway.protocols.anthropic.blocks import Converter
+from gateway.protocols.anthropic.context_edits import context_management
+from gateway.protocols.anthropic.fields import (
+    array,
+    boolean,
+    integer,
+    invalid,
+    kind_of,
+    number,
+    obj,
+    one_of,
+    only_keys,
+    refuse,
+    string,
+)
+from gateway.protocols.door import DoorRequest
+from gateway.wire import limits
+from gateway.wire.limits import MAX_TOKENS
+from gateway.wire.schema import DEFAULT_MAX_INPUT_ITEMS, DEFAULT_MAX_TOOLS
 
 MAX_STOP_SEQUENCES = 64
 MAX_STOP_CHARS = 1024

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...responses import new_id
-from ...sse import encode_event
-from ..door import DoorRequest, StreamRenderer
-from .render import anthropic_usage, message_id, reasoning_text, stop_reason, thinking_block
+from gateway.protocols.anthropic.render import anthropic_usage, message_id, reasoning_text, stop_reason, thinking_block
+from gateway.protocols.door import DoorRequest, StreamRenderer
+from gateway.wire.responses import new_id
+from gateway.wire.sse import encode_event
 
 _START_EVENTS = frozenset({"response.created", "response.in_progress", "response.queued"})
 _TEXT_DELTAS = frozenset({"response.output_text.delta", "response.refusal.delta"})

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import ApiError
-from ..door import Door, DoorRequest, StreamRenderer
-from .door_params import translate_error
-from .door_render import render_completion
-from .door_request import parse_body
-from .door_stream import ChatStreamRenderer
+from gateway.protocols.chat.door_params import translate_error
+from gateway.protocols.chat.door_render import render_completion
+from gateway.protocols.chat.door_request import parse_body
+from gateway.protocols.chat.door_stream import ChatStreamRenderer
+from gateway.protocols.door import Door, DoorRequest, StreamRenderer
+from gateway.wire.errors import ApiError
 
 
 class ChatDoor(Door):
@@ -46,5 +46,5 @@ class ChatDoor(Door):
         return translate_error(error, request.extras)
 
     def error_body(self, error: ApiError) -> dict[str, Any]:
-        # Chat Completions errors are OpenAI's own shape, the one gateway.errors already writes.
+        # Chat Completions errors are OpenAI's own shape, the one gateway.wire.errors already writes.
         return error.body()

@@ -1,6 +1,6 @@
 """Small type checks for the Chat door: each names the client's own field in its 400.
 
-JSON has no integers apart from numbers: `1.0` counts as 1 (as OpenAI and gateway.schema take it),
+JSON has no integers apart from numbers: `1.0` counts as 1 (as OpenAI and gateway.wire.schema take it),
 `true` is never a number, and a list where a string belongs is a 400, never a TypeError.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any, NoReturn
 
-from ... import limits
-from ...errors import InvalidRequest
+from gateway.wire import limits
+from gateway.wire.errors import InvalidRequest
 
 
 def bad(message: str, param: str, code: str = "invalid_value") -> NoReturn:
@@ -43,7 +43,7 @@ def array(value: Any, param: str, limit: int, *, allow_empty: bool = False) -> l
 
 
 def string(value: Any, param: str, kind: str, *, allow_empty: bool = True) -> str:
-    """A string bounded by gateway.limits' table for `kind` (text, id, name, word, model)."""
+    """A string bounded by gateway.wire.limits' table for `kind` (text, id, name, word, model)."""
     if not isinstance(value, str):
         bad(f"'{param}' must be a string.", param, "invalid_type")
     if not value and not allow_empty:

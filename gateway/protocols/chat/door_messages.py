@@ -1,4 +1,4 @@
-"""Chat `messages` → Responses `input` items (the reverse of gateway/providers/chat_request.py).
+"""Chat `messages` → Responses `input` items (the reverse of gateway/protocols/chat/channel_request.py).
 
 Order is kept exactly: system and developer messages stay where the client put them (a channel that
 needs them hoisted does so itself); an assistant message becomes a message item followed by one
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...schema import _TOOL_NAME
-from .door_checks import array, bad, obj, one_of, only_keys, string, unsupported
+from gateway.protocols.chat.door_checks import array, bad, obj, one_of, only_keys, string, unsupported
+from gateway.wire.schema import _TOOL_NAME
 
 Item = dict[str, Any]
 

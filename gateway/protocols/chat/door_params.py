@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ...errors import ApiError
+from gateway.wire.errors import ApiError
 
 _INPUT = re.compile(r"input\[(\d+)\](.*)", re.DOTALL)
 _PART = re.compile(r"(\.(?:content|output)\[\d+\])\.(\w+)(.*)", re.DOTALL)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ...errors import UpstreamFailed
-from ...responses import new_id, usage_from_responses
+from gateway.wire.errors import UpstreamFailed
+from gateway.wire.responses import new_id, usage_from_responses
 
 PREFIX = "chatcmpl-"
 # Responses' incomplete reasons → finish_reason. Others (max_messages, steered, …) also cut the answer short.

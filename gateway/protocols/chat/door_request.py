@@ -2,7 +2,7 @@
 
 Fields with the same name and meaning in both APIs (model, temperature, top_p, parallel_tool_calls,
 metadata, user, store, safety_identifier, prompt_cache_key, service_tier) are copied untouched and
-validated once, by gateway.schema, whose `param` is then already the client's own name. Fields that
+validated once, by gateway.wire.schema, whose `param` is then already the client's own name. Fields that
 change name or shape are checked here. `stop` and `seed` have no Responses field: they travel in
 `extras`. Everything else is refused by name (`unsupported_parameter`), never dropped.
 """
@@ -13,11 +13,11 @@ from typing import Any
 
 from django.conf import settings
 
-from ... import schema
-from ...errors import InvalidRequest
-from ...limits import MAX_TOKENS
-from .door_checks import array, bad, boolean, integer, obj, one_of, only_keys, string, unsupported
-from .door_messages import input_items
+from gateway.protocols.chat.door_checks import array, bad, boolean, integer, obj, one_of, only_keys, string, unsupported
+from gateway.protocols.chat.door_messages import input_items
+from gateway.wire import schema
+from gateway.wire.errors import InvalidRequest
+from gateway.wire.limits import MAX_TOKENS
 
 _SAME = (
     "model",

@@ -15,9 +15,9 @@ from typing import Any
 
 import msgspec
 
-from ...errors import UpstreamFailed
-from ..door import StreamRenderer
-from .door_render import as_dict, chat_id, chat_usage, failed_error, finish_reason
+from gateway.protocols.chat.door_render import as_dict, chat_id, chat_usage, failed_error, finish_reason
+from gateway.protocols.door import StreamRenderer
+from gateway.wire.errors import UpstreamFailed
 
 _encode = msgspec.json.encode
 DONE = b"data: [DONE]\n\n"

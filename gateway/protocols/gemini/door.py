@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import ApiError, InvalidRequest
-from ..door import Door, DoorRequest, StreamRenderer
-from .render import error_body, generate_content_response
-from .request import model_from_path, to_responses
-from .stream import GeminiStreamRenderer
+from gateway.protocols.door import Door, DoorRequest, StreamRenderer
+from gateway.protocols.gemini.render import error_body, generate_content_response
+from gateway.protocols.gemini.request import model_from_path, to_responses
+from gateway.protocols.gemini.stream import GeminiStreamRenderer
+from gateway.wire.errors import ApiError, InvalidRequest
 
 METHODS = {"generateContent": False, "streamGenerateContent": True}
 # Internal fields the pipeline's validator may name → Gemini's own, so a 400 points at what the client sent.

@@ -6,8 +6,8 @@ from typing import Any
 
 import msgspec
 
-from ...errors import ApiError
-from ...providers.gemini_request import split_call_id
+from gateway.protocols.gemini.channel_request import split_call_id
+from gateway.wire.errors import ApiError
 
 # HTTP status → google.rpc status name. 402 has no Google equivalent: a prepaid balance that ran out is
 # RESOURCE_EXHAUSTED in Google's vocabulary (quota), and the HTTP status stays 402.

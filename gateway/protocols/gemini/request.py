@@ -22,9 +22,9 @@ from typing import Any
 
 import msgspec
 
-from ...errors import InvalidRequest
-from ...limits import MAX_TOKENS
-from ...providers.gemini_request import signed_call_id
+from gateway.protocols.gemini.channel_request import signed_call_id
+from gateway.wire.errors import InvalidRequest
+from gateway.wire.limits import MAX_TOKENS
 
 Body = dict[str, Any]
 

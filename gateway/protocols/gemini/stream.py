@@ -12,9 +12,9 @@ from typing import Any
 
 import msgspec
 
-from ...errors import ApiError
-from ..door import StreamRenderer
-from .render import error_body, finish_reason, function_call_part, usage_metadata
+from gateway.protocols.door import StreamRenderer
+from gateway.protocols.gemini.render import error_body, finish_reason, function_call_part, usage_metadata
+from gateway.wire.errors import ApiError
 
 _encode = msgspec.json.encode
 _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})

@@ -1,0 +1,1 @@
+"""The operator's console pages, forms and read-only selectors."""

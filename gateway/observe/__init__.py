@@ -1,0 +1,1 @@
+"""Metrics, live log, request log, log format, probes and task runs."""

@@ -1,0 +1,1 @@
+"""OpenAI Responses: the channel half (the door is the wire form itself)."""

@@ -1,0 +1,1 @@
+"""The request line: front door, admission, attempts, relay job, settlement hand-off."""

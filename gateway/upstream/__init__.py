@@ -1,0 +1,1 @@
+"""What the operator buys: upstream model lists and balances."""

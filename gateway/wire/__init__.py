@@ -1,0 +1,1 @@
+"""The shared internal vocabulary every protocol and the relay stand on."""

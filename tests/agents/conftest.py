@@ -40,10 +40,10 @@ def agent_upstream(_agent_upstream_server: AgentUpstream) -> Iterator[AgentUpstr
 
 
 def serve_agent_model(kind: str, upstream: AgentUpstream, *, public_id: str = PUBLIC_MODEL):
-    """`public_id` served by exactly one channel of `kind` on the agent upstream. The Responses channel runs
-    web search (Codex offers it) at a per-call price."""
+    """`public_id` served by exactly one channel of `kind` on the agent upstream. Codex offers web search: the
+    Responses channel runs it at a per-call price, the others drop it (drop_tools)."""
     make_model(public_id)
-    options = {}
+    options: dict = {"drop_tools": ["web_search"]}  # translated kinds have no web search: Codex goes on without
     if kind == "openai_responses":
         price_publish(model_id=public_id, input_micros=2_500_000, cached_input_micros=1_250_000,
                       output_micros=10_000_000, tool_call_micros={"web_search": 10_000})

@@ -32,4 +32,21 @@ def test_codex_tool_turn(kind, websocket, gateway, agent_upstream, agent_custome
     turns = agent_upstream.turns()
     assert [t.protocol for t in turns] == [{"openai_responses": "responses", "openai_chat": "chat"}.get(kind, kind)] * 2
     assert RESULT in str(turns[1].body) and RESULT not in str(turns[0].body)  # the command ran on our side
+    names = tool_names(turns[0])
+    if kind == "openai_responses":
+        assert "namespace" in names and "web_search" in names  # as Codex sent them: this channel runs both
+    else:  # a namespace's functions flattened under their namespace's name, web search dropped
+        assert any(name.startswith("multi_agent_v1__") for name in names) and "web_search" not in names, names
     billed_per_turn(account, before, agent_upstream)
+
+
+def tool_names(turn) -> list[str]:
+    """Every tool the upstream was offered, by name (by type for typed tools without one)."""
+    body = turn.body
+    if turn.protocol == "gemini":
+        return [d["name"] for t in body.get("tools") or () for d in t.get("functionDeclarations") or ()]
+    if turn.protocol == "chat":
+        return [t["function"]["name"] for t in body.get("tools") or ()]
+    if turn.protocol == "anthropic":
+        return [t["name"] for t in body.get("tools") or ()]
+    return [t.get("name") if t.get("type") == "function" else t["type"] for t in body.get("tools") or ()]

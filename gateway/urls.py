@@ -6,6 +6,7 @@ from gateway.protocols.responses import openapi_view
 urlpatterns = [
     path("responses", views.responses, name="responses"),
     path("responses/", views.responses),  # as the ASGI front takes it
+    path("responses/input_tokens", views.responses_input_tokens, name="responses-input-tokens"),
     path("models", meta_views.models_list, name="models"),
     path("openapi.json", openapi_view.openapi_json, name="openapi"),
     path("models/<path:model_id>", meta_views.model_detail, name="model-detail"),

@@ -3,9 +3,14 @@
 from django.http import HttpRequest, HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from gateway.relay import idempotency
+from gateway.relay import idempotency, input_tokens
 
 
 @csrf_exempt
 async def responses(request: HttpRequest) -> HttpResponseBase:
     return await idempotency.handle(request)
+
+
+@csrf_exempt
+async def responses_input_tokens(request: HttpRequest) -> HttpResponseBase:
+    return await input_tokens.count(request)

@@ -7,6 +7,7 @@ Going up (`flatten`), every client-run tool becomes a function the upstream can 
 * a namespace's functions → `<namespace>__<name>`; a custom tool → a function taking one string, `input`
   (its grammar, if any, told in the description); `local_shell` → a function taking the exec action;
 * the conversation's earlier calls and outputs of those tools → function calls and outputs under those names;
+  an earlier turn's `web_search_call` (made on a Responses channel) is left out, its findings being in the text;
 * a hosted tool is left for the channel to refuse, unless the channel's `drop_tools` names its kind (or
   `"*"`): then it is removed, the model simply does not get it (docs/agents.md). A forced one is refused.
 
@@ -163,13 +164,14 @@ def flatten(request: ParsedRequest, options: dict[str, Any]) -> ParsedRequest:
         if changes["tool_choice"] is None:
             raw.pop("tool_choice")
     if isinstance(typed.input, list):
-        changes["input"] = raw["input"] = [m for item in typed.input if (m := _item(item, names, options))]
+        changes["input"] = raw["input"] = [m for item in typed.input if (m := _item(item, names))]
     return ParsedRequest(typed=msgspec.structs.replace(typed, **changes), raw=raw, extras=request.extras)
 
 
 def _has_agent_items(items: Any) -> bool:
     return isinstance(items, list) and any(
-        item.get("type") in ("custom_tool_call", "local_shell_call", *_OUTPUTS) or item.get("namespace")
+        item.get("type") in ("custom_tool_call", "local_shell_call", "web_search_call", *_OUTPUTS)
+        or item.get("namespace")
         for item in items
     )
 
@@ -215,7 +217,7 @@ def _choice(choice: Any, names: ToolNames, options: dict[str, Any], have_tools: 
     return choice
 
 
-def _item(item: dict[str, Any], names: ToolNames, options: dict[str, Any]) -> dict[str, Any] | None:
+def _item(item: dict[str, Any], names: ToolNames) -> dict[str, Any] | None:
     kind = item.get("type")
     if kind == "function_call" and item.get("namespace"):
         out = {k: v for k, v in item.items() if k != "namespace"}
@@ -237,6 +239,6 @@ def _item(item: dict[str, Any], names: ToolNames, options: dict[str, Any]) -> di
     if kind in _OUTPUTS:
         return {"type": "function_call_output", "call_id": item.get("call_id") or item.get("id"),
                 "output": item.get("output") if item.get("output") is not None else ""}
-    if isinstance(kind, str) and kind.endswith("_call") and kind[:-5] not in CLIENT_TOOLS and _dropped(kind[:-5], options):
-        return None  # a hosted call an earlier turn made elsewhere: nothing this upstream could read back
+    if kind == "web_search_call":
+        return None  # a search an earlier turn made on a Responses channel: its findings are in the answer's text
     return item

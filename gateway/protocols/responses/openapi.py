@@ -15,7 +15,8 @@ from typing import Any
 import msgspec
 from django.conf import settings
 
-from gateway.wire import limits
+from gateway.protocols.responses import openapi_agent
+from gateway.wire import agent_items, limits
 from gateway.wire import schema as validator
 from gateway.wire.limits import MAX_TOKENS
 
@@ -177,6 +178,7 @@ ITEM_SCHEMAS = {
     "function_call_output": "FunctionCallOutputItem",
     "reasoning": "ReasoningItem",
     "item_reference": "ItemReference",
+    **agent_items.COMPONENTS,
 }
 
 
@@ -242,6 +244,7 @@ def _items() -> dict[str, dict[str, Any]]:
             "required": ["type", "id"],
             "properties": {"type": {"const": "item_reference"}, "id": {"type": "string"}},
         },
+        **openapi_agent.item_schemas(),
         "InputItem": {"anyOf": [_ref(name) for name in ITEM_SCHEMAS.values()]},
     }
 

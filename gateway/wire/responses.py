@@ -281,7 +281,7 @@ class ResponseStreamBuilder:
     def tool_call_start(self, *, call_id: str, name: str) -> bytes:
         if self._refused(name):
             return b""
-        item = {
+        item: dict[str, Any] = {
             "id": new_id("fc"),
             "type": "function_call",
             "status": "in_progress",

@@ -62,6 +62,8 @@ class ToolNames:
     def __init__(self, tools: list[dict[str, Any]] | None) -> None:
         self.entries: dict[str, tuple[str, str, str | None]] = {}
         self.flat: dict[tuple[str | None, str], str] = {}
+        # Top-level functions keep their names: a flattened name never takes one of them.
+        self.taken = {str(t.get("name")) for t in tools or () if t.get("type") == "function"}
         for tool in tools or ():
             kind = tool.get("type")
             if kind == "namespace":
@@ -77,7 +79,7 @@ class ToolNames:
     def _add(self, kind: str, name: str, namespace: str | None) -> None:
         wanted = _short(f"{namespace}{SEPARATOR}{name}" if namespace else name)
         flat, n = wanted, 1
-        while flat in self.entries:
+        while flat in self.entries or flat in self.taken:
             n += 1
             flat = _short(f"{wanted}_{n}")
         self.entries[flat] = (kind, name, namespace)

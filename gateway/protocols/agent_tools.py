@@ -152,6 +152,8 @@ def flatten(request: ParsedRequest, options: dict[str, Any]) -> ParsedRequest:
                 flat_tools.append(_as_function(inner, names.name_for(str(inner.get("name")), str(tool.get("name")))))
         elif kind in ("custom", "local_shell"):
             flat_tools.append(_as_function(tool, names.name_for(str(tool.get("name") or kind), None)))
+        elif kind == "tool_search":
+            continue  # deferred-tool discovery is the Responses API's: the tools offered directly remain
         elif kind not in CLIENT_TOOLS and _dropped(str(kind), options):
             continue
         else:
@@ -172,7 +174,8 @@ def flatten(request: ParsedRequest, options: dict[str, Any]) -> ParsedRequest:
 
 def _has_agent_items(items: Any) -> bool:
     return isinstance(items, list) and any(
-        item.get("type") in ("custom_tool_call", "local_shell_call", "web_search_call", *_OUTPUTS)
+        item.get("type") in ("custom_tool_call", "local_shell_call", "web_search_call", "tool_search_call",
+                             "tool_search_output", *_OUTPUTS)
         or item.get("namespace")
         for item in items
     )
@@ -241,6 +244,6 @@ def _item(item: dict[str, Any], names: ToolNames) -> dict[str, Any] | None:
     if kind in _OUTPUTS:
         return {"type": "function_call_output", "call_id": item.get("call_id") or item.get("id"),
                 "output": item.get("output") if item.get("output") is not None else ""}
-    if kind == "web_search_call":
-        return None  # a search an earlier turn made on a Responses channel: its findings are in the answer's text
+    if kind in ("web_search_call", "tool_search_call", "tool_search_output"):
+        return None  # a search an earlier turn made on a Responses channel: what it found is in the later items
     return item

@@ -105,12 +105,17 @@ def _limit(name: str, default: int) -> int:
 _CHOICE_FORMS = frozenset({"auto", "none", "required", "allowed_tools", "function", "custom"})
 
 
+def client_tool(tool: dict[str, Any]) -> bool:
+    """Run by the client: functions and their kin, and a tool search the client executes (Codex's)."""
+    return tool["type"] in CLIENT_TOOLS or (tool["type"] == "tool_search" and tool.get("execution") == "client")
+
+
 def hosted_tools(raw: dict[str, Any]) -> list[tuple[str, str]]:
     """(kind, param) of every hosted tool a request offers or forces (`tool_choice: {"type": "web_search"}`)."""
     found = [
         (tool_kind(tool["type"]), f"tools[{index}]")
         for index, tool in enumerate(raw.get("tools") or ())
-        if isinstance(tool, dict) and isinstance(tool.get("type"), str) and tool["type"] not in CLIENT_TOOLS
+        if isinstance(tool, dict) and isinstance(tool.get("type"), str) and not client_tool(tool)
     ]
     choice = raw.get("tool_choice")
     forced = choice.get("type") if isinstance(choice, dict) else None

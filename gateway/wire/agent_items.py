@@ -16,6 +16,8 @@ COMPONENTS = {
     "local_shell_call": "LocalShellCallItem",
     "local_shell_call_output": "LocalShellCallOutputItem",
     "web_search_call": "WebSearchCallItem",
+    "tool_search_call": "ToolSearchCallItem",
+    "tool_search_output": "ToolSearchOutputItem",
 }
 AGENT_ITEM_TYPES = frozenset(COMPONENTS)
 _OVERHEAD = 4
@@ -55,6 +57,11 @@ def validate(item: dict[str, Any], where: str) -> None:
         if not isinstance(command, list) or not all(isinstance(arg, str) for arg in command):
             raise InvalidRequest("A local_shell_call needs 'action.command', an array of strings.",
                                  param=f"{where}.action.command")
+    elif kind in ("tool_search_call", "tool_search_output"):
+        _strings(item, where, (), ("call_id", "id", "status", "execution"))
+        tools = item.get("tools")
+        if kind == "tool_search_output" and not (isinstance(tools, list) and all(isinstance(t, dict) for t in tools)):
+            raise InvalidRequest("A tool_search_output needs 'tools', an array of tools.", param=f"{where}.tools")
     elif kind == "web_search_call":
         _strings(item, where, (), ("id", "status"))
         if "action" in item and not isinstance(item["action"], dict):
@@ -70,5 +77,9 @@ def tokens(item: dict[str, Any], count_tokens: Callable[[str], int]) -> int:
         return count_tokens(" ".join((item.get("action") or {}).get("command") or ())) + _OVERHEAD
     if kind == "web_search_call":
         return count_tokens(str(item.get("action") or "")) + _OVERHEAD
+    if kind == "tool_search_call":
+        return count_tokens(str(item.get("arguments") or "")) + _OVERHEAD
+    if kind == "tool_search_output":
+        return count_tokens(str(item.get("tools") or "")) // 2 + _OVERHEAD  # tool schemas, as tools are counted
     output = item.get("output")
     return count_tokens(output if isinstance(output, str) else str(output or "")) + _OVERHEAD

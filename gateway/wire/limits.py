@@ -57,6 +57,8 @@ FIELDS: dict[str, dict[str, str]] = {
     "LocalShellCallItem": {"call_id": "call_id", "id": "id", "status": "word"},
     "LocalShellCallOutputItem": {"call_id": "call_id", "id": "id", "output": "text", "status": "word"},
     "WebSearchCallItem": {"id": "id", "status": "word"},
+    "ToolSearchCallItem": {"call_id": "call_id", "id": "id", "status": "word", "execution": "word"},
+    "ToolSearchOutputItem": {"call_id": "call_id", "id": "id", "status": "word", "execution": "word"},
     "InputTextPart": {"text": "text"},
     "InputImagePart": {"image_url": "text", "file_id": "id", "detail": "word"},
     "InputFilePart": {"file_id": "id", "file_data": "text", "file_url": "text", "filename": "id"},

@@ -50,3 +50,28 @@ def tool_names(turn) -> list[str]:
     if turn.protocol == "anthropic":
         return [t["name"] for t in body.get("tools") or ()]
     return [t.get("name") if t.get("type") == "function" else t["type"] for t in body.get("tools") or ()]
+
+
+# Named like a model Codex knows, it offers more: `apply_patch` as a freeform (custom) tool and a client-run
+# `tool_search` beside web search (and no namespace). Over HTTP through each kind.
+KNOWN_MODEL = "gpt-5.5"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_codex_with_a_model_it_knows(kind, gateway, agent_upstream, agent_customer, tmp_path):
+    account, key = agent_customer
+    serve_agent_model(kind, agent_upstream, public_id=KNOWN_MODEL)
+    before = balance(account)
+
+    run = clients.codex(tmp_path, base_url=gateway.api_base, key=key, model=KNOWN_MODEL, websocket=False)
+
+    assert run.returncode == 0, str(run)
+    assert FINAL in run.stdout, str(run)
+    turns = agent_upstream.turns()
+    names = tool_names(turns[0])
+    if kind == "openai_responses":
+        assert "custom" in names and "tool_search" in names
+    else:  # apply_patch a one-string function; tool search (the Responses API's own) and web search left out
+        assert "apply_patch" in names and "tool_search" not in names and "web_search" not in names, names
+    billed_per_turn(account, before, agent_upstream)
+

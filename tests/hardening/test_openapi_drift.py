@@ -181,6 +181,8 @@ ACCEPTED = [
         {"type": "custom_tool_call_output", "call_id": "c", "output": "Done"},
         {"type": "local_shell_call", "call_id": "s", "status": "completed", "action": {"type": "exec", "command": ["ls"]}},
         {"type": "local_shell_call_output", "id": "s", "output": "a.txt"},
+        {"type": "tool_search_call", "call_id": "t", "execution": "client", "arguments": {"query": "agents"}},
+        {"type": "tool_search_output", "call_id": "t", "execution": "client", "tools": [{"type": "namespace"}]},
     ]},
     {"model": "m", "input": "x", "tools": [{"type": "function", "name": "f"}], "tool_choice": {"type": "auto"}},
     {"model": "m", "input": "x", "tools": [{"type": "function", "name": "f"}], "tool_choice": "required"},

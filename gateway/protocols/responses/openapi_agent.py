@@ -67,6 +67,20 @@ def item_schemas() -> dict[str, dict[str, Any]]:
             ["output"],
             {"output": _s(), "status": _s()},
         ),
+        "ToolSearchCallItem": _ref_of_call(
+            "tool_search_call",
+            "A tool search of an earlier turn (Codex runs it itself: `execution: client`), replayed.",
+            [],
+            {"status": _s(), "execution": _s(), "arguments": {}},
+            call_id=False,
+        ),
+        "ToolSearchOutputItem": _ref_of_call(
+            "tool_search_output",
+            "The tools a tool search found, replayed.",
+            ["tools"],
+            {"status": _s(), "execution": _s(), "call_id": _s(), "tools": {"type": "array", "items": {"type": "object"}}},
+            call_id=False,
+        ),
         "WebSearchCallItem": _ref_of_call(
             "web_search_call",
             "A web search an upstream made in an earlier turn, replayed (translated channels leave it out).",

@@ -254,4 +254,4 @@ def test_document_is_served_and_loads_as_openapi_31(client):
     assert served == json.loads(json.dumps(build_document()))
     loaded = schemathesis.openapi.from_dict(served)
     operations = sorted(result.ok().label for result in loaded.get_all_operations())
-    assert operations == ["GET /v1/models", "POST /v1/responses"]
+    assert operations == ["GET /v1/models", "POST /v1/responses", "POST /v1/responses/input_tokens"]

@@ -781,6 +781,7 @@ def build_document() -> dict[str, Any]:
         "security": [{"bearerAuth": []}],
         "paths": {
             "/v1/responses": {"post": _responses_operation(settings.HARNMODEL_MAX_BODY_BYTES)},
+            "/v1/responses/input_tokens": {"post": openapi_agent.input_tokens_operation(_error_response, ERRORS)},
             "/v1/models": {"get": _models_operation()},
         },
         "components": {

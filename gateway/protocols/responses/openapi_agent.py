@@ -89,3 +89,32 @@ def item_schemas() -> dict[str, dict[str, Any]]:
             call_id=False,
         ),
     }
+
+
+INPUT_TOKENS_ERRORS = (400, 401, 403, 404, 413, 431, 500)
+
+
+def input_tokens_operation(error_response: Any, errors: dict[int, tuple[str, list[str]]]) -> dict[str, Any]:
+    """`POST /v1/responses/input_tokens` (gateway/relay/input_tokens.py). The builders of openapi.py are passed
+    in, so this module needs nothing from it."""
+    responses: dict[str, Any] = {
+        "200": {
+            "description": "The input tokens the body counts, by the gateway's own counter (the one holds use).",
+            "content": {"application/json": {"schema": {
+                "type": "object",
+                "required": ["object", "input_tokens"],
+                "properties": {"object": {"const": "response.input_tokens"},
+                               "input_tokens": {"type": "integer", "minimum": 0}},
+            }}},
+        }
+    }
+    for status in INPUT_TOKENS_ERRORS:
+        responses[str(status)] = error_response(*errors[status])
+    return {
+        "operationId": "countInputTokens",
+        "summary": "Count a Responses body's input tokens (never charged, no upstream call)",
+        "requestBody": {"required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ResponsesRequest"}}}},
+        "responses": responses,
+    }
+

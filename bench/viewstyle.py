@@ -3,7 +3,7 @@
     .venv/bin/python bench/viewstyle.py [--requests 2000] [--warmup 200] [--modes json,stream]
 
 Issue 2 asks to measure an async DRF-family view (adrf) against a plain async Django view and keep the
-faster. This script serves the same pipeline (`gateway.relay.idempotency.handle`, which calls
+faster. This script serves the same pipeline (`gateway.relay.handle.responses`, which calls
 `gateway.relay.admit.handle_responses`) three ways and drives each ASGI app directly (scope/receive/send; no
 socket, no HTTP parser, no upstream):
 
@@ -56,7 +56,7 @@ from django.db import connections  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from gateway.relay import idempotency  # noqa: E402
+from gateway.relay import handle  # noqa: E402
 from gateway.relay.front import GatewayApp  # noqa: E402
 
 MODEL = "viewstyle-sim"
@@ -75,7 +75,7 @@ class AdrfResponses(APIView):
 
     async def post(self, request, *args, **kwargs):
         AdrfResponses.calls += 1
-        return await idempotency.handle(request)
+        return await handle.responses(request)
 
 
 def _adrf_urlconf() -> str:

@@ -3,12 +3,12 @@
 from django.http import HttpRequest, HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from gateway.relay import idempotency, input_tokens
+from gateway.relay import handle, input_tokens
 
 
 @csrf_exempt
 async def responses(request: HttpRequest) -> HttpResponseBase:
-    return await idempotency.handle(request)
+    return await handle.responses(request)
 
 
 @csrf_exempt

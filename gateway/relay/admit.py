@@ -4,10 +4,9 @@ Everything before the hold is cheap and touches no upstream; every error here is
 OpenAI-shaped answer and, apart from the hold itself, no database write.
 """
 
-import time
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest
 
 from billing import aiofast
 from billing import selectors as billing_selectors
@@ -15,12 +14,10 @@ from billing import services as billing
 from billing.pricing import tool_hold_micros
 from gateway.crypto import hash_api_key
 from gateway.db import run_db
-from gateway.observe import metrics, request_log
 from gateway.relay import catalog, field_policy, offload, ratelimit
-from gateway.relay.job import Admission, RelayJob
+from gateway.relay.job import Admission
 from gateway.wire import ids
 from gateway.wire.errors import (
-    ApiError,
     InsufficientBalance,
     InvalidAuth,
     InvalidRequest,
@@ -28,7 +25,6 @@ from gateway.wire.errors import (
     ModelNotAllowed,
     ModelNotAvailable,
     ModelNotFound,
-    error_response,
 )
 from gateway.wire.limits import clip
 from gateway.wire.schema import parse_request
@@ -60,15 +56,8 @@ async def _can_pay(key: catalog.KeyInfo) -> None:
         raise InsufficientBalance("Your balance is too low for this request. Top up to continue.")
 
 
-async def admit(request: HttpRequest, request_id: str, started: float) -> Admission:
-    if request.method != "POST":
-        raise InvalidRequest(
-            f"Use POST for /v1/responses, not {clip(request.method)}.",
-            status=405,
-            code="method_not_allowed",
-            headers={"Allow": "POST"},
-        )
-    key = await authenticate(request.headers.get("authorization"))
+async def admit(request: HttpRequest, key: catalog.KeyInfo, request_id: str, started: float) -> Admission:
+    """Validate → authorize → spend caps → rate limits → hold, for a key already authenticated."""
     if len(request.body) > settings.HARNMODEL_MAX_BODY_BYTES:
         raise InvalidRequest("The request body is too large.", status=413, code="request_too_large")
     if offload.heavy(len(request.body)):  # a big body costs real CPU: first make sure the key can pay at all
@@ -149,15 +138,3 @@ async def _spend_cap_recheck(key: catalog.KeyInfo, request_id: str, model_id: st
     finally:
         await ratelimit.finish(limits, 0)
     raise KeySpendLimitReached(f"This API key has reached its {exhausted} spend limit.")
-
-
-async def handle_responses(request: HttpRequest) -> HttpResponseBase:
-    started = time.perf_counter()
-    request_id = new_request_id()
-    try:
-        admission = await admit(request, request_id, started)
-    except ApiError as error:
-        metrics.observe_rejection(status=error.status, code=error.code)
-        request_log.log_rejection(request_id=request_id, status=error.status, code=error.code)
-        return error_response(error, request_id=request_id)
-    return await RelayJob(admission).respond()

@@ -1,5 +1,5 @@
 """Serving one request at a client door: the key first (401 before any parsing), then the door's parse,
-then exactly the pipeline `/v1/responses` runs (idempotency → admit → RelayJob), answered in the door's
+then exactly the spine `/v1/responses` runs (gateway/relay/handle.py), answered in the door's
 protocol. `count_tokens` and the Gemini model list are answered here too: they touch no upstream and are
 never charged."""
 
@@ -16,10 +16,9 @@ from gateway.protocols import native
 from gateway.protocols.door import Door, DoorRequest
 from gateway.protocols.gemini.render import models_list
 from gateway.relay import catalog, doors, offload
-from gateway.relay.admit import admit, authenticate, new_request_id
+from gateway.relay.admit import authenticate, new_request_id
 from gateway.relay.doors import GEMINI, MESSAGES, DoorCall, door_for
-from gateway.relay.idempotency import with_idempotency
-from gateway.relay.job import RelayJob
+from gateway.relay.handle import serve
 from gateway.wire.errors import ApiError, InvalidRequest, ModelNotAllowed, ModelNotFound
 from gateway.wire.limits import clip
 from gateway.wire.schema import parse_request
@@ -67,24 +66,13 @@ async def handle(method: str, path: str, headers: dict[str, str], query: dict[st
             await _unknown_taken(door, door_request)
     except ApiError as error:
         return doors.refuse(door, error, request_id)
-    call = DoorCall(door, door_request)
     started = time.perf_counter()
-
-    async def run(request: Any) -> HttpResponseBase:
-        try:
-            admission = await admit(request, request_id, started)
-        except ApiError as error:
-            return doors.refuse(door, door.client_error(error, door_request), request_id)
-        admission.parsed.extras = call.neutral_extras()
-        return await RelayJob(admission, door=call).respond()
-
-    def refuse(error: ApiError) -> HttpResponseBase:
-        return doors.refuse(door, error, request_id)
-
     # "The same request" is the client's own bytes at this path: fields the internal form does not carry
     # (passthrough's unknown fields) count too.
     fingerprint = path.encode("utf-8", "replace") + b"\n" + body
-    return await with_idempotency(_Request("POST", headers, internal), run, authenticate, refuse, fingerprint)
+    return await serve(_Request("POST", headers, internal), key, request_id, started,
+                       refuse=lambda error: doors.refuse(door, error, request_id),
+                       door=DoorCall(door, door_request), fingerprint=fingerprint)
 
 
 async def _unknown_taken(door: Door, request: DoorRequest) -> None:

@@ -198,7 +198,7 @@ class GatewayApp:
             await _send_response(_rejection(_NO_WEBSOCKET), send, receive)
             return
         if self._handler is None:
-            from gateway.relay.idempotency import handle
+            from gateway.relay.handle import responses as handle
 
             self._handler, self._limit = handle, settings.HARNMODEL_MAX_BODY_BYTES
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}

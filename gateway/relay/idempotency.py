@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from gateway.db import run_db
 from gateway.models import IdempotencyRecord
+from gateway.relay.catalog import KeyInfo
 from gateway.wire.errors import ApiError, InvalidRequest, error_response
 
 HEADER = "idempotency-key"
@@ -140,8 +141,8 @@ async def _recording(record_id: int, response: HttpResponseBase, stream: AsyncIt
 
 async def with_idempotency(
     request: Any,
+    key_info: KeyInfo,
     handler: Callable[[Any], Awaitable[HttpResponseBase]],
-    authenticate: Callable[[str | None], Awaitable[Any]],
     refuse: Callable[[ApiError], HttpResponseBase] = error_response,
     fingerprint: bytes | None = None,
 ) -> HttpResponseBase:
@@ -152,12 +153,8 @@ async def with_idempotency(
         return await handler(request)
     if len(key) > 255:
         return refuse(InvalidRequest("Idempotency-Key is at most 255 characters.", param="Idempotency-Key"))
-    try:
-        info = await authenticate(request.headers.get("authorization"))
-    except ApiError:
-        return await handler(request)  # it answers the 401 itself
     body_hash = hashlib.sha256(request.body if fingerprint is None else fingerprint).hexdigest()
-    outcome = await run_db(claim, api_key_id=info.id, key=key, body_hash=body_hash)
+    outcome = await run_db(claim, api_key_id=key_info.id, key=key, body_hash=body_hash)
     if outcome.error is not None:
         return refuse(outcome.error)
     if outcome.replay is not None:
@@ -173,10 +170,3 @@ async def with_idempotency(
         return response
     await run_db(complete, record_id=outcome.record_id, response=response, body=response.content)
     return response
-
-
-async def handle(request: Any) -> HttpResponseBase:
-    """POST /v1/responses with Idempotency-Key support: what the views and the ASGI front call."""
-    from gateway.relay.admit import authenticate, handle_responses
-
-    return await with_idempotency(request, handle_responses, authenticate)

@@ -237,7 +237,7 @@ class Socket:
 
     async def _generate(self, turn: Turn) -> None:
         from gateway.relay.front import LeanRequest
-        from gateway.relay.idempotency import handle
+        from gateway.relay.handle import responses as handle
 
         headers = dict(self.turn_headers)
         if turn.idempotency_key:

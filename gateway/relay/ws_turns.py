@@ -1,6 +1,6 @@
 """One `response.create` frame on a Responses WebSocket: frame → HTTP body → the same pipeline → frames.
 
-Nothing here admits, routes or bills: a turn is handed to `idempotency.handle` exactly as a POST
+Nothing here admits, routes or bills: a turn is handed to `handle.responses` exactly as a POST
 /v1/responses with `stream: true` would be (one admission, one hold, one RelayJob, one settlement), and the
 relay's SSE bytes are decoded back into one JSON text frame per event. See docs/websocket.md.
 """

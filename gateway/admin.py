@@ -169,7 +169,7 @@ class ChannelAdmin(ChannelAuditMixin, admin.ModelAdmin):
         (
             "Field policy",
             {
-                "fields": ["allow_fields", "allow_tools", "allow_url_hosts"],
+                "fields": ["allow_fields", "allow_tools", "allow_url_hosts", "drop_tools"],
                 "description": "What this channel forwards beyond the always-allowed fields; see the API docs.",
             },
         ),

@@ -16,7 +16,14 @@ def unknown_url(request: HttpRequest, rest: str = "") -> HttpResponse:
     from gateway.relay.admit import new_request_id
 
     path = request.path
-    if path.startswith(_RESPONSES) and len(path) > len(_RESPONSES):
+    if path.rstrip("/") == "/v1/responses/compact":
+        error = InvalidRequest(
+            "POST /v1/responses/compact is not offered by this gateway: compact a conversation with an ordinary "
+            "/v1/responses request (Codex does so itself for providers other than OpenAI).",
+            status=404,
+            code="unsupported_endpoint",
+        )
+    elif path.startswith(_RESPONSES) and len(path) > len(_RESPONSES):
         error = InvalidRequest(
             "Responses are not stored by this gateway, so they cannot be retrieved, cancelled or deleted "
             f"({clip(request.method, 16)} {clip(path, 80)}). Keep the response you received, or continue it "

@@ -4,7 +4,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
-from gateway.relay import handle
+from gateway.relay import handle, input_tokens
 from gateway.relay import quote as quotes
 from gateway.wire.errors import InvalidRequest, error_response
 
@@ -23,3 +23,8 @@ async def quote(request: HttpRequest, rest: str = "") -> HttpResponseBase:
     except RequestDataTooBig:
         return error_response(InvalidRequest("The request body is too large.", status=413, code="request_too_large"))
     return await quotes.handle(request.method or "POST", request.path, headers, request.GET.dict(), body)
+
+
+@csrf_exempt
+async def responses_input_tokens(request: HttpRequest) -> HttpResponseBase:
+    return await input_tokens.count(request)

@@ -21,6 +21,8 @@ POLICY_FIELDS = {
     "allow_tools": "Hosted tools this channel may run: " + ", ".join(field_policy.HOSTED_TOOLS)
     + ". The model also needs a per-call price for each.",
     "allow_url_hosts": "Internal hosts customer image/file URLs may name: host names, *.suffix, IPs or CIDRs.",
+    "drop_tools": "Hosted tools this channel does not run but removes from a request instead of refusing it "
+    "(* for all), so an agent that always offers one (Codex: web_search) still gets its turn. docs/agents.md.",
 }
 
 
@@ -54,6 +56,8 @@ class ChannelAdminForm(forms.ModelForm):
                                   help_text=POLICY_FIELDS["allow_tools"])
     allow_url_hosts = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
                                       help_text=POLICY_FIELDS["allow_url_hosts"])
+    drop_tools = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                                 help_text=POLICY_FIELDS["drop_tools"])
 
     class Meta:
         model = Channel

@@ -5,6 +5,7 @@ from typing import Any
 
 import msgspec
 
+from gateway.protocols import agent_tools
 from gateway.protocols.channel import CallContext, StreamTranslator, UpstreamError
 from gateway.relay.meter import OutputMeter
 from gateway.wire.errors import InvalidRequest
@@ -106,6 +107,7 @@ def new_builder(request: ParsedRequest, ctx: CallContext) -> ResponseStreamBuild
     )
     if ctx.stream:  # a stream can be cut where the hold's output runs out; a JSON reply only capped upstream
         builder.meter = OutputMeter(ctx.max_output_tokens)
+    builder.tools = agent_tools.names_for(request.typed)
     return builder
 
 

@@ -14,7 +14,10 @@ allows it on a channel (Channel.options):
   computer_use, …) a channel may run. A hosted tool also needs a per-call price on the model
   (billing.Price.tool_call_micros): the hold covers `max_tool_calls` calls at the dearest requested
   tool and settlement charges the calls the upstream made;
-* `allow_url_hosts`: internal hosts customer URLs may name (url_policy, L7).
+* `allow_url_hosts`: internal hosts customer URLs may name (url_policy, L7);
+* `drop_tools`: hosted tool kinds (or `"*"`) a channel that does not run them removes from a request instead of
+  refusing it, so an agent that always offers one (Codex: `web_search`) still gets its turn; the model just
+  does not get the tool. Forcing a dropped tool (`tool_choice`) is still refused. docs/agents.md.
 
 `previous_response_id` stays forwarded: the id is signed to its account (response_ids) and the
 upstream meters the conversation's input tokens. A Responses passthrough sends `store: false`
@@ -60,13 +63,14 @@ GATED_FIELDS = (
     "service_tier",  # priority / flex / scale … bill at another rate than our price
 )
 HOSTED_TOOLS = ("web_search", "file_search", "code_interpreter", "image_generation", "mcp", "computer_use")
-# Tools the client runs itself: the upstream only emits a call item, metered as tokens.
-CLIENT_TOOLS = frozenset({"function", "custom", "local_shell", "apply_patch"})
+# Tools the client runs itself: the upstream only emits a call item, metered as tokens. A `namespace` (Codex)
+# is a group of function tools under one name.
+CLIENT_TOOLS = frozenset({"function", "custom", "local_shell", "apply_patch", "namespace"})
 _ALIASES = {"web_search_preview": "web_search", "computer": "computer_use", "computer_use_preview": "computer_use"}
 _DATED = re.compile(r"_\d{4}_\d{2}_\d{2}$")
 _PLAIN_TIERS = frozenset({"auto", "default"})
 _OPTION_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-OPTION_KEYS = ("allow_fields", "allow_tools", "allow_url_hosts")
+OPTION_KEYS = ("allow_fields", "allow_tools", "allow_url_hosts", "drop_tools")
 
 DEFAULT_MAX_TOOL_CALLS = 8  # hosted calls held for when the request names no max_tool_calls
 MAX_TOOL_CALLS = 64  # the most a request may ask for
@@ -101,12 +105,17 @@ def _limit(name: str, default: int) -> int:
 _CHOICE_FORMS = frozenset({"auto", "none", "required", "allowed_tools", "function", "custom"})
 
 
+def client_tool(tool: dict[str, Any]) -> bool:
+    """Run by the client: functions and their kin, and a tool search the client executes (Codex's)."""
+    return tool["type"] in CLIENT_TOOLS or (tool["type"] == "tool_search" and tool.get("execution") == "client")
+
+
 def hosted_tools(raw: dict[str, Any]) -> list[tuple[str, str]]:
     """(kind, param) of every hosted tool a request offers or forces (`tool_choice: {"type": "web_search"}`)."""
     found = [
         (tool_kind(tool["type"]), f"tools[{index}]")
         for index, tool in enumerate(raw.get("tools") or ())
-        if isinstance(tool, dict) and isinstance(tool.get("type"), str) and tool["type"] not in CLIENT_TOOLS
+        if isinstance(tool, dict) and isinstance(tool.get("type"), str) and not client_tool(tool)
     ]
     choice = raw.get("tool_choice")
     forced = choice.get("type") if isinstance(choice, dict) else None
@@ -179,7 +188,7 @@ def unmet(options: dict[str, Any], needs: Needs) -> Miss | None:
             return "field", name, param
     tools = options.get("allow_tools") or ()
     for kind, param in needs.tools:
-        if kind not in tools:
+        if kind not in tools and not (param != "tool_choice" and drops(options, kind)):
             return "tool", kind, param
     hosts = options.get("allow_url_hosts") or []
     for flagged in needs.urls:
@@ -222,12 +231,30 @@ def admit(needs: Needs, channels, price, model: str) -> None:
                 raise refusal(*cast(Miss, unmet(channels[0].options, single)), model)
         raise refusal(*cast(Miss, misses[0]), model)  # each is allowed somewhere, but never all together
     for kind, param in needs.tools:
+        if not any(kind in (channel.options.get("allow_tools") or ()) for channel in channels):
+            continue  # every channel drops it (drop_tools): no call to pay for
         if price is None or price.tool_price(kind) is None:
             raise InvalidRequest(
                 f"The hosted tool '{kind}' has no per-call price for the model '{model}'; it cannot be used.",
                 param=param,
                 code="unsupported_parameter",
             )
+
+
+def drops(options: dict[str, Any], kind: str) -> bool:
+    """Whether a channel removes this hosted tool kind rather than refuse it (it never drops what it runs)."""
+    dropped = options.get("drop_tools") or ()
+    return kind not in (options.get("allow_tools") or ()) and ("*" in dropped or kind in dropped)
+
+
+def drop_hosted(body: dict[str, Any], options: dict[str, Any]) -> None:
+    """Remove from a Responses body the hosted tools this channel drops (drop_tools)."""
+    tools = body.get("tools")
+    if isinstance(tools, list):
+        kept = [t for t in tools if not (isinstance(t, dict) and isinstance(t.get("type"), str)
+                                         and t["type"] not in CLIENT_TOOLS and drops(options, tool_kind(t["type"])))]
+        if len(kept) != len(tools):
+            body["tools"] = kept
 
 
 def tool_kinds(needs: Needs) -> tuple[str, ...]:
@@ -249,6 +276,7 @@ def passthrough_body(body: dict[str, Any], options: dict[str, Any]) -> None:
     """The edits a Responses passthrough makes: nothing stored upstream unless allowed; hosted calls capped."""
     if "store" not in (options.get("allow_fields") or ()):
         body["store"] = False
+    drop_hosted(body, options)
     cap = hosted_call_cap(body)
     if cap:
         body["max_tool_calls"] = cap  # the upstream enforces the cap the hold was sized for
@@ -259,20 +287,21 @@ def validate_options(options: Any) -> list[str]:
     if not isinstance(options, dict):
         return []
     errors = []
-    for key in ("allow_fields", "allow_tools"):
+    for key in ("allow_fields", "allow_tools", "drop_tools"):
         value = options.get(key)
         if value is None:
             continue
         if (
             not isinstance(value, list)
             or len(value) > 100
-            or not all(isinstance(v, str) and _OPTION_NAME.match(v) for v in value)
+            or not all(isinstance(v, str) and (_OPTION_NAME.match(v) or (key == "drop_tools" and v == "*"))
+                       for v in value)
         ):
             errors.append(f"{key} must be a list of at most 100 names (letters, digits, _ . -)")
         elif key == "allow_fields" and (forwarded := sorted(set(value) & (FORWARDED - set(GATED_FIELDS)))):
             errors.append(f"allow_fields: {', '.join(forwarded)} are always forwarded; list only gated fields")
-        elif key == "allow_tools" and (client := sorted(set(value) & CLIENT_TOOLS)):
-            errors.append(f"allow_tools: {', '.join(client)} run on the client and need no switch")
+        elif key in ("allow_tools", "drop_tools") and (client := sorted(set(value) & CLIENT_TOOLS)):
+            errors.append(f"{key}: {', '.join(client)} run on the client and need no switch")
     if options.get("allow_url_hosts") is not None:
         problem = url_policy.validate_allowlist(options["allow_url_hosts"])
         if problem:

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 
+from gateway.wire import agent_items
 from gateway.wire.errors import InvalidRequest
 
 # kind → (setting, default). Kinds without a setting are fixed by the protocol.
@@ -50,6 +51,14 @@ FIELDS: dict[str, dict[str, str]] = {
     "FunctionCallOutputItem": {"call_id": "call_id", "output": "text"},
     "ReasoningItem": {"id": "id", "encrypted_content": "text"},
     "ItemReference": {"id": "id"},
+    "CustomToolCallItem": {"call_id": "call_id", "name": "id", "namespace": "id", "input": "text", "id": "id",
+                           "status": "word"},
+    "CustomToolCallOutputItem": {"call_id": "call_id", "id": "id", "output": "text"},
+    "LocalShellCallItem": {"call_id": "call_id", "id": "id", "status": "word"},
+    "LocalShellCallOutputItem": {"call_id": "call_id", "id": "id", "output": "text", "status": "word"},
+    "WebSearchCallItem": {"id": "id", "status": "word"},
+    "ToolSearchCallItem": {"call_id": "call_id", "id": "id", "status": "word", "execution": "word"},
+    "ToolSearchOutputItem": {"call_id": "call_id", "id": "id", "status": "word", "execution": "word"},
     "InputTextPart": {"text": "text"},
     "InputImagePart": {"image_url": "text", "file_id": "id", "detail": "word"},
     "InputFilePart": {"file_id": "id", "file_data": "text", "file_url": "text", "filename": "id"},
@@ -67,6 +76,7 @@ ITEMS = {
     "function_call_output": "FunctionCallOutputItem",
     "reasoning": "ReasoningItem",
     "item_reference": "ItemReference",
+    **agent_items.COMPONENTS,
 }
 PARTS = {
     "input_text": "InputTextPart",

@@ -124,6 +124,8 @@ class ResponseStreamBuilder:
         self._open: dict[str, Any] | None = None  # the item being streamed
         self._text: list[str] = []  # every piece of output text or arguments sent, for local counting
         self.meter: OutputMeter | None = None  # streams: output beyond the hold's cap is not sent (gateway/relay/meter.py)
+        # Agent tools flattened for a translated upstream (gateway/protocols/agent_tools.py): calls mapped back.
+        self.tools: Any = None
 
     # -- plumbing --------------------------------------------------------------------------------
     def _event(self, event_type: str, payload: dict[str, Any]) -> bytes:
@@ -161,6 +163,8 @@ class ResponseStreamBuilder:
         if item is None:
             return b""
         index = self.output.index(item)
+        if item.get("deferred"):
+            return self._close_deferred(item, index, status)
         out = b""
         if item["type"] == "message":
             part = item["content"][0]
@@ -195,6 +199,17 @@ class ResponseStreamBuilder:
             item.pop("status")
         return out + self._event("response.output_item.done", {"output_index": index, "item": item})
 
+    def _close_deferred(self, call: dict[str, Any], index: int, status: str) -> bytes:
+        """A custom or local_shell call, held back while its arguments came: announced whole, in its own shape."""
+        call["status"] = status
+        item = self.output[index] = self.tools.restore_call(call)
+        out = self._event("response.output_item.added", {"output_index": index, "item": {**item, "status": "in_progress"}})
+        if item["type"] == "custom_tool_call":
+            where = {"item_id": item["id"], "output_index": index}
+            out += self._event("response.custom_tool_call_input.delta", {**where, "delta": item["input"]})
+            out += self._event("response.custom_tool_call_input.done", {**where, "input": item["input"]})
+        return out + self._event("response.output_item.done", {"output_index": index, "item": item})
+
     def close_item(self) -> bytes:
         """End the open item now; the next delta of the same kind opens a new item."""
         return self._close_open()
@@ -203,6 +218,8 @@ class ResponseStreamBuilder:
         out = self.start() + self._close_open()
         self.output.append(item)
         self._open = item
+        if item.get("deferred"):
+            return out
         return out + self._event("response.output_item.added", {"output_index": len(self.output) - 1, "item": item})
 
     # -- content ---------------------------------------------------------------------------------
@@ -266,7 +283,7 @@ class ResponseStreamBuilder:
     def tool_call_start(self, *, call_id: str, name: str) -> bytes:
         if self._refused(name):
             return b""
-        item = {
+        item: dict[str, Any] = {
             "id": new_id("fc"),
             "type": "function_call",
             "status": "in_progress",
@@ -274,6 +291,11 @@ class ResponseStreamBuilder:
             "call_id": call_id,
             "name": name,
         }
+        if self.tools is not None:
+            if self.tools.kind_of(name) == "function":
+                self.tools.restore_function(item)
+            else:
+                item["deferred"] = True
         self._text.append(name)
         return self._add_item(item)
 
@@ -283,6 +305,8 @@ class ResponseStreamBuilder:
             return b""
         item["arguments"] += delta
         self._text.append(delta)
+        if item.get("deferred"):
+            return b""
         return self._event(
             "response.function_call_arguments.delta",
             {"item_id": item["id"], "output_index": len(self.output) - 1, "delta": delta},

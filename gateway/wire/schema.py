@@ -15,14 +15,15 @@ from typing import Any
 import msgspec
 from django.conf import settings
 
-from gateway.wire import limits
+from gateway.wire import agent_items, limits
 from gateway.wire.errors import InvalidRequest
 
 _decode = msgspec.json.Decoder()
 
 MESSAGE_ROLES = frozenset({"user", "assistant", "system", "developer"})
 CONTENT_TYPES = frozenset({"input_text", "input_image", "input_file", "input_audio", "output_text", "refusal"})
-ITEM_TYPES = frozenset({"message", "function_call", "function_call_output", "reasoning", "item_reference"})
+ITEM_TYPES = frozenset({"message", "function_call", "function_call_output", "reasoning", "item_reference"}
+                       | agent_items.AGENT_ITEM_TYPES)
 TOOL_CHOICE_STRINGS = frozenset({"auto", "none", "required"})
 TEXT_FORMATS = frozenset({"text", "json_object", "json_schema"})
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -125,6 +126,9 @@ class ParsedRequest(msgspec.Struct):
 
 def parse_request(body: bytes) -> ParsedRequest:
     raw = decode_object(body)
+    client_metadata = raw.pop("client_metadata", None)  # Codex's trace metadata: for us, never for an upstream
+    if client_metadata is not None and not isinstance(client_metadata, dict):
+        raise InvalidRequest("Invalid 'client_metadata': expected an object.", param="client_metadata")
     for name in ("model", "input"):
         if raw.get(name) is None:
             raise InvalidRequest(f"Missing required parameter: '{name}'.", param=name)
@@ -249,6 +253,8 @@ def _validate_item(item: dict[str, Any], where: str) -> None:
     if not _one_of(kind, ITEM_TYPES):
         raise InvalidRequest(f"Unsupported input item type {limits.clip(repr(kind))}.", param=f"{where}.type")
     limits.check(item, limits.ITEMS[str(kind)], where)
+    if kind in agent_items.AGENT_ITEM_TYPES:
+        return agent_items.validate(item, where)
     if kind == "message":
         if not _one_of(item.get("role"), MESSAGE_ROLES):
             raise InvalidRequest(

@@ -11,6 +11,8 @@ from typing import Any
 
 from django.conf import settings
 
+from gateway.wire import agent_items
+
 _PIECES = re.compile(
     r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\uff00-\uffef\u3000-\u303f]"
     r"|[^\W\d_]+"
@@ -76,6 +78,8 @@ def count_request_tokens(request: Any) -> int:
                 ) + MESSAGE_OVERHEAD
             elif kind == "reasoning":
                 total += sum(count_tokens(s.get("text") or "") for s in item.get("summary") or ())
+            elif kind in agent_items.AGENT_ITEM_TYPES:
+                total += agent_items.tokens(item, count_tokens)
     for tool in request.tools or ():
         total += count_tokens(str(tool)) // 2 + MESSAGE_OVERHEAD  # schema JSON is token-dense in punctuation
     return total

@@ -332,3 +332,15 @@ def test_changelists_do_not_query_per_row(admin_client, world, model):
         channel = make_channel(f"extra-{n}", secret=f"sk-extra-{n}-secret")
         _customer(f"user{n}@example.com", channel)
     assert count() == few
+
+
+def test_drop_tools_is_edited_as_a_list_and_checked(admin_client, world):
+    url = _url(Channel, "change", world.channel.pk)
+    response = admin_client.post(url, _channel_form(world.channel, drop_tools="web_search, file_search"))
+    assert response.status_code == 302
+    assert Channel.objects.get(pk=world.channel.pk).options["drop_tools"] == ["web_search", "file_search"]
+    assert "web_search\nfile_search" in admin_client.get(url).content.decode()
+
+    refused = admin_client.post(url, _channel_form(world.channel, drop_tools="function"))
+    assert refused.status_code == 200 and "run on the client" in refused.content.decode()
+    assert Channel.objects.get(pk=world.channel.pk).options["drop_tools"] == ["web_search", "file_search"]

@@ -267,3 +267,33 @@ def test_a_hosted_tool_forced_through_tool_choice_is_gated_too():
     needs = requirements({**BASE, "tool_choice": {"type": "web_search_preview"}})
     assert needs.tools == (("web_search", "tool_choice"),) and needs.max_tool_calls == 8
     assert not requirements({**BASE, "tools": [{"type": "function", "name": "f"}], "tool_choice": {"type": "function", "name": "f"}})
+
+
+def test_a_channel_that_drops_a_hosted_tool_serves_the_request_without_it():
+    needs = requirements({**BASE, "tools": [{"type": "function", "name": "f"}, {"type": "web_search"}]})
+    assert unmet({}, needs) == ("tool", "web_search", "tools[1]")  # the default: refused by name
+    assert unmet({"drop_tools": ["web_search"]}, needs) is None
+    assert unmet({"drop_tools": ["*"]}, needs) is None
+    assert unmet({"drop_tools": ["file_search"]}, needs) == ("tool", "web_search", "tools[1]")
+    unpriced = PriceSnapshot(None, 2_500_000, 1_250_000, 10_000_000)
+    field_policy.admit(needs, [channel(drop_tools=["web_search"])], unpriced, "m")  # no call to price or hold
+    with pytest.raises(InvalidRequest):  # one candidate runs it: then it needs its price
+        field_policy.admit(needs, [channel(drop_tools=["web_search"]), channel(allow_tools=["web_search"])],
+                           unpriced, "m")
+    forced = requirements({**BASE, "tools": [{"type": "web_search"}], "tool_choice": {"type": "web_search"}})
+    assert unmet({"drop_tools": ["web_search"]}, forced) == ("tool", "web_search", "tool_choice")
+
+    body = {**BASE, "tools": [{"type": "function", "name": "f"}, {"type": "web_search_preview"}]}
+    field_policy.passthrough_body(body, {"drop_tools": ["web_search"]})
+    assert body["tools"] == [{"type": "function", "name": "f"}] and "max_tool_calls" not in body
+    runs = {**BASE, "tools": [{"type": "web_search"}]}
+    field_policy.passthrough_body(runs, {"allow_tools": ["web_search"], "drop_tools": ["*"]})  # never drops what it runs
+    assert runs["tools"] == [{"type": "web_search"}]
+
+
+def test_drop_tools_is_validated_like_allow_tools():
+    assert field_policy.validate_options({"drop_tools": ["web_search", "file_search"]}) == []
+    assert field_policy.validate_options({"drop_tools": ["*"]}) == []
+    assert field_policy.validate_options({"drop_tools": "web_search"})
+    assert field_policy.validate_options({"drop_tools": ["namespace"]})  # client-side: nothing to drop
+    assert field_policy.validate_options({"allow_tools": ["*"]})  # the wildcard is drop_tools' only

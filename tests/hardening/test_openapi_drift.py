@@ -172,6 +172,15 @@ ACCEPTED = [
         "store": False,
         "some_future_field": {"forwarded": True},
     },
+    {"model": "m", "input": [  # what Codex replays from earlier turns (gateway/wire/agent_items.py)
+        {"type": "web_search_call", "id": "ws_1", "status": "completed", "action": {"type": "search"}},
+        {"type": "custom_tool_call", "call_id": "c", "name": "apply_patch", "input": "*** Begin Patch"},
+        {"type": "custom_tool_call_output", "call_id": "c", "output": "Done"},
+        {"type": "local_shell_call", "call_id": "s", "status": "completed", "action": {"type": "exec", "command": ["ls"]}},
+        {"type": "local_shell_call_output", "id": "s", "output": "a.txt"},
+        {"type": "tool_search_call", "call_id": "t", "execution": "client", "arguments": {"query": "agents"}},
+        {"type": "tool_search_output", "call_id": "t", "execution": "client", "tools": [{"type": "namespace"}]},
+    ]},
     {"model": "m", "input": "x", "tools": [{"type": "function", "name": "f"}], "tool_choice": {"type": "auto"}},
     {"model": "m", "input": "x", "tools": [{"type": "function", "name": "f"}], "tool_choice": "required"},
     # JSON Schema (and OpenAI) count an integral float as an integer.
@@ -197,7 +206,9 @@ REJECTED = [
     {"model": "m", "input": "x", "max_output_tokens": 1.5},
     {"model": "m", "input": "x", "top_logprobs": 21.0},
     {"model": "m", "input": [{"role": "robot", "content": "x"}]},
-    {"model": "m", "input": [{"type": "web_search_call"}]},
+    {"model": "m", "input": [{"type": "file_search_call"}]},
+    {"model": "m", "input": [{"type": "custom_tool_call", "call_id": "c", "name": "apply_patch"}]},
+    {"model": "m", "input": [{"type": "local_shell_call", "call_id": "c", "action": {"command": "ls"}}]},
     {"model": "m", "input": [{"role": "user", "content": [{"type": "input_txt", "text": "x"}]}]},
     {"model": "m", "input": [{"role": "user", "content": [{"type": "input_image"}]}]},
     {"model": "m", "input": [{"type": "function_call", "call_id": "c", "name": "f"}]},
@@ -240,4 +251,4 @@ def test_document_is_served_and_loads_as_openapi_31(client):
     assert served == json.loads(json.dumps(build_document()))
     loaded = schemathesis.openapi.from_dict(served)
     operations = sorted(result.ok().label for result in loaded.get_all_operations())
-    assert operations == ["GET /v1/models", "POST /v1/quote", "POST /v1/responses"]
+    assert operations == ["GET /v1/models", "POST /v1/quote", "POST /v1/responses", "POST /v1/responses/input_tokens"]

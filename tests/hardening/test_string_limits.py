@@ -32,6 +32,13 @@ ITEM_BASE = {
     "function_call_output": {"type": "function_call_output", "call_id": "c", "output": "o"},
     "reasoning": {"type": "reasoning"},
     "item_reference": {"type": "item_reference", "id": "msg_1"},
+    "custom_tool_call": {"type": "custom_tool_call", "call_id": "c", "name": "f", "input": "i"},
+    "custom_tool_call_output": {"type": "custom_tool_call_output", "call_id": "c", "output": "o"},
+    "local_shell_call": {"type": "local_shell_call", "call_id": "c", "action": {"command": ["ls"]}},
+    "local_shell_call_output": {"type": "local_shell_call_output", "call_id": "c", "output": "o"},
+    "web_search_call": {"type": "web_search_call", "id": "ws_1"},
+    "tool_search_call": {"type": "tool_search_call", "execution": "client", "arguments": {}},
+    "tool_search_output": {"type": "tool_search_output", "execution": "client", "tools": []},
 }
 PARTS = {name: kind for kind, name in PART_SCHEMAS.items()}
 ITEMS = {name: kind for kind, name in ITEM_SCHEMAS.items()}

@@ -17,7 +17,7 @@ import httpx
 import msgspec
 
 from billing.pricing import Usage
-from gateway.protocols import extras
+from gateway.protocols import agent_tools, extras
 from gateway.protocols.anthropic.channel_request import anthropic_body
 from gateway.protocols.anthropic.thinking import (
     close_reasoning,
@@ -68,7 +68,8 @@ class AnthropicAdapter(Adapter):
 
     def build_request(self, request: ParsedRequest, ctx: CallContext) -> UpstreamRequest:
         url, headers = anthropic_target(ctx)
-        return UpstreamRequest(url=url, headers=headers, body=_encode(extras.apply(anthropic_body(request, ctx), request.extras, extras.ANTHROPIC)))
+        body = anthropic_body(agent_tools.flatten(request, ctx.options), ctx)
+        return UpstreamRequest(url=url, headers=headers, body=_encode(extras.apply(body, request.extras, extras.ANTHROPIC)))
 
     def parse_response(self, body: bytes, request: ParsedRequest, ctx: CallContext) -> JsonResult:
         data = decode_object(body)

@@ -17,6 +17,7 @@ from django.conf import settings
 
 from gateway.protocols.anthropic import headers as header_rules
 from gateway.protocols.anthropic.blocks import Converter
+from gateway.protocols.anthropic.context_edits import context_management
 from gateway.protocols.anthropic.fields import (
     array,
     boolean,
@@ -60,10 +61,12 @@ _MESSAGES_FIELDS = frozenset(
         "service_tier",
         "output_config",
         "cache_control",
+        "context_management",
     }
 )
 _COUNT_FIELDS = frozenset(
-    {"model", "messages", "system", "tools", "tool_choice", "thinking", "output_config", "cache_control"}
+    {"model", "messages", "system", "tools", "tool_choice", "thinking", "output_config", "cache_control",
+     "context_management"}
 )
 _TOOL_FIELDS = frozenset({"type", "name", "description", "input_schema", "strict", "cache_control"})
 _TOOL_NULLABLE = frozenset({"allowed_callers", "defer_loading", "eager_input_streaming", "input_examples"})
@@ -150,6 +153,8 @@ def _parse(body: Any, headers: Mapping[str, str] | None, *, count: bool) -> Door
         extras["thinking"] = _thinking(given["thinking"], out)
     if "output_config" in given:
         _output_config(given["output_config"], out)
+    if "context_management" in given:  # a hint: see context_edits.py
+        extras["context_management"] = context_management(given["context_management"])
     if "metadata" in given:
         metadata = obj(given["metadata"], "metadata")
         only_keys(metadata, "metadata", frozenset({"user_id"}))

@@ -10,7 +10,7 @@ import httpx
 import msgspec
 
 from billing.pricing import Usage
-from gateway.protocols import extras
+from gateway.protocols import agent_tools, extras
 from gateway.protocols.channel import Adapter, CallContext, JsonResult, StreamTranslator, UpstreamError, UpstreamRequest
 from gateway.protocols.chat.channel_request import chat_body
 from gateway.protocols.responses.channel import auth_headers
@@ -35,7 +35,7 @@ class OpenAIChatAdapter(Adapter):
         if ctx.stream:
             headers["accept"] = "text/event-stream"
         url = ctx.base_url.rstrip("/") + "/chat/completions"
-        return UpstreamRequest(url=url, headers=headers, body=_encode(extras.apply(chat_body(request, ctx), request.extras, extras.CHAT)))
+        return UpstreamRequest(url=url, headers=headers, body=_encode(extras.apply(chat_body(agent_tools.flatten(request, ctx.options), ctx), request.extras, extras.CHAT)))
 
     def parse_response(self, body: bytes, request: ParsedRequest, ctx: CallContext) -> JsonResult:
         data = decode_object(body)

@@ -39,7 +39,7 @@ import httpx
 import msgspec
 
 from billing.pricing import Usage
-from gateway.protocols import extras
+from gateway.protocols import agent_tools, extras
 from gateway.protocols.channel import Adapter, CallContext, JsonResult, StreamTranslator, UpstreamError, UpstreamRequest
 from gateway.protocols.gemini.channel_request import gemini_body, signed_call_id
 from gateway.protocols.translating import ENDED_EARLY, HeldOpeningTranslator, as_str, new_builder
@@ -110,7 +110,7 @@ class GeminiAdapter(Adapter):
 
     def build_request(self, request: ParsedRequest, ctx: CallContext) -> UpstreamRequest:
         url, headers = gemini_target(ctx)
-        body = extras.apply(gemini_body(request, ctx), request.extras, extras.GEMINI)
+        body = extras.apply(gemini_body(agent_tools.flatten(request, ctx.options), ctx), request.extras, extras.GEMINI)
         return UpstreamRequest(url=url, headers=headers, body=_encode(body))
 
     def parse_response(self, body: bytes, request: ParsedRequest, ctx: CallContext) -> JsonResult:

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 
-from gateway.protocols.responses import openapi_quote
+from gateway.protocols.responses import openapi_agent, openapi_quote
 from gateway.protocols.responses.openapi_json import ref
 from gateway.protocols.responses.openapi_request import request_forms, request_schema
 from gateway.protocols.responses.openapi_response import response_schemas
@@ -178,6 +178,7 @@ def build_document() -> dict[str, Any]:
         "security": [{"bearerAuth": []}],
         "paths": {
             "/v1/responses": {"post": _responses_operation(settings.HARNMODEL_MAX_BODY_BYTES)},
+            "/v1/responses/input_tokens": {"post": openapi_agent.input_tokens_operation(_error_response, ERRORS)},
             "/v1/models": {"get": _models_operation()},
             "/v1/quote": {"post": openapi_quote.quote_operation(ERRORS, _error_response)},
         },

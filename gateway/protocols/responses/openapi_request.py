@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from gateway.protocols.responses import openapi_agent
 from gateway.protocols.responses.openapi_json import enum_of, nullable, ref, upstream
 from gateway.wire import limits
 from gateway.wire import schema as validator
@@ -149,6 +150,7 @@ def _items() -> dict[str, dict[str, Any]]:
             "required": ["type", "id"],
             "properties": {"type": {"const": "item_reference"}, "id": {"type": "string"}},
         },
+        **openapi_agent.item_schemas(),
         "InputItem": {"anyOf": [ref(name) for name in ITEM_SCHEMAS.values()]},
     }
 

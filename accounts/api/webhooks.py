@@ -30,7 +30,7 @@ from . import webhook_signing
 logger = logging.getLogger(__name__)
 
 CUSTOMER_EVENTS = ("balance.low", "topup.credited", "webhook.test")
-OPERATOR_EVENTS = ("channel.disabled", "webhook.test")
+OPERATOR_EVENTS = ("channel.disabled", "credential.disabled", "webhook.test")
 BACKOFF_SECONDS = (30, 120, 600, 3600, 6 * 3600)  # after attempt 1, 2, …: 6 attempts over ~7 hours
 MAX_ATTEMPTS = len(BACKOFF_SECONDS) + 1
 MAX_ENDPOINTS = 20  # per account (and for operators): each event is one request per endpoint

@@ -5,13 +5,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.relay import breaker
+from gateway.relay import adaptive, breaker
 from gateway.relay.catalog import ChannelRoute, ModelRoute
 
 
-def channel_order(channels: Iterable[ChannelRoute], *, rng: random.Random | None = None) -> list[ChannelRoute]:
+def channel_order(
+    channels: Iterable[ChannelRoute], *, rng: random.Random | None = None, learn: str | None = None
+) -> list[ChannelRoute]:
     """All candidate channels in the order to try them: higher priority first; inside a tier a
-    weighted shuffle (each pick proportional to weight), so load spreads and failover stays in tier."""
+    weighted shuffle (each pick proportional to weight), so load spreads and failover stays in tier.
+    With `learn` (a model id routed adaptively) the weights are biased by gateway/relay/adaptive.py."""
     chooser: Any = rng or random  # the module and a Random both have .choices
     tiers: dict[int, list[ChannelRoute]] = {}
     for channel in channels:
@@ -20,8 +23,10 @@ def channel_order(channels: Iterable[ChannelRoute], *, rng: random.Random | None
     ordered: list[ChannelRoute] = []
     for priority in sorted(tiers, reverse=True):
         pool = list(tiers[priority])
+        factors = adaptive.factors(learn, pool) if learn is not None and len(pool) > 1 else None
         while pool:
-            pick = chooser.choices(range(len(pool)), weights=[c.weight for c in pool])[0]
+            weights = [c.weight * factors[c.id] for c in pool] if factors else [c.weight for c in pool]
+            pick = chooser.choices(range(len(pool)), weights=weights)[0]
             ordered.append(pool.pop(pick))
     return ordered
 
@@ -42,7 +47,9 @@ async def plan(route: ModelRoute, *, rng: random.Random | None = None) -> Plan:
     """The channels to try for one request, in order, leaving out those whose breaker is open."""
     verdicts = await breaker.verdicts(route.public_id, [c.id for c in route.channels])
     allowed = [c for c in route.channels if verdicts[c.id].state != breaker.OPEN]
-    candidates = [Candidate(c, verdicts[c.id].state == breaker.HALF_OPEN) for c in channel_order(allowed, rng=rng)]
+    learn = route.public_id if route.routing == adaptive.ADAPTIVE else None
+    ordered = channel_order(allowed, rng=rng, learn=learn)
+    candidates = [Candidate(c, verdicts[c.id].state == breaker.HALF_OPEN) for c in ordered]
     if candidates:
         return Plan(candidates)
     waits = [v.retry_in for v in verdicts.values() if v.state == breaker.OPEN]

@@ -70,7 +70,7 @@ class ChannelSerializer(serializers.ModelSerializer):
         return sorted(m.model.public_id for m in channel.model_maps.all())
 
     def get_has_secret(self, channel: Channel) -> bool:
-        return bool(channel.secret_encrypted)
+        return bool(channel.credentials.all())  # prefetched by the views
 
 
 class ChannelWriteSerializer(serializers.Serializer):

@@ -28,8 +28,8 @@ from django.db import connection
 from django.urls import NoReverseMatch, reverse
 
 from billing.models import Hold
-from gateway.pool.store import secrets_of
 from gateway.models import ApiKey, Channel
+from gateway.pool.store import secrets_of
 from tests.e2e.conftest import UPSTREAM_MODEL, Gateway, launch_gateway, stop_gateway, wait_for
 from tests.factories import make_channel, make_customer, make_model
 from tests.upstream.server import UpstreamServer

@@ -89,8 +89,8 @@ class ModelsOfChannelInline(_ModelMapInline):
 
 @admin.register(CatalogModel)
 class CatalogModelAdmin(CatalogModelAuditMixin, admin.ModelAdmin):
-    list_display = ["public_id", "display_name", "enabled", "default_max_output_tokens", "current_price"]
-    list_filter = ["enabled"]
+    list_display = ["public_id", "display_name", "enabled", "routing", "default_max_output_tokens", "current_price"]
+    list_filter = ["enabled", "routing"]
     search_fields = ["public_id", "display_name"]
     readonly_fields = ["current_price", "created_at", "updated_at"]
     fields = [
@@ -100,6 +100,7 @@ class CatalogModelAdmin(CatalogModelAuditMixin, admin.ModelAdmin):
         "enabled",
         "default_max_output_tokens",
         "context_window",
+        "routing",
         "current_price",
         "created_at",
         "updated_at",

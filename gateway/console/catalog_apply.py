@@ -80,6 +80,7 @@ _MODEL_FIELDS: FieldRules = {
     "default_max_output_tokens": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
     "context_window": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
     "enabled": (lambda v: isinstance(v, bool), "true or false"),
+    "routing": (lambda v: v in ("weighted", "adaptive"), "weighted or adaptive"),
 }
 _CHANNEL_FIELDS: FieldRules = {
     "base_url": (_is_url, "an http:// or https:// URL of at most 500 characters"),

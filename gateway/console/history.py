@@ -15,7 +15,8 @@ from gateway.signals import operator_action
 # What the channel form edits (the credential only as "replaced", never its value).
 CHANNEL_FIELDS = ["name", "provider", "base_url", "priority", "weight", "enabled", "options"]
 CHANNEL_FIELDS += ["connect_timeout", "first_byte_timeout", "idle_timeout"]  # seconds, None = platform default
-MODEL_FIELDS = ["public_id", "display_name", "description", "enabled", "default_max_output_tokens", "context_window"]
+MODEL_FIELDS = ["public_id", "display_name", "description", "enabled", "default_max_output_tokens", "context_window",
+                "routing"]
 
 
 def _map_entry(entry: ChannelModel) -> str:

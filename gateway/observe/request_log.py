@@ -84,11 +84,12 @@ def log_request(
         )
         log.log(
             level,
-            "%s %s %s channel=%s tokens=%s/%s cost_micros=%s latency_ms=%s first_byte_ms=%s attempts=%s%s",
+            "%s %s %s channel=%s%s tokens=%s/%s cost_micros=%s latency_ms=%s first_byte_ms=%s attempts=%s%s",
             request_id,
             facts.status,
             facts.model_id,
             facts.channel_id,
+            f" credential={fields['credential']}" if fields["credential"] else "",
             fields["input_tokens"],
             fields["output_tokens"],
             cost_micros,

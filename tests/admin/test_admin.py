@@ -262,11 +262,12 @@ def test_catalog_model_edit_keeps_its_public_id(admin_client, world):
         "enabled": "on",
         "default_max_output_tokens": "8192",
         "context_window": "128000",
+        "routing": "adaptive",
         **_no_inline_rows("channel_maps"),
     }
     assert admin_client.post(_url(CatalogModel, "change", world.model.pk), data).status_code == 302
     model = CatalogModel.objects.get(pk=world.model.pk)
-    assert (model.public_id, model.default_max_output_tokens) == ("gpt-4o", 8192)
+    assert (model.public_id, model.default_max_output_tokens, model.routing) == ("gpt-4o", 8192, "adaptive")
 
 
 def test_keys_are_revoked_by_action_not_deleted(admin_client, world):

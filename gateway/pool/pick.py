@@ -11,11 +11,12 @@ After a failure (blame()):
 - the credential is dead (401/403, quota exhausted: gateway/pool/fatal.py): it is switched off alone, off the
   response path (gateway/pool/disable.py), and the request moves on to the next credential of the same channel;
 - the upstream rate-limits this key (429): the credential's breaker counts it (honouring Retry-After) and the next
-  credential is tried; the channel's breaker counts it too only when the key is the channel's only one;
+  credential is tried; a channel's only key has no breaker of its own: the channel's counts it, as before pools;
 - anything else (5xx, timeouts, broken streams) is the channel's: its breaker counts it and the next channel is tried.
 """
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,10 +36,17 @@ _dead = BoundedCache(10_000, 2 * 1024 * 1024)  # credential id → True: died he
 class Pick:
     credential: CredentialRoute
     state: str = breaker.CLOSED  # its breaker's state when picked; half-open claims the one probe first
+    channel_id: int = 0
 
     @property
     def pooled(self) -> bool:
         return self.credential.id != 0
+
+
+def _slot(channel_id: int) -> str:
+    """The breaker's "model" slot for a credential: its channel, so each channel's keys are read (and cached)
+    together in one round trip, and one channel's reads never evict another's."""
+    return f"ch{channel_id}"
 
 
 def reset_local() -> None:
@@ -49,30 +57,36 @@ def _alive(cred: CredentialRoute) -> bool:
     return cred.weight > 0 and _dead.get(cred.id) is None
 
 
-async def order(channel: ChannelRoute, *, rng: random.Random | None = None) -> list[Pick]:
-    """The credentials to try for one request on this channel, in order; [] when none may be tried now."""
+async def order(channel: ChannelRoute, *, rng: random.Random | None = None) -> Iterator[Pick]:
+    """The credentials to try for one request on this channel, in order (lazily: most requests take only the
+    first); empty when none may be tried now."""
     creds = channel.credentials
     if not creds:
-        return [Pick(NO_CREDENTIAL)]
-    pool = [c for c in creds if _alive(c)]
+        return iter((Pick(NO_CREDENTIAL, channel_id=channel.id),))
+    pool = [c for c in creds if _alive(c)] if len(_dead) else [c for c in creds if c.weight > 0]
     if not pool:
-        return []
-    verdicts = await breaker.verdicts("", [c.id for c in pool], scope=breaker.CREDENTIAL)
+        return iter(())
+    if len(creds) == 1:  # a lone key's rate limits are its channel's breaker's business (blame): nothing to read
+        return iter((Pick(pool[0], breaker.CLOSED, channel.id),))
+    verdicts = await breaker.verdicts(_slot(channel.id), [c.id for c in pool], scope=breaker.CREDENTIAL)
     pool = [c for c in pool if verdicts[c.id].state != breaker.OPEN]
-    chooser: Any = rng or random
-    ordered: list[Pick] = []
+    return _shuffled(pool, verdicts, channel.id, rng or random)
+
+
+def _shuffled(pool: list[CredentialRoute], verdicts: dict, channel_id: int, chooser: Any) -> Iterator[Pick]:
+    """A weighted shuffle: each next pick proportional to weight among those left."""
     while pool:
         index = chooser.choices(range(len(pool)), weights=[c.weight for c in pool])[0] if len(pool) > 1 else 0
         cred = pool.pop(index)
-        ordered.append(Pick(cred, verdicts[cred.id].state))
-    return ordered
+        yield Pick(cred, verdicts[cred.id].state, channel_id)
 
 
 async def admit(pick: Pick, request_id: str, tokens: int, hold_seconds: float) -> bool:
     """May this credential take the request now: its probe claimed if half-open, its caps not spent."""
     cred = pick.credential
-    if pick.state == breaker.HALF_OPEN and not await breaker.claim_probe(cred.id, "", hold_seconds,
-                                                                         scope=breaker.CREDENTIAL):
+    if pick.state == breaker.HALF_OPEN and not await breaker.claim_probe(
+        cred.id, _slot(pick.channel_id), hold_seconds, scope=breaker.CREDENTIAL
+    ):
         return False
     if not (cred.rpm_limit or cred.tpm_limit):
         return True
@@ -100,9 +114,11 @@ def blame(channel: ChannelRoute, pick: Pick, error: Any, upstream_status: int, f
         in_background(_disable(cred.id, f"relay: {fatal}"))
         return "credential"
     if upstream_status == 429:
-        in_background(breaker.record(cred.id, "", False, error.retry_after, scope=breaker.CREDENTIAL))
         in_background(run_db(disable.note_error, cred.id, f"HTTP 429: {error.message}"))
-        return "channel" if len(channel.credentials) <= 1 else "credential"
+        if len(channel.credentials) <= 1:
+            return "channel"  # the key is the channel: its breaker counts it, as for a channel without a pool
+        in_background(breaker.record(cred.id, _slot(channel.id), False, error.retry_after, scope=breaker.CREDENTIAL))
+        return "credential"
     return "channel"
 
 
@@ -111,7 +127,7 @@ def succeeded(pick: Pick) -> None:
     if pick.pooled and pick.state != breaker.CLOSED:
         from gateway.relay.attempts import in_background
 
-        in_background(breaker.record(pick.credential.id, "", True, scope=breaker.CREDENTIAL))
+        in_background(breaker.record(pick.credential.id, _slot(pick.channel_id), True, scope=breaker.CREDENTIAL))
 
 
 async def _disable(credential_id: int, reason: str) -> None:

@@ -16,7 +16,8 @@ Every state change this process makes or sees is published to the `harnmodel_bre
 changes made by other workers are seen whenever this worker routes that model (verdicts()).
 
 The same breaker guards each credential of a key pool (scope CREDENTIAL, gateway/pool/pick.py): keyed by the
-credential's id, model "" (a key's rate limit is the account's, whatever the model), and not on the channel gauge.
+credential's id and its channel in place of the model (a key's rate limit holds whatever the model), and not
+on the channel gauge.
 """
 
 import time

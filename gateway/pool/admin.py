@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.html import format_html
 
 from gateway import signals
@@ -38,15 +39,10 @@ class CredentialForm(forms.ModelForm):
         if "enabled" in self.changed_data:
             cred = self.instance
             cred.disabled_reason = "" if cred.enabled else f"operator: {self.actor}"
-            cred.disabled_at = None if cred.enabled else cred.disabled_at or _now()
-        clear_caches()
-        return super().save(commit)
-
-
-def _now():
-    from django.utils import timezone
-
-    return timezone.now()
+            cred.disabled_at = None if cred.enabled else cred.disabled_at or timezone.now()
+        saved = super().save(commit)
+        clear_caches()  # this process at once; other workers within HARNMODEL_CATALOG_CACHE_SECONDS
+        return saved
 
 
 def _form_for(request: HttpRequest) -> type[CredentialForm]:

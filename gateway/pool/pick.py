@@ -29,7 +29,7 @@ from gateway.relay.catalog import ChannelRoute, CredentialRoute, clear_caches
 from gateway.wire.bounded import BoundedCache
 
 NO_CREDENTIAL = CredentialRoute(0, "", "", 1)  # a channel without credentials (the simulator, open upstreams)
-_dead = BoundedCache(10_000, 2 * 1024 * 1024)  # credential id → True: died here, until the catalog reloads
+_dead = BoundedCache(10_000, 2 * 1024 * 1024)  # credential id → True: died here a moment ago
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +110,8 @@ def blame(channel: ChannelRoute, pick: Pick, error: Any, upstream_status: int, f
     if not pick.pooled:
         return "channel"
     if fatal:
-        _dead.put(cred.id, True, max(60.0, 3 * settings.HARNMODEL_CATALOG_CACHE_SECONDS))
+        # Until the switch-off is written and the route reloaded: a route cached just before must not resend it.
+        _dead.put(cred.id, True, max(5.0, 3 * settings.HARNMODEL_CATALOG_CACHE_SECONDS))
         in_background(_disable(cred.id, f"relay: {fatal}"))
         return "credential"
     if upstream_status == 429:

@@ -366,3 +366,22 @@ def test_changelists_do_not_query_per_row(admin_client, world, model):
         channel = make_channel(f"extra-{n}", secret=f"sk-extra-{n}-secret")
         _customer(f"user{n}@example.com", channel)
     assert count() == few
+
+
+def test_a_key_switched_off_on_the_channel_page_says_who_and_caps_are_set_there(admin_client, world):
+    cred = world.channel.credentials.get()
+    rows = {
+        "credentials-TOTAL_FORMS": "1", "credentials-INITIAL_FORMS": "1",
+        "credentials-0-id": str(cred.pk), "credentials-0-channel": str(world.channel.pk),
+        "credentials-0-weight": "4", "credentials-0-rpm_limit": "60", "credentials-0-tpm_limit": "",
+    }  # fmt: skip  ("enabled" left out: unticked)
+    url = _url(Channel, "change", world.channel.pk)
+    response = admin_client.post(url, {**_channel_form(world.channel), **rows})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    cred.refresh_from_db()
+    assert (cred.enabled, cred.disabled_reason, cred.weight, cred.rpm_limit) == (False, "operator: admin", 4, 60)
+    assert cred.disabled_at is not None
+    rows["credentials-0-enabled"] = "on"
+    assert admin_client.post(url, {**_channel_form(world.channel), **rows}).status_code == 302
+    cred.refresh_from_db()
+    assert (cred.enabled, cred.disabled_reason, cred.disabled_at) == (True, "", None)

@@ -26,7 +26,7 @@ from django.conf import settings
 from billing.pricing import Usage
 from gateway.protocols.channel import CallContext, JsonResult, StreamTranslator, UpstreamError, UpstreamRequest
 from gateway.protocols.door import DoorRequest
-from gateway.protocols.native_kinds import KINDS, Kind
+from gateway.protocols.native_kinds import KINDS, Kind, Seen
 from gateway.protocols.registry import get_adapter
 from gateway.relay.meter import OutputMeter
 from gateway.wire.schema import ParsedRequest
@@ -135,12 +135,20 @@ class NativeStream(StreamTranslator):
         self._buffer += chunk
         out: list[bytes] = []
         start = 0
+        plain = b"\r" not in self._buffer  # most upstreams end lines with \n alone: find beats the regex
         while not self._meter.spent:
-            found = _EVENT_END.search(self._buffer, start)
-            if found is None:
-                break
-            out.append(self._event(self._buffer[start:found.end()]))
-            start = found.end()
+            if plain:
+                end = self._buffer.find(b"\n\n", start)
+                if end < 0:
+                    break
+                end += 2
+            else:
+                found = _EVENT_END.search(self._buffer, start)
+                if found is None:
+                    break
+                end = found.end()
+            out.append(self._event(self._buffer[start:end]))
+            start = end
         self._buffer = self._buffer[start:]
         if len(self._buffer) > MAX_EVENT_BYTES:
             self._buffer = b""
@@ -150,8 +158,12 @@ class NativeStream(StreamTranslator):
     def _event(self, raw: bytes) -> bytes:
         if self.finished:
             return b""
-        data = _data_of(raw)
-        seen = self.kind.read_event(self.state, data)
+        payload = _payload_of(raw)
+        quick = self.kind.fast(self.state, payload) if self.kind.fast and payload and payload != b"[DONE]" else None
+        if quick is not None:
+            seen = Seen(text=quick[0], final=quick[1], drop=quick[2])
+        else:
+            seen = self.kind.read_event(self.state, _data_of(payload))
         if seen.error is not None and not self._sent:  # before any content: failover may try another channel
             self.early_error = _bad(seen.error)
             return b""
@@ -182,12 +194,20 @@ class NativeStream(StreamTranslator):
         return self.kind.fail(message)
 
 
-def _data_of(raw: bytes) -> Any:
-    """The JSON of an SSE event's `data:` lines (None for comments, `[DONE]`, or unreadable data)."""
+def _payload_of(raw: bytes) -> bytes | None:
+    """An SSE event's `data:` lines joined (None for a comment or an event without data)."""
+    if raw.startswith(b"data:"):  # the common event: one data line
+        line = raw.rstrip(b"\r\n")
+        if b"\n" not in line and b"\r" not in line:
+            return line[5:].lstrip(b" ")
     lines = [line[5:].lstrip(b" ") for line in raw.splitlines() if line.startswith(b"data:")]
-    if not lines:
+    return b"\n".join(lines) if lines else None
+
+
+def _data_of(payload: bytes | None) -> Any:
+    """The JSON of an event's data (None for no data or unreadable data, "[DONE]" for the chat end)."""
+    if payload is None:
         return None
-    payload = b"\n".join(lines)
     if payload == b"[DONE]":
         return "[DONE]"
     try:

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from billing.pricing import Usage
+from gateway.protocols import native_fast
 from gateway.protocols.anthropic.channel import ANTHROPIC_VERSION, anthropic_usage
 from gateway.protocols.channel import Adapter, CallContext
 from gateway.protocols.chat.channel import chat_usage
@@ -28,6 +29,8 @@ class Seen:
 
 
 class Kind:
+    fast: native_fast.Fast | None = None  # a typed reader for the common events (falls back to read_event)
+
     def body(self, request: DoorRequest, ctx: CallContext) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -70,6 +73,8 @@ def _client_body(request: DoorRequest, ctx: CallContext) -> dict[str, Any]:
 
 
 class ChatKind(Kind):
+    fast = staticmethod(native_fast.chat)
+
     def body(self, request: DoorRequest, ctx: CallContext) -> dict[str, Any]:
         body = _client_body(request, ctx)
         body.pop("max_tokens", None)  # the cap goes in the field every Chat upstream reads first
@@ -109,7 +114,8 @@ class ChatKind(Kind):
             state["usage"] = chat_usage(data["usage"])
             # We always ask for the usage chunk; a client that did not ask never sees it.
             seen.drop = not state["include_usage"] and not data.get("choices")
-        for choice in data.get("choices") or ():
+        choices = data.get("choices")
+        for choice in choices if isinstance(choices, list) else ():  # an upstream's `true` here raised (fuzzing)
             if not isinstance(choice, dict):
                 continue
             state["id"] = data.get("id")
@@ -137,7 +143,8 @@ class ChatKind(Kind):
 def _chat_text(delta: dict[str, Any]) -> str:
     parts = [delta.get(name) for name in ("content", "reasoning_content", "reasoning", "refusal")]
     text = "".join(part for part in parts if isinstance(part, str))
-    for call in delta.get("tool_calls") or ():
+    calls = delta.get("tool_calls")
+    for call in calls if isinstance(calls, list) else ():
         function = call.get("function") if isinstance(call, dict) else None
         if isinstance(function, dict) and isinstance(function.get("arguments"), str):
             text += function["arguments"]
@@ -228,6 +235,8 @@ def _sse(event: str, data: dict[str, Any]) -> bytes:
 
 
 class GeminiKind(Kind):
+    fast = staticmethod(native_fast.gemini)
+
     def body(self, request: DoorRequest, ctx: CallContext) -> dict[str, Any]:
         body = dict(request.raw or {})
         body.pop("model", None)  # the model is named in the URL
@@ -249,18 +258,24 @@ class GeminiKind(Kind):
         if data.get("error"):
             return Seen(error=self.error_in(data))
         if data.get("usageMetadata") is not None:
-            state["usage"] = gemini_usage(data["usageMetadata"])
+            state["usage_metadata"] = data["usageMetadata"]  # read once, at the end (every chunk repeats it)
         seen = Seen()
-        for candidate in data.get("candidates") or ():
+        candidates = data.get("candidates")
+        for candidate in candidates if isinstance(candidates, list) else ():
             if not isinstance(candidate, dict):
                 continue
             content = candidate.get("content")
-            for part in (content.get("parts") or ()) if isinstance(content, dict) else ():
+            parts = content.get("parts") if isinstance(content, dict) else None
+            for part in parts if isinstance(parts, list) else ():
                 if isinstance(part, dict):
                     seen.text += _gemini_text(part)
             if candidate.get("finishReason"):
                 state["done"] = True
         return seen
+
+    def stream_usage(self, state: dict[str, Any]) -> Usage | None:
+        metadata = state.get("usage_metadata")
+        return None if metadata is None else gemini_usage(metadata)
 
     def cut(self, state: dict[str, Any], ctx: CallContext, counted: int) -> bytes:
         candidate = {"content": {"role": "model", "parts": [{"text": ""}]}, "finishReason": "MAX_TOKENS", "index": 0}

@@ -85,7 +85,7 @@ def test_profile_shares_by_area_and_leaf() -> None:
     assert doors_report.top_self(stacks, 2) == [("loads (json/decoder.py:3)", 0.5),
                                                 ("parse (gateway/protocols/chat/door.py:5)", 0.3)]
     summary = doors_report.profile_summary(STACKS, 3)
-    assert summary.startswith("samples: 100") and "30.0%  door: parse + render" in summary
+    assert summary.startswith("samples: 100") and "30.0%  protocols: doors and channels" in summary
 
 
 def test_mock_bodies_speak_each_protocol() -> None:

@@ -23,6 +23,7 @@ from gateway.services import api_key_create  # noqa: E402
 
 MOCK = os.environ.get("MOCK_URL", "http://127.0.0.1:18080")
 PACED_MOCK = os.environ.get("PACED_MOCK_URL", "http://127.0.0.1:18081")  # the harness's pymock.py, for TTFT
+POOL_KEYS = int(os.environ.get("BENCH_POOL_KEYS", "0"))  # credentials per channel; 0 = none (open upstreams)
 # public model → (provider, base URL)
 ROUTES = {
     "gpt-4o": ("openai_responses", f"{MOCK}/v1"),
@@ -48,6 +49,10 @@ def provision(
             defaults["options"] = options
         channel, _ = Channel.objects.update_or_create(name=f"{name}-{public_id}", defaults=defaults)
         ChannelModel.objects.get_or_create(channel=channel, model=model, defaults={"upstream_name": "gpt-4o"})
+        if POOL_KEYS:  # the hot path with a key pool to pick from (the mocks ignore keys)
+            from gateway.pool.store import add_secrets
+
+            add_secrets(channel, [f"sk-bench-{public_id}-{n:04d}" for n in range(POOL_KEYS)])
     email = f"{name}@harnmodel.local"
     account = account_by_email(email=email) or account_create(email=email)
     wallet_credit(account_id=account.pk, amount_micros=parse_amount("1000000000"), idempotency_key=f"{name}:funds",

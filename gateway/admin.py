@@ -22,6 +22,7 @@ from gateway.console.probe_admin import probe_history_link  # also registers the
 from gateway.console.sync_admin import UpstreamModelFindingAdmin  # noqa: F401 (registers the model sync review page)
 from gateway.models import ApiKey, CatalogModel, Channel, ChannelModel
 from gateway.observe import health
+from gateway.pool.admin import CredentialsOfChannelInline  # also registers the credential list
 from gateway.relay.catalog import clear_caches
 from gateway.relay.http import get_client
 from gateway.services import api_key_create, api_key_revoke
@@ -38,7 +39,13 @@ def probe_now(channels: list[Channel]) -> list[health.ProbeResult]:
 
     Runs its own event loop (the admin view is sync) and closes that loop's HTTP client afterwards.
     The results go through health.apply_results: same history rows, same auto-disable/re-enable rules."""
-    targets = [health.target_of(c, all_models=True) for c in channels]
+    targets = [
+        target
+        for c in channels
+        for target in health.channel_targets(
+            c, [(m.model.public_id, m.upstream_name or m.model.public_id) for m in c.model_maps.all()]
+        )
+    ]
 
     async def main() -> list[health.ProbeResult]:
         client = get_client()
@@ -82,8 +89,8 @@ class ModelsOfChannelInline(_ModelMapInline):
 
 @admin.register(CatalogModel)
 class CatalogModelAdmin(CatalogModelAuditMixin, admin.ModelAdmin):
-    list_display = ["public_id", "display_name", "enabled", "default_max_output_tokens", "current_price"]
-    list_filter = ["enabled"]
+    list_display = ["public_id", "display_name", "enabled", "routing", "default_max_output_tokens", "current_price"]
+    list_filter = ["enabled", "routing"]
     search_fields = ["public_id", "display_name"]
     readonly_fields = ["current_price", "created_at", "updated_at"]
     fields = [
@@ -93,6 +100,7 @@ class CatalogModelAdmin(CatalogModelAuditMixin, admin.ModelAdmin):
         "enabled",
         "default_max_output_tokens",
         "context_window",
+        "routing",
         "current_price",
         "created_at",
         "updated_at",
@@ -157,7 +165,7 @@ class ChannelAdmin(ChannelAuditMixin, admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "provider", "base_url", "enabled", "disabled_reason"]}),
         ("Health", {"fields": ["health", "last_probe_at", "probe_history"]}),
-        ("Credential", {"fields": ["secret_hint", "new_secret"]}),
+        ("Credentials", {"fields": ["secret_hint", "new_secret"]}),
         (
             "Routing",
             {
@@ -182,7 +190,10 @@ class ChannelAdmin(ChannelAuditMixin, admin.ModelAdmin):
         ),
         (None, {"fields": ["created_at", "updated_at"]}),
     ]
-    inlines = [ModelsOfChannelInline]
+    inlines = [ModelsOfChannelInline, CredentialsOfChannelInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Channel]:
+        return super().get_queryset(request).prefetch_related("credentials")  # the Credentials column
 
     def get_list_display(self, request: HttpRequest) -> list:
         # Breaker and success rate are read once for the page (channel_columns), after the health column.
@@ -190,7 +201,7 @@ class ChannelAdmin(ChannelAuditMixin, admin.ModelAdmin):
         at = columns.index("health") + 1
         return [*columns[:at], *live_columns(), *columns[at:]]
 
-    @admin.display(description="Secret")
+    @admin.display(description="Credentials")
     def secret_hint(self, channel: Channel) -> str:
         return channel.secret_hint or "none"
 
@@ -228,7 +239,7 @@ class ChannelAdmin(ChannelAuditMixin, admin.ModelAdmin):
 
     @admin.action(description="Test now (probe selected channels)", permissions=["change"])
     def test_now(self, request: HttpRequest, queryset: QuerySet[Channel]) -> None:
-        channels = list(queryset.prefetch_related("model_maps__model"))
+        channels = list(queryset.prefetch_related("model_maps__model", "credentials"))
         results = probe_now(channels)
         names = {c.pk: c.name for c in channels}
         for channel in channels:

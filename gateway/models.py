@@ -14,6 +14,12 @@ class CatalogModel(models.Model):
     default_max_output_tokens = models.PositiveIntegerField(default=4096)
     context_window = models.PositiveIntegerField(default=128_000)
     enabled = models.BooleanField(default=True)
+    # How a priority tier's weighted pick is made (gateway/relay/adaptive.py): as configured, or biased by each
+    # channel's recent first-byte time and error rate.
+    routing = models.CharField(
+        max_length=16, choices=[("weighted", "weighted"), ("adaptive", "adaptive")], default="weighted",
+        help_text="adaptive: inside a priority tier, favour channels with a faster first byte and fewer errors.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -26,13 +32,11 @@ class CatalogModel(models.Model):
 
 
 class Channel(models.Model):
-    """An upstream account: one provider protocol, one base URL, one (encrypted) credential."""
+    """An upstream account: one provider protocol, one base URL, a pool of (encrypted) credentials."""
 
     name = models.CharField(max_length=128, unique=True)
     provider = models.CharField(max_length=32, help_text="Protocol adapter, see gateway/providers.")
     base_url = models.CharField(max_length=500, blank=True, help_text="Including /v1 where the API has it.")
-    secret_encrypted = models.TextField(blank=True, editable=False)
-    secret_hint = models.CharField(max_length=16, blank=True, editable=False)
     priority = models.IntegerField(default=0, help_text="Higher is tried first.")
     weight = models.PositiveIntegerField(default=1, help_text="Share inside a priority tier.")
     enabled = models.BooleanField(default=True)
@@ -56,6 +60,13 @@ class Channel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.provider})"
+
+    @property
+    def secret_hint(self) -> str:
+        """What an operator sees of the pool: never a secret (gateway/pool/store.py)."""
+        from gateway.pool.store import pool_hint
+
+        return pool_hint(self)
 
 
 class ChannelModel(models.Model):
@@ -146,6 +157,7 @@ class ChannelProbe(models.Model):
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="probes")
     model_id = models.CharField(max_length=128)
     ok = models.BooleanField()
+    credential = models.CharField(max_length=16, blank=True, help_text="The credential's short id (never the secret).")
     status = models.PositiveSmallIntegerField(default=0)
     latency_ms = models.PositiveIntegerField(default=0)
     error = models.CharField(max_length=300, blank=True)
@@ -271,3 +283,29 @@ class BalanceSample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel_id}: {self.balance_micros} {self.currency}"
+
+
+class ChannelCredential(models.Model):
+    """One upstream API key in a channel's pool: stored encrypted, known to humans by `public_id` (cred_ab12)
+    and its last four characters. Requests pick among the enabled ones (gateway/pool/pick.py)."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="credentials")
+    public_id = models.CharField(max_length=16, unique=True, editable=False)
+    secret_encrypted = models.TextField(editable=False)
+    secret_hint = models.CharField(max_length=16, blank=True, editable=False)
+    weight = models.PositiveIntegerField(default=1, help_text="Share of the channel's requests; 0 = none.")
+    enabled = models.BooleanField(default=True)
+    disabled_reason = models.CharField(max_length=300, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    rpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="The upstream's requests per minute.")
+    tpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="The upstream's tokens per minute.")
+    last_error = models.CharField(max_length=300, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["channel_id", "pk"]
+        verbose_name = "channel credential"
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.secret_hint}"

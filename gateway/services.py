@@ -6,7 +6,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from gateway.crypto import display_prefix, encrypt_secret, generate_api_key, hash_api_key, secret_hint
+from gateway.crypto import display_prefix, generate_api_key, hash_api_key
 from gateway.models import ApiKey, Channel
 
 
@@ -50,15 +50,12 @@ def api_key_touch(*, key_id: int, every_seconds: float = 60) -> None:
     ).update(last_used_at=now)
 
 
-def channel_set_secret(*, channel: Channel, secret: str) -> None:
-    channel.secret_encrypted = encrypt_secret(secret)
-    channel.secret_hint = secret_hint(secret)
-
-
 @transaction.atomic
-def channel_rotate_encryption(*, channel: Channel) -> None:
-    """Re-encrypt a stored credential with the current key (after HARNMODEL_ENCRYPTION_KEY changed)."""
-    from gateway.crypto import decrypt_secret
+def channel_set_secret(*, channel: Channel, secret: str) -> None:
+    """The channel's key pool holds exactly this one secret ("" = none): what one `secret` in the catalog file
+    or the operator API means. An unsaved channel is saved first (the pool points at it)."""
+    from gateway.pool.store import set_only_secret
 
-    plain = decrypt_secret(channel.secret_encrypted)
-    Channel.objects.filter(pk=channel.pk).update(secret_encrypted=encrypt_secret(plain))
+    if channel.pk is None:
+        channel.save()
+    set_only_secret(channel, secret)

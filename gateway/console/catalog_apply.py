@@ -15,11 +15,10 @@ from django.db import transaction
 
 from billing.money import AmountError, parse_amount
 from billing.services import price_publish
-from gateway.crypto import SecretUnreadable, decrypt_secret
 from gateway.models import CatalogModel, Channel, ChannelModel
+from gateway.pool.store import secrets_of, set_only_secret
 from gateway.protocols.registry import ADAPTERS
 from gateway.relay import field_policy
-from gateway.services import channel_set_secret
 
 
 class CatalogError(ValueError):
@@ -81,6 +80,7 @@ _MODEL_FIELDS: FieldRules = {
     "default_max_output_tokens": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
     "context_window": (lambda v: _is_int(v) and v >= 1, "a positive integer"),
     "enabled": (lambda v: isinstance(v, bool), "true or false"),
+    "routing": (lambda v: v in ("weighted", "adaptive"), "weighted or adaptive"),
 }
 _CHANNEL_FIELDS: FieldRules = {
     "base_url": (_is_url, "an http:// or https:// URL of at most 500 characters"),
@@ -316,11 +316,13 @@ def _apply_model(spec: ModelSpec, summary: dict) -> None:
             summary["prices"]["published"].append(spec.public_id)
 
 
-def _stored_secret(channel: Channel) -> str | None:
-    try:
-        return decrypt_secret(channel.secret_encrypted)
-    except SecretUnreadable:
-        return None  # unreadable with today's keys: re-applying the file repairs it
+def _pool_is(channel: Channel, secret: str) -> bool:
+    """Does the channel's pool hold exactly this one secret (none for "")? Unreadable keys never match, so
+    re-applying the file repairs them."""
+    held = list(secrets_of(channel).values()) if channel.pk else []
+    if not secret:
+        return not held and not (channel.pk and channel.credentials.exists())
+    return len(held) == 1 and channel.credentials.count() == 1 and hmac.compare_digest(held[0].encode(), secret.encode())
 
 
 def _sync_model_map(channel: Channel, wanted: dict[str, str]) -> bool:
@@ -348,13 +350,14 @@ def _apply_channel(spec: ChannelSpec, summary: dict) -> None:
     if channel is None:
         channel = Channel(name=spec.name)
     changed = _changes(channel, spec.fields)
-    if spec.secret is not None and not hmac.compare_digest((_stored_secret(channel) or "").encode(), spec.secret.encode()):
-        channel_set_secret(channel=channel, secret=spec.secret)
-        changed += ["secret_encrypted", "secret_hint"]
+    pool_changed = spec.secret is not None and not _pool_is(channel, spec.secret)
     if created:
         channel.save()
-    elif changed:
+    elif changed or pool_changed:
         channel.save(update_fields=[*changed, "updated_at"])
+    if pool_changed:  # a file's one `api_key` is the whole pool: keys pasted in the console are replaced
+        set_only_secret(channel, spec.secret or "")
+        changed.append("credentials")
     map_changed = spec.model_map is not None and _sync_model_map(channel, spec.model_map)
     outcome = "created" if created else "updated" if changed or map_changed else "unchanged"
     summary["channels"][outcome].append(spec.name)

@@ -7,9 +7,9 @@ from django.utils import timezone
 
 from billing.money import AmountError, decimal_string, parse_amount
 from gateway.models import ApiKey, CatalogModel, Channel, ChannelModel
+from gateway.pool.store import MAX_SECRET, add_secrets, parse_pasted
 from gateway.protocols.registry import get_adapter, provider_choices
 from gateway.relay import field_policy
-from gateway.services import channel_set_secret
 from gateway.upstream.balances import KINDS as BALANCE_KINDS
 
 TIMEOUT_FIELDS = ["connect_timeout", "first_byte_timeout", "idle_timeout"]  # seconds; empty = platform default
@@ -41,14 +41,21 @@ def balance_option_problems(options: dict) -> list[str]:
     return problems
 
 
+class WriteOnlyTextarea(forms.Textarea):
+    """Secrets pasted here are never rendered back, not even when the form comes back with an error."""
+
+    def format_value(self, value: Any) -> None:
+        return None
+
+
 class ChannelAdminForm(forms.ModelForm):
     provider = forms.ChoiceField(choices=provider_choices, help_text="Protocol adapter that speaks to this upstream.")
     new_secret = forms.CharField(
-        label="Secret",
+        label="Add credentials",
         required=False,
-        # autocomplete=new-password: otherwise browsers offer the operator's own admin password here.
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Upstream API key. Leave blank to keep the current one; it is stored encrypted and never shown.",
+        widget=WriteOnlyTextarea(attrs={"rows": 3, "autocomplete": "off", "spellcheck": "false"}),
+        help_text="Upstream API keys to add to this channel's pool, one per line. Stored encrypted and never shown "
+        "again; keys the pool already holds are skipped. Switch keys off or delete them in the list below.",
     )
     allow_fields = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
                                    help_text=POLICY_FIELDS["allow_fields"])
@@ -85,6 +92,12 @@ class ChannelAdminForm(forms.ModelForm):
             raise forms.ValidationError("Must be an http:// or https:// URL.")
         return base_url
 
+    def clean_new_secret(self) -> list[str]:
+        pasted = parse_pasted(self.cleaned_data.get("new_secret") or "")
+        if any(len(secret) > MAX_SECRET or any(ch.isspace() for ch in secret) for secret in pasted):
+            raise forms.ValidationError("One key per line, without spaces inside a key (nothing was added).")
+        return pasted
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         for name in TIMEOUT_FIELDS:
@@ -110,11 +123,12 @@ class ChannelAdminForm(forms.ModelForm):
             self.add_error("base_url", f"The {provider} provider needs a base URL.")
         return cleaned
 
-    def save(self, commit: bool = True) -> Channel:
-        secret = self.cleaned_data.get("new_secret")
-        if secret:
-            channel_set_secret(channel=self.instance, secret=secret)
-        return super().save(commit=commit)
+    def _save_m2m(self) -> None:
+        # Runs once the channel has its primary key (after save, or the admin's save_related).
+        super()._save_m2m()
+        pasted = self.cleaned_data.get("new_secret")
+        if pasted:
+            add_secrets(self.instance, pasted)
 
 
 def _model_id_choices(keep: list[str]) -> list[tuple[str, str]]:

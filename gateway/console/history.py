@@ -15,7 +15,8 @@ from gateway.signals import operator_action
 # What the channel form edits (the credential only as "replaced", never its value).
 CHANNEL_FIELDS = ["name", "provider", "base_url", "priority", "weight", "enabled", "options"]
 CHANNEL_FIELDS += ["connect_timeout", "first_byte_timeout", "idle_timeout"]  # seconds, None = platform default
-MODEL_FIELDS = ["public_id", "display_name", "description", "enabled", "default_max_output_tokens", "context_window"]
+MODEL_FIELDS = ["public_id", "display_name", "description", "enabled", "default_max_output_tokens", "context_window",
+                "routing"]
 
 
 def _map_entry(entry: ChannelModel) -> str:
@@ -35,7 +36,11 @@ def model_map(channel_id: int) -> dict[str, str]:
 
 def channel_state(channel: Channel) -> dict[str, Any]:
     state = {name: getattr(channel, name) for name in CHANNEL_FIELDS}
-    state["secret_hint"] = channel.secret_hint
+    # The key pool by short id: pasted, switched, reweighted or deleted keys show in the diff, never a secret.
+    state["credentials"] = {
+        c.public_id: f"{c.secret_hint} weight {c.weight} {'on' if c.enabled else 'off'}"
+        for c in channel.credentials.order_by("pk")
+    }
     state["model_map"] = model_map(channel.pk)
     return state
 
@@ -57,8 +62,6 @@ class ChannelAuditMixin(AuditHistoryMixin):
     def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: list, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         before, after = changed_only(form._audit_before, channel_state(form.instance))
-        if form.cleaned_data.get("new_secret"):
-            before["secret"], after["secret"] = ("(previous)", "replaced") if change else ("(none)", "set")
         _send(request, "channel_change" if change else "channel_create", form.instance, before, after)
 
 

@@ -11,7 +11,7 @@ from django.utils.http import urlencode
 
 from gateway.models import Channel, ChannelProbe
 
-FIELDS = ["created_at", "channel", "model_id", "ok", "status", "latency_ms", "error"]
+FIELDS = ["created_at", "channel", "credential", "model_id", "ok", "status", "latency_ms", "error"]
 
 
 def probe_history_link(channel: Channel) -> str:
@@ -24,10 +24,10 @@ def probe_history_link(channel: Channel) -> str:
 
 @admin.register(ChannelProbe)
 class ChannelProbeAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "channel", "model_id", "result", "status", "latency_ms", "error"]
+    list_display = ["created_at", "channel", "credential", "model_id", "result", "status", "latency_ms", "error"]
     list_filter = ["ok", "channel", "model_id"]
     list_select_related = ["channel"]
-    search_fields = ["error", "channel__name", "model_id"]
+    search_fields = ["error", "channel__name", "model_id", "credential"]
     date_hierarchy = "created_at"
     ordering = ["-created_at", "-pk"]
     fields = FIELDS

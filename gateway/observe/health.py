@@ -2,19 +2,20 @@
 mapped model, through the same adapters and HTTP client customers' requests use.
 
 Probed: every enabled channel, and every channel health checks switched off (so it can come back).
-Each probe writes a ChannelProbe row and the channel's last_probe_* fields. A channel is switched
-off only for what no retry can fix, the upstream account itself: refused credentials (401/403, or
-Gemini's 400 API_KEY_INVALID) or an explicitly exhausted quota or billing (insufficient_quota, 402,
-"credit balance is too low"); disabled_reason then says "health: <why>". It is switched back on when
-a probe passes again, and only if health checks switched it off: an operator's decision is never
-undone. Overload, rate limits and outages (any other 429, 5xx, timeouts) are the breaker's business.
+Each probe writes a ChannelProbe row (naming the credential it used) and the channel's last_probe_* fields.
+A channel with a key pool is probed with one of its enabled credentials, picked by weight; each credential
+the relay or a probe switched off gets one probe of its own (the first model), so it can come back. What no
+retry can fix (gateway/pool/fatal.py: refused credentials, exhausted quota) switches off the credential alone
+(gateway/pool/disable.py); the channel goes only with its last credential, or at once when it has no pool;
+disabled_reason then says "health: <why>". Both are switched back on when a probe passes again, and only if the
+relay or health checks switched them off: an operator's decision is never undone. Overload, rate limits and
+outages (any other 429, 5xx, timeouts) are the breaker's business.
 A probe is nobody's request: no hold, no usage record, no charge.
 """
 
 import asyncio
-import json
 import logging
-import re
+import random
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -28,8 +29,10 @@ from django.utils import timezone
 
 from billing.db import run_db
 from billing.signals import platform_event
-from gateway.crypto import decrypt_secret
+from gateway.crypto import SecretUnreadable, decrypt_secret
 from gateway.models import Channel, ChannelProbe
+from gateway.pool import disable as pool_disable
+from gateway.pool.fatal import fatal_reason
 from gateway.protocols.channel import CallContext, UpstreamError
 from gateway.protocols.registry import get_adapter
 from gateway.relay import breaker, response_ids, shared_state
@@ -38,18 +41,6 @@ from gateway.wire.schema import parse_request
 
 log = logging.getLogger("harnmodel.health")
 REASON_PREFIX = "health:"
-# Only an explicit "the account has no money / quota left" signal disables a channel. A plain 429 is a
-# rate limit that passes by itself (the breaker honours its Retry-After); disabling on it is the
-# anchors' bug of channels that never come back in time. Phrases such as "exceeded your current quota"
-# are deliberately absent: Gemini says exactly that for its per-minute limits (RESOURCE_EXHAUSTED),
-# and OpenAI's hard quota is recognised by its `insufficient_quota` code, not by the wording.
-_QUOTA = re.compile(
-    r"insufficient[_ ]quota|credit balance is too low|billing[_ ](?:hard[_ ])?limit|billing[_ ]not[_ ]active"
-    r"|out of credits",
-    re.IGNORECASE,
-)
-# Google's ErrorInfo reasons for a dead key: it answers 400 INVALID_ARGUMENT, not 401.
-_GOOGLE_BAD_KEY = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED"})
 
 
 @dataclass(slots=True)
@@ -61,6 +52,9 @@ class Target:
     options: dict
     connect_timeout: float | None
     models: list[tuple[str, str]]  # (public id, upstream name)
+    credential_id: int | None = None  # the pool's credential probed; None = the channel has no pool
+    credential: str = ""  # its short id
+    recovery: bool = False  # a switched-off credential probed to see whether it came back
 
 
 @dataclass(slots=True)
@@ -72,6 +66,9 @@ class ProbeResult:
     latency_ms: int = 0
     error: str = ""
     fatal: str = ""  # why the channel's account is unusable; empty = not fatal
+    credential_id: int | None = None
+    credential: str = ""
+    recovery: bool = False
 
 
 @dataclass(slots=True)
@@ -84,57 +81,42 @@ class Summary:
 def load_targets() -> list[Target]:
     channels = (
         Channel.objects.filter(Q(enabled=True) | Q(disabled_reason__startswith=REASON_PREFIX))
-        .prefetch_related("model_maps__model")
+        .prefetch_related("model_maps__model", "credentials")
         .order_by("pk")
     )
-    return [target_of(c) for c in channels]
+    targets = []
+    for c in channels:
+        models = [(m.model.public_id, m.upstream_name or m.model.public_id) for m in c.model_maps.all() if m.model.enabled]
+        targets += channel_targets(c, models)
+    return targets
 
 
-def target_of(channel: Channel, *, all_models: bool = False) -> Target:
-    """What a probe needs of a channel (its model maps prefetched); disabled models only with `all_models`."""
-    return Target(
-        channel_id=channel.pk,
-        provider=channel.provider,
-        base_url=channel.base_url,
-        secret=decrypt_secret(channel.secret_encrypted),
-        options=channel.options or {},
-        connect_timeout=channel.connect_timeout,
-        models=[
-            (m.model.public_id, m.upstream_name or m.model.public_id)
-            for m in channel.model_maps.all()
-            if all_models or m.model.enabled
-        ],
-    )
+def channel_targets(channel: Channel, models: list[tuple[str, str]]) -> list[Target]:
+    """What to probe for one channel: every model with one enabled credential (picked by weight), and each
+    credential switched off by the relay or a probe once (its first model), to see whether it came back."""
 
+    def target(cred, probe_models: list[tuple[str, str]], recovery: bool = False) -> Target:
+        return Target(channel_id=channel.pk, provider=channel.provider, base_url=channel.base_url,
+                      secret=decrypt_secret(cred.secret_encrypted) if cred else "", options=channel.options or {},
+                      connect_timeout=channel.connect_timeout, models=probe_models,
+                      credential_id=cred.pk if cred else None, credential=cred.public_id if cred else "",
+                      recovery=recovery)
 
-def _google_error(body: bytes) -> dict:
-    """Google's `{"error": {"status", "details": [...]}}` (streamed errors come wrapped in a list)."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return {}
-    if isinstance(data, list) and data:
-        data = data[0]
-    error = data.get("error") if isinstance(data, dict) else None
-    return error if isinstance(error, dict) else {}
-
-
-def _fatal(status: int, body: bytes) -> str:
-    """Why the upstream account itself is unusable, or "" for anything a wait or a retry may fix."""
-    if status in (401, 403):
-        return f"upstream refused the credentials (HTTP {status})"
-    google = _google_error(body[:20000])
-    if status == 400 and google.get("status") == "INVALID_ARGUMENT":
-        details = google.get("details")
-        reasons = {d.get("reason") for d in details if isinstance(d, dict)} if isinstance(details, list) else set()
-        if reasons & _GOOGLE_BAD_KEY:
-            return f"upstream refused the credentials (HTTP {status})"
-    if google.get("status") == "RESOURCE_EXHAUSTED":
-        return ""  # Gemini's rate and daily limits: they reset by themselves (see _QUOTA)
-    text = body[:4000].decode("utf-8", "replace")
-    if status == 402 or (status in (400, 403, 429) and _QUOTA.search(text)):
-        return f"upstream quota exhausted (HTTP {status})"
-    return ""
+    creds = list(channel.credentials.all())
+    if not creds:
+        return [target(None, models)]
+    readable = []
+    for cred in creds:
+        try:
+            decrypt_secret(cred.secret_encrypted)
+        except SecretUnreadable:
+            continue
+        readable.append(cred)
+    live = [c for c in readable if c.enabled and c.weight > 0]
+    out = [target(random.choices(live, weights=[c.weight for c in live])[0], models)] if live else []
+    auto = [c for c in readable if not c.enabled and c.disabled_reason.startswith(pool_disable.AUTO_PREFIXES)]
+    out += [target(c, models[:1], recovery=True) for c in auto if models]
+    return out
 
 
 def _probe_options(options: dict) -> dict:
@@ -160,7 +142,8 @@ async def probe(target: Target, public_id: str, upstream_model: str, client: htt
         created_at=int(time.time()),
         options=_probe_options(target.options),
     )
-    result = ProbeResult(channel_id=target.channel_id, model_id=public_id, ok=False)
+    result = ProbeResult(channel_id=target.channel_id, model_id=public_id, ok=False,
+                         credential_id=target.credential_id, credential=target.credential, recovery=target.recovery)
     timeout = settings.HARNMODEL_PROBE_TIMEOUT
     started = time.perf_counter()
     try:
@@ -174,7 +157,7 @@ async def probe(target: Target, public_id: str, upstream_model: str, client: htt
                 await response.aclose()
         result.status = response.status_code
         if response.status_code >= 400:
-            result.fatal = _fatal(response.status_code, raw)
+            result.fatal = fatal_reason(response.status_code, raw)
             result.error = adapter.map_error(response.status_code, raw, response.headers).message
         else:
             adapter.parse_response(raw, parsed, ctx)
@@ -204,6 +187,7 @@ def apply_results(results: list[ProbeResult]) -> Summary:
             channel_id=r.channel_id,
             model_id=r.model_id,
             ok=r.ok,
+            credential=r.credential,
             status=r.status,
             latency_ms=r.latency_ms,
             error=r.error,
@@ -215,14 +199,24 @@ def apply_results(results: list[ProbeResult]) -> Summary:
         by_channel.setdefault(r.channel_id, []).append(r)
     now = timezone.now()
     for channel_id, probes in by_channel.items():
-        failed = [p for p in probes if not p.ok]
+        # The channel's health is that of the keys it serves with; a switched-off key's recovery probe is its own.
+        serving = [p for p in probes if not p.recovery] or probes
+        failed = [p for p in serving if not p.ok]
         Channel.objects.filter(pk=channel_id).update(
             last_probe_at=now,
             last_probe_ok=not failed,
-            last_probe_latency_ms=max(p.latency_ms for p in probes),
+            last_probe_latency_ms=max(p.latency_ms for p in serving),
             last_probe_error=(f"{failed[0].model_id}: {failed[0].error}" if failed else "")[:300],
         )
-        fatal = next((p.fatal for p in probes if p.fatal), "")
+        fatal = ""
+        for p in probes:
+            if p.fatal and p.credential_id is not None:  # one key of a pool: it goes alone, the channel maybe after
+                if pool_disable.disable_credential(p.credential_id, f"{REASON_PREFIX} {p.fatal}").channel:
+                    summary.disabled.append(channel_id)
+            elif p.fatal:
+                fatal = fatal or p.fatal
+            elif p.ok and p.credential_id is not None:
+                pool_disable.reenable_credential(p.credential_id)
         if fatal:
             # Conditional updates: an operator's concurrent change always wins.
             if Channel.objects.filter(pk=channel_id, enabled=True).update(

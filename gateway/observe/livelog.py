@@ -26,6 +26,7 @@ from prometheus_client import Counter
 
 from billing.db import run_db
 from gateway.observe import metrics
+from gateway.pool.naming import served_credential
 from gateway.wire.bounded import BoundedCache
 
 log = logging.getLogger("harnmodel.livelog")
@@ -210,6 +211,7 @@ def event(
         "door": getattr(facts, "door", "responses"),  # the client protocol it came through (issue 15)
         "channel_id": facts.channel_id,
         "channel_name": channel.get("name", ""),
+        "credential": served_credential(facts),  # the pool key's short id, never the secret
         "status": facts.status,
         "error_code": facts.error_code or "",
         "stream": facts.stream,

@@ -88,6 +88,12 @@ FAILOVERS = Counter(
     ["channel"],
     registry=REGISTRY,
 )
+CREDENTIAL_ATTEMPTS = Counter(
+    "harnmodel_credential_attempts",
+    "Upstream attempts by channel and pool credential (its short id) and outcome (ok, or the error code).",
+    ["channel", "credential", "outcome"],
+    registry=REGISTRY,
+)
 # livemax: with breakers kept per worker, the worst state any live worker sees; dead workers drop out.
 BREAKER_STATE = Gauge(
     "harnmodel_breaker_state",
@@ -170,6 +176,9 @@ def observe_request(facts: Any, *, usage: Any, cost_micros: int, attempts: list[
                 UPSTREAM_ERRORS.labels(_channel(attempt.get("channel")), str(attempt["error"])).inc()
             if index < len(tried) - 1:  # only the last attempt may have succeeded: every earlier one failed over
                 FAILOVERS.labels(_channel(attempt.get("channel"))).inc()
+            if attempt.get("credential"):
+                outcome = str(attempt.get("error") or ("ok" if attempt.get("status", 0) < 400 else attempt["status"]))
+                CREDENTIAL_ATTEMPTS.labels(_channel(attempt.get("channel")), attempt["credential"], outcome).inc()
         if usage is not None:
             TOKENS.labels(model, "input").inc(max(0, usage.input_tokens))
             TOKENS.labels(model, "output").inc(max(0, usage.output_tokens))

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.observe import livelog
+from gateway.pool.naming import served_credential
 
 log = logging.getLogger("harnmodel.request")
 
@@ -34,6 +35,7 @@ def request_fields(
         "model": facts.model_id,
         "upstream_model": facts.upstream_model,
         "channel_id": facts.channel_id,
+        "credential": served_credential(facts, tried) or None,
         "status": facts.status,
         "error_code": facts.error_code or None,
         "stream": facts.stream,
@@ -46,7 +48,7 @@ def request_fields(
         "latency_ms": facts.latency_ms,
         "first_byte_ms": facts.first_byte_ms,
         "attempts": [
-            {key: attempt.get(key) for key in ("channel", "status", "ms", "error") if key in attempt}
+            {key: attempt.get(key) for key in ("channel", "credential", "status", "ms", "error") if key in attempt}
             for attempt in tried
         ],
     }
@@ -82,11 +84,12 @@ def log_request(
         )
         log.log(
             level,
-            "%s %s %s channel=%s tokens=%s/%s cost_micros=%s latency_ms=%s first_byte_ms=%s attempts=%s%s",
+            "%s %s %s channel=%s%s tokens=%s/%s cost_micros=%s latency_ms=%s first_byte_ms=%s attempts=%s%s",
             request_id,
             facts.status,
             facts.model_id,
             facts.channel_id,
+            f" credential={fields['credential']}" if fields["credential"] else "",
             fields["input_tokens"],
             fields["output_tokens"],
             cost_micros,

@@ -75,6 +75,7 @@ class UpstreamError(Exception):
         self.type = type
         self.retry_after = retry_after
         self.param = param
+        self.fatal = ""  # set by the relay: why the credential it was sent with is dead (gateway/pool/fatal.py)
 
 
 class StreamTranslator(ABC):

@@ -24,12 +24,14 @@ from django.conf import settings
 from billing import services as billing
 from billing.money import decimal_string
 from billing.pricing import Usage, charge_micros
+from gateway.pool import fatal as credential_fatal
+from gateway.pool import pick as pool
 from gateway.protocols import native
 from gateway.protocols.channel import CallContext, JsonResult, StreamTranslator, UpstreamError
 from gateway.protocols.registry import get_adapter
-from gateway.relay import breaker, field_policy, prompt_cache, response_ids
+from gateway.relay import adaptive, breaker, field_policy, prompt_cache, response_ids
 from gateway.relay import route as routing
-from gateway.relay.catalog import ChannelRoute, KeyInfo, ModelRoute
+from gateway.relay.catalog import ChannelRoute, CredentialRoute, KeyInfo, ModelRoute
 from gateway.relay.ceilings import CostPlan
 from gateway.relay.doors import DoorCall, refuse_unknown
 from gateway.relay.http import get_client
@@ -205,6 +207,8 @@ async def open_upstream(a: Admission, stream: bool, outcome: Outcome, door: Door
     last: UpstreamError | None = None
     tried = 0
     client = get_client()
+    adaptive_on = a.route.routing == adaptive.ADAPTIVE
+    tokens = a.input_tokens + a.reservation.output_cap
     for candidate in candidates:
         if tried >= settings.HARNMODEL_MAX_ATTEMPTS:
             break
@@ -212,20 +216,33 @@ async def open_upstream(a: Admission, stream: bool, outcome: Outcome, door: Door
         budget = Budget.of(channel, stream)
         if candidate.probe and not await breaker.claim_probe(channel.id, model, budget.first_byte + 5):
             continue  # another request is probing this channel right now
-        tried += 1
-        try:
-            opened = await _attempt(a, parsed, channel, budget, stream, outcome, client, door)
-        except UpstreamError as error:
-            last = error
-            # A customer's own error says the channel works: never a failure, and never retried.
-            in_background(breaker.record(channel.id, model, not error.retryable, error.retry_after))
-            if not error.retryable:
+        # A dead or rate-limited key fails over to the channel's next key first (gateway/pool/pick.py).
+        for pick in await pool.order(channel):
+            if tried >= settings.HARNMODEL_MAX_ATTEMPTS:
                 break
-            continue
-        outcome.channel = channel
-        outcome.first_byte_ms = _ms(a.started)
-        in_background(breaker.record(channel.id, model, True))
-        return opened
+            if not await pool.admit(pick, a.request_id, tokens, budget.first_byte + 5):
+                continue  # its caps are spent, or another request is probing it
+            tried += 1
+            try:
+                opened = await _attempt(a, parsed, channel, pick.credential, budget, stream, outcome, client, door)
+            except UpstreamError as error:
+                last = error
+                if pool.blame(channel, pick, error, outcome.attempts[-1]["status"], error.fatal) == "credential":
+                    continue
+                # A customer's own error says the channel works: never a failure, and never retried.
+                in_background(breaker.record(channel.id, model, not error.retryable, error.retry_after))
+                if adaptive_on and error.retryable:
+                    adaptive.observe(model, channel.id, None)
+                if not error.retryable:
+                    raise api_error(error) from None
+                break
+            outcome.channel = channel
+            outcome.first_byte_ms = _ms(a.started)
+            in_background(breaker.record(channel.id, model, True))
+            pool.succeeded(pick)
+            if adaptive_on:
+                adaptive.observe(model, channel.id, outcome.attempts[-1]["ms"])
+            return opened
     if last is None:
         raise ModelNotAvailable(f"The model '{model}' has no available route right now.", param="model")
     raise api_error(last)
@@ -235,6 +252,7 @@ async def _attempt(
     a: Admission,
     parsed: ParsedRequest,
     channel: ChannelRoute,
+    credential: CredentialRoute,
     budget: Budget,
     stream: bool,
     outcome: Outcome,
@@ -250,7 +268,7 @@ async def _attempt(
         public_model=a.route.public_id,
         upstream_model=channel.upstream_model,
         base_url=channel.base_url,
-        secret=channel.secret,
+        secret=credential.secret,
         stream=stream,
         max_output_tokens=a.reservation.output_cap,
         created_at=int(time.time()),
@@ -262,6 +280,8 @@ async def _attempt(
     upstream = adapter.build_request(parsed, ctx)  # InvalidRequest propagates: no channel helps
     upstream.timeout = budget.http()
     attempt: dict = {"channel": channel.id, "status": 0, "ms": 0}
+    if credential.public_id:  # the usage record, logs and metrics name the key by its short id
+        attempt["credential"] = credential.public_id
     outcome.attempts.append(attempt)
     started = time.perf_counter()
     response: httpx.Response | None = None
@@ -271,7 +291,10 @@ async def _attempt(
             response = await adapter.send(client, upstream, ctx)
             attempt["status"] = response.status_code
             if response.status_code >= 400:
-                raise adapter.map_error(response.status_code, await response.aread(), response.headers)
+                raw = await response.aread()
+                mapped = adapter.map_error(response.status_code, raw, response.headers)
+                mapped.fatal = credential_fatal.fatal_reason(response.status_code, raw)
+                raise mapped
             rewrite = response_ids.Rewriter(channel.id, ctx.response_id, a.parsed.typed.previous_response_id)
             opened = Opened(channel, ctx, response, budget, rewrite)
             if stream:

@@ -14,6 +14,10 @@ each process keeps its own.
 Every state change this process makes or sees is published to the `harnmodel_breaker_state` gauge
 (metrics.set_breaker_state, only when the value changes: one dict lookup per call otherwise). With Redis,
 changes made by other workers are seen whenever this worker routes that model (verdicts()).
+
+The same breaker guards each credential of a key pool (scope CREDENTIAL, gateway/pool/pick.py): keyed by the
+credential's id and its channel in place of the model (a key's rate limit holds whatever the model), and not
+on the channel gauge.
 """
 
 import time
@@ -30,6 +34,7 @@ from gateway.wire.bounded import BoundedCache
 clock = time.time  # injectable for tests
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+CHANNEL, CREDENTIAL = "br", "cr"  # what an id names: a channel (per model) or a pool's credential
 
 
 class Verdict(NamedTuple):
@@ -59,8 +64,8 @@ def _now_ms() -> int:
     return int(clock() * 1000)
 
 
-def _key(channel_id: int, model: str) -> str:
-    return shared_state.key("br", channel_id, model)
+def _key(channel_id: int, model: str, scope: str = CHANNEL) -> str:
+    return shared_state.key(scope, channel_id, model)
 
 
 def _verdict(open_until: int, probe_until: int, now: int) -> Verdict:
@@ -80,15 +85,15 @@ def _gauge_state(open_until: int, now: int) -> str:
     return OPEN if now < open_until else HALF_OPEN
 
 
-def _publish(channel_id: int, model: str, state: str) -> None:
-    if _published.get((channel_id, model)) != state:
+def _publish(channel_id: int, model: str, state: str, scope: str = CHANNEL) -> None:
+    if scope == CHANNEL and _published.get((channel_id, model)) != state:
         _published[(channel_id, model)] = state
         metrics.set_breaker_state(channel_id, state, model=model)
 
 
-def _observe(channel_id: int, model: str, open_until: int, now: int) -> None:
+def _observe(channel_id: int, model: str, open_until: int, now: int, scope: str = CHANNEL) -> None:
     """Publish what a read or a record learnt; channels that never tripped cost nothing here."""
-    if open_until or (channel_id, model) in _published:
+    if scope == CHANNEL and (open_until or (channel_id, model) in _published):
         _publish(channel_id, model, _gauge_state(open_until, now))
 
 
@@ -101,45 +106,46 @@ def reset_local() -> None:
 # -- reading -----------------------------------------------------------------------------------------
 
 
-async def verdicts(model: str, channel_ids: Sequence[int]) -> dict[int, Verdict]:
+async def verdicts(model: str, channel_ids: Sequence[int], scope: str = CHANNEL) -> dict[int, Verdict]:
     """Each channel's state for `model`: one Redis round trip at most, none while cached."""
     now = _now_ms()
-    states = await _states(model, channel_ids)
+    states = await _states(model, channel_ids, scope)
     result = {}
     for cid in channel_ids:
         open_until, probe_until = states.get(cid, (0, 0))
         result[cid] = _verdict(open_until, probe_until, now)
-        _observe(cid, model, open_until, now)
+        _observe(cid, model, open_until, now, scope)
     return result
 
 
-async def _states(model: str, channel_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+async def _states(model: str, channel_ids: Sequence[int], scope: str = CHANNEL) -> dict[int, tuple[int, int]]:
     ttl = settings.HARNMODEL_BREAKER_CACHE_SECONDS
-    cached = _cache.get(model)
+    slot = model if scope == CHANNEL else (scope, model)
+    cached = _cache.get(slot)
     if cached and cached[0] + ttl > time.monotonic() and all(cid in cached[1] for cid in channel_ids):
         return cached[1]
 
     async def fetch(redis):
         pipe = redis.pipeline(transaction=False)
         for cid in channel_ids:
-            pipe.hmget(_key(cid, model), "o", "h")
+            pipe.hmget(_key(cid, model, scope), "o", "h")
         return await pipe.execute()
 
     used, rows = await shared_state.call(fetch)
     if used:
         states = {cid: (int(row[0] or 0), int(row[1] or 0)) for cid, row in zip(channel_ids, rows or (), strict=True)}
         if ttl > 0:
-            _cache[model] = (time.monotonic(), states)
+            _cache[slot] = (time.monotonic(), states)
         return states
     local = {}
     for cid in channel_ids:
-        state = _local.get(_key(cid, model))
+        state = _local.get(_key(cid, model, scope))
         local[cid] = (state.open_until, state.probe_until) if state else (0, 0)
     return local
 
 
-def _remember(model: str, channel_id: int, open_until: int, probe_until: int = 0) -> None:
-    cached = _cache.get(model)
+def _remember(model: str, channel_id: int, open_until: int, probe_until: int = 0, scope: str = CHANNEL) -> None:
+    cached = _cache.get(model if scope == CHANNEL else (scope, model))
     if cached:
         cached[1][channel_id] = (open_until, probe_until)
 
@@ -159,24 +165,24 @@ return 1
 )
 
 
-async def claim_probe(channel_id: int, model: str, hold_seconds: float) -> bool:
+async def claim_probe(channel_id: int, model: str, hold_seconds: float, scope: str = CHANNEL) -> bool:
     """After the cooldown exactly one request may try the channel; it holds the claim until its
     outcome is recorded, or for `hold_seconds` at most."""
     now, hold = _now_ms(), int(hold_seconds * 1000)
-    used, claimed = await shared_state.call(lambda r: _CLAIM(r, [_key(channel_id, model)], [now, hold]))
+    used, claimed = await shared_state.call(lambda r: _CLAIM(r, [_key(channel_id, model, scope)], [now, hold]))
     if used:
         if claimed:
-            _remember(model, channel_id, 1, now + hold)  # this worker's other requests wait for the probe
+            _remember(model, channel_id, 1, now + hold, scope)  # this worker's other requests wait for the probe
             if _published.get((channel_id, model)) == OPEN:  # the script does not say whether it was open
-                _publish(channel_id, model, HALF_OPEN)
+                _publish(channel_id, model, HALF_OPEN, scope)
         return bool(claimed)
-    state = _local.get(_key(channel_id, model))
+    state = _local.get(_key(channel_id, model, scope))
     if state is None or not state.open_until:
         return True
     if now < state.open_until or state.probe_until > now:
         return False
     state.probe_until = now + hold
-    _publish(channel_id, model, HALF_OPEN)
+    _publish(channel_id, model, HALF_OPEN, scope)
     return True
 
 
@@ -222,7 +228,9 @@ def _cooldown(retry_after: float | None) -> tuple[int, bool]:
     return int(settings.HARNMODEL_BREAKER_COOLDOWN * 1000), False
 
 
-async def record(channel_id: int, model: str, ok: bool, retry_after: float | None = None) -> None:
+async def record(
+    channel_id: int, model: str, ok: bool, retry_after: float | None = None, scope: str = CHANNEL
+) -> None:
     now = _now_ms()
     cooldown, force = _cooldown(None if ok else retry_after)
     window = int(settings.HARNMODEL_BREAKER_WINDOW * 1000)
@@ -236,16 +244,16 @@ async def record(channel_id: int, model: str, ok: bool, retry_after: float | Non
         cooldown,
         1 if force else 0,
     ]
-    key = _key(channel_id, model)
+    key = _key(channel_id, model, scope)
     used, open_until = await shared_state.call(lambda r: _RECORD(r, [key], args))
     if used:
         open_until = int(open_until or 0)
-        _remember(model, channel_id, open_until)
+        _remember(model, channel_id, open_until, 0, scope)
     else:
         state = _local.setdefault(key, _State(bucket=now))
         _record_local(state, now, ok, window, cooldown, force)
         open_until = state.open_until
-    _observe(channel_id, model, open_until, now)
+    _observe(channel_id, model, open_until, now, scope)
 
 
 def _record_local(s: _State, now: int, ok: bool, window: int, cooldown: int, force: bool) -> None:

@@ -16,11 +16,23 @@ from django.utils import timezone
 from billing.db import run_db
 from billing.pricing import PriceSnapshot
 from billing.selectors import price_current, price_snapshot
-from gateway.crypto import decrypt_secret
+from gateway.crypto import SecretUnreadable, decrypt_secret
 from gateway.models import ApiKey, CatalogModel, ChannelModel
 from gateway.upstream.truth.demotion import factors as truth_factors
 from gateway.wire import limits
 from gateway.wire.bounded import BoundedCache
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialRoute:
+    """One enabled credential of a channel's pool (gateway/pool/pick.py picks among them)."""
+
+    id: int
+    public_id: str  # cred_3f9a1c: what logs, metrics and usage records name; never the secret
+    secret: str
+    weight: int
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +41,6 @@ class ChannelRoute:
     name: str
     provider: str
     base_url: str
-    secret: str
     priority: int
     weight: int
     options: dict
@@ -40,6 +51,7 @@ class ChannelRoute:
     idle_timeout: float | None = None
     cost: PriceSnapshot | None = None  # what the channel charges us for this model; None = unknown
     truth_factor: float = 1.0  # < 1 while the truth score demotes it (gateway/upstream/truth/score.py)
+    credentials: tuple[CredentialRoute, ...] = ()  # its enabled keys; empty = the upstream needs none
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +60,7 @@ class ModelRoute:
     default_max_output_tokens: int
     price: PriceSnapshot | None
     channels: tuple[ChannelRoute, ...]
+    routing: str = "weighted"  # or "adaptive" (gateway/relay/adaptive.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +107,8 @@ def _route_bytes(key: str, route: object) -> int:
     """Bytes a model route holds (its id and every channel's strings); a miss (None) costs its key alone."""
     size = sys.getsizeof(key)
     for channel in getattr(route, "channels", ()):
-        size += 400 + sum(map(len, (channel.name, channel.base_url, channel.secret, channel.upstream_model)))
+        size += 400 + sum(map(len, (channel.name, channel.base_url, channel.upstream_model)))
+        size += sum(200 + len(c.secret) for c in channel.credentials)
         size += len(repr(channel.options)) if channel.options else 0
     return size + (300 if route is not None else 0)
 
@@ -161,7 +175,12 @@ def load_model_route(public_id: str) -> ModelRoute | None:
     if model is None:
         return None
     price = price_current(model_id=public_id)
-    maps = ChannelModel.objects.filter(model=model, channel__enabled=True).select_related("channel")
+    maps = (
+        ChannelModel.objects.filter(model=model, channel__enabled=True)
+        .select_related("channel")
+        .prefetch_related("channel__credentials")
+    )
+    pools = {m.channel.pk: _pool(m.channel) for m in maps}
     demoted = truth_factors(public_id)
     channels = tuple(
         ChannelRoute(
@@ -169,7 +188,7 @@ def load_model_route(public_id: str) -> ModelRoute | None:
             name=m.channel.name,
             provider=m.channel.provider,
             base_url=m.channel.base_url,
-            secret=decrypt_secret(m.channel.secret_encrypted),
+            credentials=pools[m.channel.pk] or (),
             priority=m.channel.priority,
             weight=m.channel.weight,
             options=m.channel.options or {},
@@ -185,13 +204,33 @@ def load_model_route(public_id: str) -> ModelRoute | None:
             truth_factor=demoted.get(m.channel.pk, 1.0),
         )
         for m in maps
+        if pools[m.channel.pk] is not None
     )
     return ModelRoute(
         public_id=public_id,
         default_max_output_tokens=model.default_max_output_tokens,
         price=price_snapshot(price) if price else None,
         channels=channels,
+        routing=model.routing,
     )
+
+
+def _pool(channel) -> tuple[CredentialRoute, ...] | None:
+    """The channel's usable credentials; () when it has none at all (it needs none), None when it has some
+    but none usable (every one switched off or unreadable: the channel cannot serve)."""
+    every = list(channel.credentials.all())
+    if not every:
+        return ()
+    usable = []
+    for c in every:
+        if not c.enabled:
+            continue
+        try:
+            secret = decrypt_secret(c.secret_encrypted)
+        except SecretUnreadable:
+            continue
+        usable.append(CredentialRoute(c.pk, c.public_id, secret, c.weight, c.rpm_limit, c.tpm_limit))
+    return tuple(usable) or None
 
 
 def load_key(secret_hash: str) -> KeyInfo | None:

@@ -235,6 +235,21 @@ async def acquire(key: KeyInfo, request_id: str, input_tokens: int, max_output_t
     return Ticket(member=request_id, limits=limits, headers=headers)
 
 
+async def take(limits: list[Limit], member: str) -> bool:
+    """Charge these token buckets together if every one has room, else none (the key pools' per-credential caps,
+    gateway/pool/pick.py). Same scripts, same fail-open rule as `acquire`."""
+    now = int(clock() * 1000)
+    args: list = [now, member, 0]
+    for limit in limits:
+        args += [limit.kind, limit.limit, limit.cost]
+    used, reply = await shared_state.call(lambda r: _ACQUIRE(r, [limit.key for limit in limits], args))
+    if used and reply is not None:
+        return int(reply[0]) == 0
+    if shared_state.configured():
+        return True
+    return _acquire_local(limits, member, now, 0)[0] == 0
+
+
 async def finish(ticket: Ticket | None, used_tokens: int) -> None:
     """The request ended: free its slot, and settle its token reservation against what it used."""
     if ticket is None:

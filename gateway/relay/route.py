@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.relay import breaker
+from gateway.relay import adaptive, breaker
 from gateway.relay.catalog import ChannelRoute, ModelRoute
 
 
@@ -19,11 +19,13 @@ def _rendezvous(seed: bytes, channel: ChannelRoute) -> float:
 
 
 def channel_order(channels: Iterable[ChannelRoute], *, rng: random.Random | None = None,
-                  sticky: bytes | None = None) -> list[ChannelRoute]:
+                  sticky: bytes | None = None, learn: str | None = None) -> list[ChannelRoute]:
     """All candidate channels in the order to try them: higher priority first; inside a tier a
     weighted shuffle (each pick proportional to weight), so load spreads and failover stays in tier.
     With `sticky` (a conversation's prompt-cache key, relay/prompt_cache.py) the order inside a tier is a
-    weighted rendezvous hash of it instead: the same for every turn, still proportional to weight across keys."""
+    weighted rendezvous hash of it instead: the same for every turn, still proportional to weight across keys
+    (cache locality wins over adaptive bias). With `learn` (a model id routed adaptively) the weights are
+    biased by gateway/relay/adaptive.py. A channel the truth score demotes keeps `truth_factor` of its weight."""
     chooser: Any = rng or random  # the module and a Random both have .choices
     tiers: dict[int, list[ChannelRoute]] = {}
     for channel in channels:
@@ -35,8 +37,10 @@ def channel_order(channels: Iterable[ChannelRoute], *, rng: random.Random | None
         if sticky is not None:
             ordered.extend(sorted(pool, key=lambda c: _rendezvous(sticky, c)))
             continue
+        factors = adaptive.factors(learn, pool) if learn is not None and len(pool) > 1 else None
         while pool:
-            pick = chooser.choices(range(len(pool)), weights=[c.weight * c.truth_factor for c in pool])[0]
+            weights = [c.weight * c.truth_factor * (factors[c.id] if factors else 1.0) for c in pool]
+            pick = chooser.choices(range(len(pool)), weights=weights)[0]
             ordered.append(pool.pop(pick))
     return ordered
 
@@ -57,7 +61,8 @@ async def plan(route: ModelRoute, *, rng: random.Random | None = None, sticky: b
     """The channels to try for one request, in order, leaving out those whose breaker is open."""
     verdicts = await breaker.verdicts(route.public_id, [c.id for c in route.channels])
     allowed = [c for c in route.channels if verdicts[c.id].state != breaker.OPEN]
-    ordered = channel_order(allowed, rng=rng, sticky=sticky)
+    learn = route.public_id if route.routing == adaptive.ADAPTIVE else None
+    ordered = channel_order(allowed, rng=rng, sticky=sticky, learn=learn)
     candidates = [Candidate(c, verdicts[c.id].state == breaker.HALF_OPEN) for c in ordered]
     if candidates:
         return Plan(candidates)

@@ -13,8 +13,8 @@ from django.db import transaction
 from billing.alerts import operator_alert
 from billing.money import AmountError, decimal_string, parse_amount
 from gateway import signals
-from gateway.crypto import decrypt_secret
 from gateway.models import BalanceSample, Channel
+from gateway.pool.store import first_secret
 from gateway.relay.catalog import clear_caches
 from gateway.upstream import http as upstream_http
 from gateway.upstream.balances import BalanceError, Reading, reader
@@ -84,7 +84,7 @@ def poll_all() -> PollSummary:
             summary.polled += 1
             try:
                 fetch = reader(str(channel.options["balance_kind"]))
-                reading = fetch(client, channel.base_url, decrypt_secret(channel.secret_encrypted))
+                reading = fetch(client, channel.base_url, first_secret(channel)[1])
             except (BalanceError, httpx.HTTPError) as exc:
                 summary.failed += 1
                 log.warning("balance poll of channel %s failed: %s", channel.pk, exc)

@@ -17,8 +17,8 @@ import httpx
 from django.db import transaction
 
 from billing.alerts import operator_alert
-from gateway.crypto import decrypt_secret
 from gateway.models import CatalogModel, Channel, ChannelModel, UpstreamModelFinding
+from gateway.pool.store import first_secret
 from gateway.relay.catalog import clear_caches
 from gateway.upstream import http as upstream_http
 
@@ -110,7 +110,7 @@ def record_diff(channel: Channel, listed: set[str]) -> list[str]:
 
 
 def sync_channel(client: httpx.Client, channel: Channel) -> list[str]:
-    listed = fetch_models(client, channel.provider, channel.base_url, decrypt_secret(channel.secret_encrypted),
+    listed = fetch_models(client, channel.provider, channel.base_url, first_secret(channel)[1],
                           channel.options or {})  # fmt: skip
     return record_diff(channel, listed)
 

@@ -11,8 +11,9 @@ from billing import services as billing_services
 from billing.models import Hold, LedgerEntry, Price, UsageRecord, Wallet
 from billing.pricing import Usage
 from billing.selectors import price_current, price_snapshot
-from gateway.crypto import decrypt_secret, hash_api_key
-from gateway.models import ApiKey, CatalogModel, Channel
+from gateway.crypto import hash_api_key
+from gateway.models import ApiKey, CatalogModel, Channel, ChannelCredential
+from gateway.pool.store import secrets_of
 from gateway.services import api_key_revoke
 from tests.factories import make_channel, make_customer, make_model
 
@@ -104,10 +105,13 @@ def test_add_pages_render(admin_client, world, model):
 
 def test_no_secret_reaches_any_admin_page(admin_client, world):
     world.channel.refresh_from_db()
-    secrets = [CHANNEL_SECRET, world.channel.secret_encrypted, world.key_secret, world.key.secret_hash]
+    stored = world.channel.credentials.get().secret_encrypted
+    secrets = [CHANNEL_SECRET, stored, world.key_secret, world.key.secret_hash]
     urls = [url for url, _ in _pages(world).values()]
     urls += [
         _url(Channel, "changelist") + "?q=upstream",
+        _url(ChannelCredential, "changelist"),
+        _url(ChannelCredential, "change", world.channel.credentials.get().pk),
         _url(ApiKey, "changelist") + f"?q={world.key.prefix}",
         _url(ApiKey, "changelist") + "?q=alice",
         _url(UsageRecord, "changelist") + "?q=alice",
@@ -139,29 +143,58 @@ def _channel_form(channel: Channel, **changes: str) -> dict[str, str]:
         "options": "{}",
         "new_secret": "",
         **_no_inline_rows("model_maps"),
+        **_no_inline_rows("credentials"),
     }
     return {**data, **changes}
 
 
 def test_channel_saved_with_blank_secret_keeps_the_old_one(admin_client, world):
-    before = Channel.objects.get(pk=world.channel.pk).secret_encrypted
+    before = list(ChannelCredential.objects.values_list("public_id", "secret_encrypted"))
     response = admin_client.post(_url(Channel, "change", world.channel.pk), _channel_form(world.channel, weight="3"))
     assert response.status_code == 302
     channel = Channel.objects.get(pk=world.channel.pk)
     assert channel.weight == 3
-    assert channel.secret_encrypted == before
-    assert decrypt_secret(channel.secret_encrypted) == CHANNEL_SECRET
+    assert list(ChannelCredential.objects.values_list("public_id", "secret_encrypted")) == before
+    assert list(secrets_of(channel).values()) == [CHANNEL_SECRET]
     assert channel.model_maps.count() == 1
 
 
-def test_channel_saved_with_new_secret_replaces_it(admin_client, world):
+def test_pasted_secrets_join_the_pool_and_are_never_shown(admin_client, world):
     url = _url(Channel, "change", world.channel.pk)
-    response = admin_client.post(url, _channel_form(world.channel, new_secret="sk-rotated-abcdef-9999"))
+    pasted = f"sk-rotated-abcdef-9999\n\n  sk-second-abcdef-8888  \n{CHANNEL_SECRET}\nsk-rotated-abcdef-9999\n"
+    response = admin_client.post(url, _channel_form(world.channel, new_secret=pasted))
     assert response.status_code == 302
     channel = Channel.objects.get(pk=world.channel.pk)
-    assert decrypt_secret(channel.secret_encrypted) == "sk-rotated-abcdef-9999"
-    assert channel.secret_hint == "…9999"
-    assert "sk-rotated-abcdef-9999" not in admin_client.get(url).content.decode()
+    assert sorted(secrets_of(channel).values()) == sorted([CHANNEL_SECRET, "sk-rotated-abcdef-9999",
+                                                           "sk-second-abcdef-8888"])
+    assert channel.secret_hint == "3 keys, 3 enabled"
+    assert sorted(c.secret_hint for c in channel.credentials.all()) == ["…3456", "…8888", "…9999"]
+    assert all(c.public_id.startswith("cred_") and len(c.public_id) == 11 for c in channel.credentials.all())
+    page = admin_client.get(url).content.decode()
+    assert "sk-rotated-abcdef-9999" not in page and "…9999" in page and "Credentials (key pool)" in page
+
+
+def test_a_rejected_channel_form_does_not_show_the_pasted_secrets_back(admin_client, world):
+    url = _url(Channel, "change", world.channel.pk)
+    response = admin_client.post(url, _channel_form(world.channel, base_url="", new_secret="sk-never-shown-7777"))
+    assert response.status_code == 200 and "needs a base URL" in response.content.decode()
+    assert "sk-never-shown-7777" not in response.content.decode()
+    assert world.channel.credentials.count() == 1
+
+
+def test_credentials_switched_off_and_on_from_the_list(admin_client, world):
+    add = _channel_form(world.channel, new_secret="sk-second-abcdef-8888")
+    assert admin_client.post(_url(Channel, "change", world.channel.pk), add).status_code == 302
+    first, second = world.channel.credentials.order_by("pk")
+    changelist = _url(ChannelCredential, "changelist")
+    admin_client.post(changelist, {"action": "disable_selected", "_selected_action": [second.pk]})
+    second.refresh_from_db()
+    assert (second.enabled, second.disabled_reason) == (False, "operator: admin")
+    page = admin_client.get(changelist).content.decode()
+    assert "operator: admin" in page and second.public_id in page and "sk-second" not in page
+    admin_client.post(changelist, {"action": "enable_selected", "_selected_action": [second.pk]})
+    second.refresh_from_db()
+    assert (second.enabled, second.disabled_reason, second.disabled_at) == (True, "", None)
 
 
 def test_channel_of_an_http_provider_needs_a_base_url(admin_client, world):
@@ -175,7 +208,7 @@ def test_simulator_channel_is_added_without_base_url_or_secret(admin_client, wor
     form = _channel_form(Channel(name="sim2", provider="simulator"))
     assert admin_client.post(_url(Channel, "add"), form).status_code == 302
     channel = Channel.objects.get(name="sim2")
-    assert (channel.base_url, channel.secret_encrypted, channel.secret_hint) == ("", "", "")
+    assert (channel.base_url, channel.credentials.count(), channel.secret_hint) == ("", 0, "")
 
 
 def test_channel_provider_must_be_a_known_adapter(admin_client, world):
@@ -229,11 +262,12 @@ def test_catalog_model_edit_keeps_its_public_id(admin_client, world):
         "enabled": "on",
         "default_max_output_tokens": "8192",
         "context_window": "128000",
+        "routing": "adaptive",
         **_no_inline_rows("channel_maps"),
     }
     assert admin_client.post(_url(CatalogModel, "change", world.model.pk), data).status_code == 302
     model = CatalogModel.objects.get(pk=world.model.pk)
-    assert (model.public_id, model.default_max_output_tokens) == ("gpt-4o", 8192)
+    assert (model.public_id, model.default_max_output_tokens, model.routing) == ("gpt-4o", 8192, "adaptive")
 
 
 def test_keys_are_revoked_by_action_not_deleted(admin_client, world):
@@ -344,3 +378,21 @@ def test_drop_tools_is_edited_as_a_list_and_checked(admin_client, world):
     refused = admin_client.post(url, _channel_form(world.channel, drop_tools="function"))
     assert refused.status_code == 200 and "run on the client" in refused.content.decode()
     assert Channel.objects.get(pk=world.channel.pk).options["drop_tools"] == ["web_search", "file_search"]
+
+def test_a_key_switched_off_on_the_channel_page_says_who_and_caps_are_set_there(admin_client, world):
+    cred = world.channel.credentials.get()
+    rows = {
+        "credentials-TOTAL_FORMS": "1", "credentials-INITIAL_FORMS": "1",
+        "credentials-0-id": str(cred.pk), "credentials-0-channel": str(world.channel.pk),
+        "credentials-0-weight": "4", "credentials-0-rpm_limit": "60", "credentials-0-tpm_limit": "",
+    }  # fmt: skip  ("enabled" left out: unticked)
+    url = _url(Channel, "change", world.channel.pk)
+    response = admin_client.post(url, {**_channel_form(world.channel), **rows})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    cred.refresh_from_db()
+    assert (cred.enabled, cred.disabled_reason, cred.weight, cred.rpm_limit) == (False, "operator: admin", 4, 60)
+    assert cred.disabled_at is not None
+    rows["credentials-0-enabled"] = "on"
+    assert admin_client.post(url, {**_channel_form(world.channel), **rows}).status_code == 302
+    cred.refresh_from_db()
+    assert (cred.enabled, cred.disabled_reason, cred.disabled_at) == (True, "", None)

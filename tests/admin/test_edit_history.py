@@ -102,12 +102,14 @@ def test_an_unchanged_save_writes_no_entry(admin_client, sim):
     assert not AuditEntry.objects.exists()
 
 
-def test_a_replaced_secret_is_audited_without_its_value(admin_client, sim):
+def test_a_pasted_secret_is_audited_without_its_value(admin_client, sim):
     data = form_data(admin_client, _change(sim))
     data["new_secret"] = "sk-new-upstream-SECRET-9876"
     assert admin_client.post(_change(sim), data).status_code == 302
     entry = AuditEntry.objects.get(action="channel_change")
-    assert entry.after["secret"] == "replaced" and entry.before["secret"] == "(previous)"
+    cred = sim.credentials.get()
+    assert entry.before == {"credentials": {}}
+    assert entry.after == {"credentials": {cred.public_id: "…9876 weight 1 on"}}
     assert "SECRET" not in str(entry.before) + str(entry.after)
 
 

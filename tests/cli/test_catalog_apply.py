@@ -6,8 +6,8 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from billing.models import Price
-from gateway.crypto import decrypt_secret
 from gateway.models import CatalogModel, Channel, ChannelModel
+from gateway.pool.store import secrets_of
 from tests.cli import run, run_json
 from tests.factories import make_channel, make_model
 
@@ -116,8 +116,8 @@ def test_catalog_apply_expands_env_and_never_prints_the_secret(db, catalog_file)
     out = run("catalog_apply", catalog_file())
 
     channel = Channel.objects.get(name="deepseek-main")
-    assert decrypt_secret(channel.secret_encrypted) == SECRET
-    assert SECRET not in channel.secret_encrypted
+    assert list(secrets_of(channel).values()) == [SECRET]
+    assert SECRET not in channel.credentials.get().secret_encrypted
     assert SECRET not in out and SECRET[-8:] not in out
 
 
@@ -139,7 +139,7 @@ def test_catalog_apply_changed_secret_is_stored_and_reported(db, catalog_file, m
 
     assert summary["channels"]["updated"] == ["deepseek-main"]
     channel = Channel.objects.get(name="deepseek-main")
-    assert decrypt_secret(channel.secret_encrypted) == "sk-rotated-upstream-key-9999"
+    assert list(secrets_of(channel).values()) == ["sk-rotated-upstream-key-9999"]
     assert channel.secret_hint == "…9999"
 
 

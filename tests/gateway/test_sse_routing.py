@@ -28,7 +28,7 @@ def test_decoder_flush_keeps_a_last_event_without_blank_line():
 
 
 def _channel(cid, priority, weight):
-    return ChannelRoute(cid, f"c{cid}", "simulator", "", "", priority, weight, {}, "m")
+    return ChannelRoute(cid, f"c{cid}", "simulator", "", priority, weight, {}, "m")
 
 
 def test_higher_priority_tier_is_always_tried_first_and_weights_split_the_tier():

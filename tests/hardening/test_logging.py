@@ -47,7 +47,8 @@ def facts(**overrides) -> RequestFacts:
         status=200,
         latency_ms=812,
         first_byte_ms=120,
-        attempts=[{"channel": 2, "status": 503, "ms": 40, "error": "upstream_error"}, {"channel": 3, "status": 200}],
+        attempts=[{"channel": 2, "status": 503, "ms": 40, "error": "upstream_error"},
+                  {"channel": 3, "credential": "cred_0a1b2c", "status": 200}],
     )
     return RequestFacts(**{**values, **overrides})
 
@@ -58,7 +59,7 @@ def test_one_json_line_per_request_with_every_field(lines):
 
     [line] = [line for line in lines() if line["logger"] == "harnmodel.request"]
     assert line["level"] == "INFO"
-    assert line["message"].startswith("req_abc 200 gpt-4o channel=3")
+    assert line["message"].startswith("req_abc 200 gpt-4o channel=3 credential=cred_0a1b2c")
     assert {key: line[key] for key in line if key not in ("ts", "level", "logger", "message")} == {
         "request_id": "req_abc",
         "account_id": 42,
@@ -67,6 +68,7 @@ def test_one_json_line_per_request_with_every_field(lines):
         "model": "gpt-4o",
         "upstream_model": "upstream-x",
         "channel_id": 3,
+        "credential": "cred_0a1b2c",  # the key of the channel's pool that answered (never its secret)
         "status": 200,
         "error_code": None,
         "stream": True,
@@ -78,7 +80,8 @@ def test_one_json_line_per_request_with_every_field(lines):
         "cost_micros": 1234,
         "latency_ms": 812,
         "first_byte_ms": 120,
-        "attempts": [{"channel": 2, "status": 503, "ms": 40, "error": "upstream_error"}, {"channel": 3, "status": 200}],
+        "attempts": [{"channel": 2, "status": 503, "ms": 40, "error": "upstream_error"},
+                     {"channel": 3, "credential": "cred_0a1b2c", "status": 200}],
     }
     assert line["ts"].endswith("+00:00")
 

@@ -7,6 +7,7 @@ import pytest
 from billing.db import run_db
 from gateway.models import Channel, ChannelProbe
 from gateway.observe import health
+from gateway.pool.fatal import fatal_reason
 from tests.factories import make_channel, make_model
 from tests.routing.conftest import MODEL
 from tests.upstream.anthropic_mock import error_body
@@ -184,4 +185,4 @@ async def test_gemini_rate_limits_and_other_errors_never_disable(gemini, status,
     ],
 )
 def test_fatal_needs_an_explicit_signal(status, body, fatal):
-    assert bool(health._fatal(status, body)) is fatal
+    assert bool(fatal_reason(status, body)) is fatal

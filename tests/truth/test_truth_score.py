@@ -12,7 +12,7 @@ from django.core import mail
 
 from accounts.api import webhook_signing, webhooks
 from accounts.models import WebhookDelivery
-from gateway.db import run_db
+from billing.db import run_db
 from gateway.models import Channel
 from gateway.relay import route
 from gateway.relay.catalog import clear_caches, load_model_route

@@ -11,6 +11,9 @@ how to misbehave, for every request or the next `times` ones:
 * `slow(name, delay)` — streams: `delay` between events; JSON: `delay` before answering;
 * `drop(name)` — close the connection without any answer; `garbage(name)` — 200 with a non-JSON body.
 
+Per upstream key (until `reset`): `refuse_key(name, key, status, body)` answers every request sent with that
+key (Authorization Bearer) so, whatever other fault is set: a dead key in a pool. `Hit.key` is the key sent.
+
 And how it misreports, apart from faults (until `reset`): `lie(name, input_tokens=n)` reports n input
 tokens whatever it read; `lie(name, ignore_cap=True)` answers in full whatever output cap it was sent.
 
@@ -66,6 +69,7 @@ class Hit:
     started: float
     ended: float | None = None
     outcome: str = "open"  # ok | <fault kind> | aborted
+    key: str = ""  # the bearer key it was sent with
 
 
 def _dumps(value: Any) -> str:
@@ -81,6 +85,7 @@ class FaultyUpstream(ThreadedServer):
         self._hits: list[Hit] = []
         self._known: dict[str, set[str]] = {}
         self._lies: dict[str, dict[str, Any]] = {}
+        self._refused: dict[tuple[str, str], Fault] = {}
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -126,8 +131,14 @@ class FaultyUpstream(ThreadedServer):
         with self._lock:
             self._lies[name] = {"input_tokens": input_tokens, "ignore_cap": ignore_cap}
 
+    def refuse_key(self, name: str, key: str, status: int = 401, body: Any = None, headers: dict | None = None) -> None:
+        body = {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error"}} if body is None else body
+        with self._lock:
+            self._refused[(name, key)] = Fault("fail", status=status, body=body, headers=dict(headers or {}))
+
     def reset(self) -> None:
         with self._lock:
+            self._refused.clear()
             self._lies.clear()
             self._faults.clear()
             self._hits.clear()
@@ -175,8 +186,12 @@ class FaultyUpstream(ThreadedServer):
             body = json.loads(raw)
         except ValueError:
             body = None
-        fault = self._take(name)
-        hit = Hit(name=name, path=request.path, body=body, fault=fault.kind if fault else "", started=time.monotonic())
+        key = request.headers.get("authorization", "").removeprefix("Bearer ")
+        with self._lock:
+            refused = self._refused.get((name, key))
+        fault = refused or self._take(name)
+        hit = Hit(name=name, path=request.path, body=body, fault=fault.kind if fault else "", started=time.monotonic(),
+                  key=key)
         with self._lock:
             self._hits.append(hit)
         try:

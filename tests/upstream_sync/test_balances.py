@@ -57,7 +57,8 @@ def test_retention_is_bounded(upstream, settings):
 def _form(channel: Channel, options: str) -> dict[str, str]:
     return {"name": channel.name, "provider": channel.provider, "base_url": channel.base_url, "enabled": "on",
             "priority": "0", "weight": "1", "options": options, "new_secret": "",
-            "model_maps-TOTAL_FORMS": "0", "model_maps-INITIAL_FORMS": "0"}  # fmt: skip
+            "model_maps-TOTAL_FORMS": "0", "model_maps-INITIAL_FORMS": "0",
+            "credentials-TOTAL_FORMS": "0", "credentials-INITIAL_FORMS": "0"}  # fmt: skip
 
 
 @pytest.mark.parametrize("options,error", [('{"balance_kind": "nope"}', "balance_kind must be one of"),

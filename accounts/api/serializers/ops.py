@@ -70,7 +70,7 @@ class ChannelSerializer(serializers.ModelSerializer):
         return sorted(m.model.public_id for m in channel.model_maps.all())
 
     def get_has_secret(self, channel: Channel) -> bool:
-        return bool(channel.secret_encrypted)
+        return bool(channel.credentials.all())  # prefetched by the views
 
 
 class ChannelWriteSerializer(serializers.Serializer):
@@ -111,7 +111,7 @@ class CatalogModelSerializer(serializers.ModelSerializer):
     class Meta:
         model = CatalogModel
         fields = ("id", "public_id", "display_name", "description", "default_max_output_tokens", "context_window",
-                  "enabled", "price", "created_at", "updated_at")  # fmt: skip
+                  "routing", "enabled", "price", "created_at", "updated_at")  # fmt: skip
         read_only_fields = ("id", "price", "created_at", "updated_at")
         extra_kwargs = {
             # It travels in JSON bodies, URLs and logs: printable ASCII, no spaces.

@@ -40,7 +40,7 @@ class ChannelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OperatorV
     }  # fmt: skip
 
     def get_queryset(self):
-        return Channel.objects.prefetch_related("model_maps__model")
+        return Channel.objects.prefetch_related("model_maps__model", "credentials")
 
     def _save(self, request, channel: Channel | None, partial: bool) -> Response:
         body = s.ChannelWriteSerializer(data=request.data, partial=partial)

@@ -51,7 +51,7 @@
     cell(tr, (e.account_name || e.account_email || "") + " #" + e.account_id, "live-customer", e.account_email);
     cell(tr, e.key_prefix + "…");
     cell(tr, e.model, "live-model");
-    cell(tr, e.channel_id === null ? "–" : (e.channel_name || "") + " #" + e.channel_id, "live-channel");
+    cell(tr, e.channel_id === null ? "–" : (e.channel_name || "") + " #" + e.channel_id + (e.credential ? " · " + e.credential : ""), "live-channel", e.credential || "");
     cell(tr, e.status + (e.error_code ? " " + e.error_code : ""), "live-status");
     cell(tr, e.latency_ms + " ms");
     cell(tr, e.input_tokens + " / " + e.output_tokens + (e.usage_estimated ? " (est.)" : ""));

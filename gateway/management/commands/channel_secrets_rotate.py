@@ -6,13 +6,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from gateway.crypto import SecretUnreadable, _fernet_for, decrypt_secret
-from gateway.models import Channel
-from gateway.services import channel_rotate_encryption
+from gateway.models import ChannelCredential
+from gateway.pool.store import rotate_encryption
 
 
 class Command(BaseCommand):
     help = (
-        "Re-encrypt every channel secret with the current HARNMODEL_ENCRYPTION_KEY. Rotation: deploy the new key "
+        "Re-encrypt every channel credential with the current HARNMODEL_ENCRYPTION_KEY. Rotation: deploy the new key "
         "as HARNMODEL_ENCRYPTION_KEY with the old one in HARNMODEL_ENCRYPTION_KEYS_OLD, run this, then drop the "
         "old key. Idempotent: secrets already under the current key are left alone. Prints JSON counts; exits 1 "
         "when a secret cannot be decrypted with any configured key."
@@ -23,17 +23,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, dry_run: bool, **options) -> None:
         current = _fernet_for(settings.HARNMODEL_ENCRYPTION_KEY)
-        counts = {"channels": 0, "rotated": 0, "already_current": 0, "empty": 0, "unreadable": 0}
+        counts = {"credentials": 0, "rotated": 0, "already_current": 0, "unreadable": 0}
         unreadable: list[str] = []
-        for pk in Channel.objects.order_by("pk").values_list("pk", flat=True):
-            counts["channels"] += 1
-            # One row at a time under its lock: an operator saving a new secret meanwhile is never overwritten.
+        for pk in ChannelCredential.objects.order_by("pk").values_list("pk", flat=True):
+            counts["credentials"] += 1
+            # One row at a time under its lock: an operator changing the pool meanwhile is never overwritten.
             with transaction.atomic():
-                channel = Channel.objects.select_for_update().get(pk=pk)
-                token = channel.secret_encrypted
-                if not token:
-                    counts["empty"] += 1
-                    continue
+                cred = ChannelCredential.objects.select_for_update().select_related("channel").get(pk=pk)
+                token = cred.secret_encrypted
                 try:
                     current.decrypt(token.encode())
                     counts["already_current"] += 1
@@ -44,14 +41,14 @@ class Command(BaseCommand):
                     if dry_run:
                         decrypt_secret(token)
                     else:
-                        channel_rotate_encryption(channel=channel)
+                        rotate_encryption(cred)
                     counts["rotated"] += 1
                 except SecretUnreadable:
                     counts["unreadable"] += 1
-                    unreadable.append(channel.name)
+                    unreadable.append(f"{cred.channel.name} ({cred.public_id})")
         self.stdout.write(json.dumps({**counts, "dry_run": dry_run}, indent=2))
         if unreadable:
             raise CommandError(
-                "cannot decrypt the secret of: " + ", ".join(unreadable) + " (add the key it was encrypted with to "
-                "HARNMODEL_ENCRYPTION_KEYS_OLD, or set the secret again)"
+                "cannot decrypt the credential of: " + ", ".join(unreadable) + " (add the key it was encrypted with "
+                "to HARNMODEL_ENCRYPTION_KEYS_OLD, or paste the credential again)"
             )

@@ -19,9 +19,9 @@ import msgspec
 from django.conf import settings
 from django.db import transaction
 
-from gateway.db import run_db
+from billing.db import run_db
 from gateway.models import Channel
-from gateway.observe.health import Target, target_of
+from gateway.observe.health import Target, channel_targets
 from gateway.protocols.channel import CallContext, UpstreamError
 from gateway.protocols.registry import get_adapter
 from gateway.relay import response_ids, shared_state
@@ -128,10 +128,15 @@ async def ask_all(targets: list[Target]) -> list[Answer]:
 
 
 def load_targets(channel_ids: list[int] | None = None) -> list[Target]:
-    channels = Channel.objects.filter(enabled=True).exclude(provider="simulator").prefetch_related("model_maps__model")
+    channels = (Channel.objects.filter(enabled=True).exclude(provider="simulator")
+                .prefetch_related("model_maps__model", "credentials"))
     if channel_ids is not None:
         channels = channels.filter(pk__in=channel_ids)
-    return [target_of(c) for c in channels.order_by("pk")]
+    targets: list[Target] = []
+    for c in channels.order_by("pk"):  # one enabled key of the channel's pool, every enabled model
+        models = [(m.model.public_id, m.upstream_name or m.model.public_id) for m in c.model_maps.all() if m.model.enabled]
+        targets += [target for target in channel_targets(c, models) if not target.recovery]
+    return targets
 
 
 @transaction.atomic

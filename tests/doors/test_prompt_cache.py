@@ -102,7 +102,7 @@ def test_prompt_cache_key_is_namespaced_per_account_on_its_way_up(http, alice, f
 
 
 def _channels(weights):
-    return [ChannelRoute(id=i + 1, name=f"c{i}", provider="simulator", base_url="", secret="", upstream_model="m",
+    return [ChannelRoute(id=i + 1, name=f"c{i}", provider="simulator", base_url="", upstream_model="m",
                          priority=0, weight=w, options={}) for i, w in enumerate(weights)]
 
 

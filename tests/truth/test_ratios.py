@@ -38,7 +38,7 @@ def test_verdict_needs_enough_exact_samples(settings):
 
 def test_a_full_queue_drops_samples_instead_of_growing(settings):
     settings.HARNMODEL_TRUTH_PENDING = 0
-    route = ChannelRoute(id=1, name="c", provider="openai_responses", base_url="", secret="", priority=0, weight=1,
+    route = ChannelRoute(id=1, name="c", provider="openai_responses", base_url="", priority=0, weight=1,
                          options={}, upstream_model="gpt-4o")  # fmt: skip
     request = parse_request(b'{"model": "gpt-4o", "input": "hi"}').typed
     before = ratios.dropped()

@@ -115,7 +115,8 @@ async def hold_settle(
     """services.hold_settle's common case in one statement; None means "ask the ORM path"."""
     cost = charge_micros(usage, price) if usage is not None else 0
     params = fastpath.settle_params(
-        request_id=request_id, cost=cost, usage=usage, price_id=price.id, facts=facts, estimated=usage_estimated
+        request_id=request_id, cost=cost, usage=usage, price_id=price.id, facts=facts, estimated=usage_estimated,
+        group_rule_id=price.group_rule_id,
     )
     row = await _fetch(fastpath.SETTLE_SQL, params)
     if row is None:

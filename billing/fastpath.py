@@ -49,12 +49,13 @@ WITH h AS (
            %(model)s::varchar, 'gateway', now()
     FROM w WHERE %(cost)s::bigint > 0
 ), usage AS (
-    INSERT INTO {_USAGE} (request_id, account_id, api_key_id, channel_id, price_id, model_id, upstream_model, door,
+    INSERT INTO {_USAGE} (request_id, account_id, api_key_id, channel_id, price_id, group_rule_id, model_id,
+                          upstream_model, door,
                           stream, status, error_code, input_tokens, cached_input_tokens, output_tokens,
                           reasoning_tokens, tool_calls, cost_micros, upstream_cost_micros, usage_estimated, latency_ms,
                           first_byte_ms, attempts, created_at)
     SELECT %(request)s::varchar, %(account)s::bigint, %(api_key)s::bigint, %(channel)s::bigint, %(price)s::bigint,
-           %(model)s::varchar, %(upstream)s::varchar, %(door)s::varchar, %(stream)s::boolean, %(http_status)s::smallint,
+           %(group_rule)s::bigint, %(model)s::varchar, %(upstream)s::varchar, %(door)s::varchar, %(stream)s::boolean, %(http_status)s::smallint,
            %(error)s::varchar, %(input)s::bigint, %(cached)s::bigint, %(output)s::bigint, %(reasoning)s::bigint,
            %(tool_calls)s::jsonb, %(cost)s::bigint, %(upstream_cost)s::bigint, %(estimated)s::boolean, %(latency)s::integer,
            %(first_byte)s::integer,
@@ -85,7 +86,9 @@ def reserve(*, account_id: int, request_id: str, amount: int, ttl_seconds: int) 
     return str(row[0]) if row else None
 
 
-def settle_params(*, request_id: str, cost: int, usage, price_id, facts, estimated: bool) -> dict:
+def settle_params(
+    *, request_id: str, cost: int, usage, price_id, facts, estimated: bool, group_rule_id: int | None = None
+) -> dict:
     return {
         "status": Hold.Status.SETTLED if usage is not None else Hold.Status.RELEASED,
         "request": request_id,
@@ -96,6 +99,7 @@ def settle_params(*, request_id: str, cost: int, usage, price_id, facts, estimat
         "api_key": facts.api_key_id,
         "channel": facts.channel_id,
         "price": price_id,
+        "group_rule": group_rule_id,
         "upstream": facts.upstream_model,
         "door": facts.door,
         "stream": facts.stream,
@@ -114,10 +118,13 @@ def settle_params(*, request_id: str, cost: int, usage, price_id, facts, estimat
     }
 
 
-def settle(*, request_id: str, cost: int, usage, price_id, facts, estimated: bool) -> int | None:
+def settle(
+    *, request_id: str, cost: int, usage, price_id, facts, estimated: bool, group_rule_id: int | None = None
+) -> int | None:
     """Charge `cost` (≤ the hold) and close the hold. Returns the new balance, or None (caller decides)."""
     params = settle_params(
-        request_id=request_id, cost=cost, usage=usage, price_id=price_id, facts=facts, estimated=estimated
+        request_id=request_id, cost=cost, usage=usage, price_id=price_id, facts=facts, estimated=estimated,
+        group_rule_id=group_rule_id,
     )
     try:
         with connection.cursor() as cursor:

@@ -125,7 +125,8 @@ def hold_settle(
     if fastpath.available():
         cost = charge_micros(usage, price) if usage is not None else 0
         balance = fastpath.settle(
-            request_id=request_id, cost=cost, usage=usage, price_id=price.id, facts=facts, estimated=usage_estimated
+            request_id=request_id, cost=cost, usage=usage, price_id=price.id, facts=facts, estimated=usage_estimated,
+            group_rule_id=price.group_rule_id,
         )
         if balance is not None:
             return Settlement(cost_micros=cost, balance_micros=balance, replayed=False)
@@ -188,6 +189,7 @@ def _hold_settle_locked(
         api_key_id=facts.api_key_id,
         channel_id=facts.channel_id,
         price_id=price.id,
+        group_rule_id=price.group_rule_id,
         model_id=facts.model_id,
         upstream_model=facts.upstream_model,
         door=facts.door,

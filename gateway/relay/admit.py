@@ -14,7 +14,7 @@ from billing import services as billing
 from billing.pricing import tool_hold_micros
 from gateway.crypto import hash_api_key
 from gateway.db import run_db
-from gateway.relay import catalog, field_policy, offload, ratelimit
+from gateway.relay import catalog, field_policy, group_routes, offload, ratelimit
 from gateway.relay.job import Admission
 from gateway.wire import ids
 from gateway.wire.errors import (
@@ -69,6 +69,7 @@ async def admit(request: HttpRequest, key: catalog.KeyInfo, request_id: str, sta
         raise ModelNotFound(f"The model '{clip(model_id)}' does not exist.", param="model")
     if key.allowed_models and model_id not in key.allowed_models:
         raise ModelNotAllowed(f"This API key may not use the model '{clip(model_id)}'.", param="model")
+    route = await group_routes.priced_route(route, key)  # the account's group price; 403 outside its models
     if route.price is None or not route.channels:
         raise ModelNotAvailable(
             f"The model '{clip(model_id)}' has no available route right now.", param="model"

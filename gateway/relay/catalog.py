@@ -66,6 +66,7 @@ class KeyInfo:
     account_concurrency_limit: int | None = None
     # Spend caps in micros, None = none: (total, per calendar day, per calendar month).
     spend_caps: tuple[int | None, int | None, int | None] = (None, None, None)
+    group_id: int | None = None  # the account's customer group: its prices and models (group_routes.py)
 
     @property
     def limited(self) -> bool:
@@ -141,9 +142,12 @@ _loading: dict[tuple[str, str], asyncio.Task] = {}  # (kind, key) → the load u
 
 
 def clear_caches() -> None:
+    from gateway.relay import group_routes
+
     _models.clear()
     _keys.clear()
     _loading.clear()
+    group_routes.clear()
 
 
 def load_model_route(public_id: str) -> ModelRoute | None:
@@ -201,6 +205,7 @@ def load_key(secret_hash: str) -> KeyInfo | None:
         account_tpm_limit=key.account.tpm_limit,
         account_concurrency_limit=key.account.concurrency_limit,
         spend_caps=(key.spend_limit_total_micros, key.spend_limit_daily_micros, key.spend_limit_monthly_micros),
+        group_id=key.account.group_id,
     )
 
 

@@ -104,7 +104,11 @@ def parse_multiplier(text: str | int | Decimal) -> int:
     return int(ppm)
 
 
-def format_multiplier(ppm: int) -> str:
-    """850_000 → '0.85' (exact, no trailing zeros)."""
-    text = str(Decimal(ppm) / PPM)
+def millionths_text(value: int) -> str:
+    """850_000 → '0.85': millionths (ppm, or micros) as exact decimal text, no trailing zeros."""
+    text = f"{Decimal(value) / PPM:f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def format_multiplier(ppm: int) -> str:
+    return millionths_text(ppm)

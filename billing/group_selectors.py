@@ -4,7 +4,9 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from .group_models import DEFAULT_GROUP_SLUG, CustomerGroup, GroupRule
-from .group_pricing import IDENTITY, FixedPrice, GroupTerms
+from .group_pricing import IDENTITY, FixedPrice, GroupTerms, group_price
+from .models import Price
+from .selectors import price_snapshot
 
 
 def default_group_id() -> int:
@@ -57,3 +59,17 @@ def group_terms(group_id: int | None) -> GroupTerms:
 def groups_all() -> QuerySet[CustomerGroup]:
     return CustomerGroup.objects.order_by("slug")
 
+
+
+def price_shown(price: Price, terms: GroupTerms, model_id: str) -> dict:
+    """A price version as a member of the group pays it, for the portal and the management API."""
+    priced = group_price(price_snapshot(price), terms, model_id)
+    return {
+        "input_micros": priced.input_micros,
+        "cached_input_micros": priced.cached_input_micros,
+        "output_micros": priced.output_micros,
+        "cache_write_micros": priced.cache_write_micros,
+        "tool_call_micros": dict(priced.tool_call_micros),
+        "effective_from": price.effective_from,
+        "multiplier_ppm": None if terms.rule_id is None or terms.fixed_for(model_id) else terms.multiplier_for(model_id),
+    }

@@ -1,5 +1,7 @@
 """Customers in the operator console. The top layer: it may read gateway and billing, nothing reads it."""
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -11,6 +13,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from billing import ops_selectors as money_ops
+from billing.group_selectors import default_group_id
 from billing.models import CustomerGroup, Wallet
 from billing.money import AmountError, format_exact, parse_amount
 from billing.services import InsufficientBalance, wallet_adjust
@@ -124,6 +127,13 @@ class AccountAdminForm(forms.ModelForm):
             "tpm_limit": "Tokens per minute, all keys together. Empty = no limit.",
             "concurrency_limit": "Requests in flight at once, all keys together. Empty = no limit.",
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["group"].required = False  # left empty: the default group
+
+    def clean_group(self) -> CustomerGroup:
+        return self.cleaned_data.get("group") or CustomerGroup.objects.get(pk=default_group_id())
 
     def clean_email(self) -> str:
         # account_create stores emails lower-cased; check uniqueness against that form, not the typed one.

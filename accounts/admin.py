@@ -130,7 +130,8 @@ class AccountAdminForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["group"].required = False  # left empty: the default group
+        if "group" in self.fields:  # absent from a view-only page
+            self.fields["group"].required = False  # left empty: the default group
 
     def clean_group(self) -> CustomerGroup:
         return self.cleaned_data.get("group") or CustomerGroup.objects.get(pk=default_group_id())

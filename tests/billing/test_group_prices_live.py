@@ -4,6 +4,7 @@ record, exact to the micro, and neither a new price nor a new rule published mid
 request already admitted."""
 
 import asyncio
+import json
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -17,6 +18,7 @@ from billing.models import LedgerEntry, UsageRecord
 from billing.pricing import Usage, charge_micros
 from billing.selectors import price_current, price_snapshot
 from gateway.db import run_db
+from gateway.relay import door_handle
 from gateway.relay.catalog import clear_caches
 from tests.routing import conftest as routing
 from tests.routing.conftest import MODEL, ask, make_channels, record_of
@@ -113,3 +115,8 @@ async def test_a_model_outside_the_group_is_refused_before_any_hold(faulty, cust
     assert not await sync_to_async(UsageRecord.objects.filter(account=customer.account).exists)()
     listed = await AsyncClient().get("/v1/models", headers={"authorization": f"Bearer {customer.key}"})
     assert [m["id"] for m in listed.json()["data"]] == []
+    counted = await door_handle.handle(  # the free token count (the ASGI front's door) refuses it the same way
+        "POST", "/v1/messages/count_tokens", {"x-api-key": customer.key, "anthropic-version": "2023-06-01"}, {},
+        json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}).encode(),
+    )
+    assert counted.status_code == 403 and json.loads(counted.content)["error"]["type"] == "permission_error"

@@ -275,6 +275,7 @@ class UsageRecordAdmin(CsvExportMixin, ReadOnlyAdmin):
         "upstream_model",
         "channel",
         "price",
+        "group_rule",
         "stream",
         "status",
         "error_code",

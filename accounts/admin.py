@@ -23,6 +23,7 @@ from gateway.relay.catalog import clear_caches
 
 from . import otp, otp_admin  # noqa: F401  (otp_admin: the operators' TOTP devices, key never shown)
 from .audit import audit_record
+from .console_groups import AccountActionForm, move_to_group
 from .console_live import live_log_view
 from .console_margin import margin_view
 from .models import Account, AuditEntry, Membership
@@ -165,7 +166,8 @@ class AccountAdmin(admin.ModelAdmin):
     list_select_related = ["wallet", "group"]
     search_fields = ["email", "name"]
     inlines = [MembershipInline]
-    actions = ["adjust_balance"]
+    actions = ["adjust_balance", move_to_group]
+    action_form = AccountActionForm
 
     def has_adjust_balance_permission(self, request: HttpRequest, obj: Account | None = None) -> bool:
         return request.user.has_perm("accounts.adjust_balance")

@@ -138,3 +138,18 @@ def test_the_margin_report_refuses_a_backwards_range(admin_client):
     response = admin_client.get(reverse("admin:margin"), {"start": "2026-02-02", "end": "2026-01-01"})
     assert response.status_code == 200 and response.context["total"] is None
     assert "start first" in response.content.decode()
+
+
+def test_accounts_are_moved_in_bulk_from_the_list_each_audited(admin_client):
+    first, _ = make_customer("one@example.com")
+    second, _ = make_customer("two@example.com")
+    group = group_create(slug="bulk")
+    url = reverse("admin:accounts_account_changelist")
+    nothing = admin_client.post(url, {"action": "move_to_group", "_selected_action": [first.pk], "group": ""},
+                                follow=True)
+    assert "Choose the group" in nothing.content.decode()
+    response = admin_client.post(url, {"action": "move_to_group", "_selected_action": [first.pk, second.pk],
+                                       "group": str(group.pk)}, follow=True)
+    assert "Moved 2 account(s)" in response.content.decode()
+    assert set(Account.objects.filter(group=group).values_list("pk", flat=True)) == {first.pk, second.pk}
+    assert AuditEntry.objects.filter(action="account_group", after={"group": "bulk"}).count() == 2

@@ -50,12 +50,12 @@ WITH h AS (
     FROM w WHERE %(cost)s::bigint > 0
 ), usage AS (
     INSERT INTO {_USAGE} (request_id, account_id, api_key_id, channel_id, price_id, group_rule_id, model_id,
-                          upstream_model, door,
-                          stream, status, error_code, input_tokens, cached_input_tokens, output_tokens,
-                          reasoning_tokens, tool_calls, cost_micros, upstream_cost_micros, usage_estimated, latency_ms,
-                          first_byte_ms, attempts, created_at)
+                          upstream_model, door, stream, status, error_code, input_tokens, cached_input_tokens,
+                          output_tokens, reasoning_tokens, tool_calls, cost_micros, upstream_cost_micros,
+                          usage_estimated, latency_ms, first_byte_ms, attempts, created_at)
     SELECT %(request)s::varchar, %(account)s::bigint, %(api_key)s::bigint, %(channel)s::bigint, %(price)s::bigint,
-           %(group_rule)s::bigint, %(model)s::varchar, %(upstream)s::varchar, %(door)s::varchar, %(stream)s::boolean, %(http_status)s::smallint,
+           %(group_rule)s::bigint, %(model)s::varchar, %(upstream)s::varchar, %(door)s::varchar, %(stream)s::boolean,
+           %(http_status)s::smallint,
            %(error)s::varchar, %(input)s::bigint, %(cached)s::bigint, %(output)s::bigint, %(reasoning)s::bigint,
            %(tool_calls)s::jsonb, %(cost)s::bigint, %(upstream_cost)s::bigint, %(estimated)s::boolean, %(latency)s::integer,
            %(first_byte)s::integer,

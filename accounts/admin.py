@@ -1,5 +1,7 @@
 """Customers in the operator console. The top layer: it may read gateway and billing, nothing reads it."""
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -11,7 +13,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from billing import ops_selectors as money_ops
-from billing.models import Wallet
+from billing.group_selectors import default_group_id
+from billing.models import CustomerGroup, Wallet
 from billing.money import AmountError, format_exact, parse_amount
 from billing.services import InsufficientBalance, wallet_adjust
 from gateway.console import ops_selectors as gateway_ops
@@ -20,7 +23,9 @@ from gateway.relay.catalog import clear_caches
 
 from . import otp, otp_admin  # noqa: F401  (otp_admin: the operators' TOTP devices, key never shown)
 from .audit import audit_record
+from .console_groups import AccountActionForm, move_to_group
 from .console_live import live_log_view
+from .console_margin import margin_view
 from .models import Account, AuditEntry, Membership
 from .services import account_create
 
@@ -104,6 +109,7 @@ _site_get_urls = admin.site.get_urls
 admin.site.get_urls = lambda: [
     path("ops/", admin.site.admin_view(ops_view), name="ops"),
     path("live/", admin.site.admin_view(live_log_view), name="live_log"),
+    path("margin/", admin.site.admin_view(margin_view), name="margin"),
     *_site_get_urls(),
 ]
 
@@ -115,12 +121,21 @@ LIMIT_FIELDS = ["rpm_limit", "tpm_limit", "concurrency_limit"]
 class AccountAdminForm(forms.ModelForm):
     class Meta:
         model = Account
-        fields = ["name", "email", "is_active", *LIMIT_FIELDS]
+        fields = ["name", "email", "is_active", "group", *LIMIT_FIELDS]
         help_texts = {
+            "group": "Its customer group: the price multiplier it pays and the models it may use.",
             "rpm_limit": "Requests per minute, all keys together. Empty = no limit.",
             "tpm_limit": "Tokens per minute, all keys together. Empty = no limit.",
             "concurrency_limit": "Requests in flight at once, all keys together. Empty = no limit.",
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "group" in self.fields:  # absent from a view-only page
+            self.fields["group"].required = False  # left empty: the default group
+
+    def clean_group(self) -> CustomerGroup:
+        return self.cleaned_data.get("group") or CustomerGroup.objects.get(pk=default_group_id())
 
     def clean_email(self) -> str:
         # account_create stores emails lower-cased; check uniqueness against that form, not the typed one.
@@ -139,15 +154,20 @@ class MembershipInline(admin.TabularInline):
         return super().get_queryset(request).select_related("user", "account")
 
 
+def _group_slug(group_id: int | None) -> str:
+    return CustomerGroup.objects.filter(pk=group_id).values_list("slug", flat=True).first() or ""
+
+
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
     form = AccountAdminForm
-    list_display = ["name", "email", "is_active", "balance", "created_at"]
-    list_filter = ["is_active", "created_at"]
-    list_select_related = ["wallet"]
+    list_display = ["name", "email", "is_active", "group", "balance", "created_at"]
+    list_filter = ["is_active", "group", "created_at"]
+    list_select_related = ["wallet", "group"]
     search_fields = ["email", "name"]
     inlines = [MembershipInline]
-    actions = ["adjust_balance"]
+    actions = ["adjust_balance", move_to_group]
+    action_form = AccountActionForm
 
     def has_adjust_balance_permission(self, request: HttpRequest, obj: Account | None = None) -> bool:
         return request.user.has_perm("accounts.adjust_balance")
@@ -216,7 +236,7 @@ class AccountAdmin(admin.ModelAdmin):
         return account
 
     def get_fields(self, request: HttpRequest, obj: Account | None = None) -> list[str]:
-        base = ["name", "email", "is_active", *LIMIT_FIELDS]
+        base = ["name", "email", "is_active", "group", *LIMIT_FIELDS]
         return [*base, "balance", "held", "available", "links", "created_at"] if obj else base
 
     def get_readonly_fields(self, request: HttpRequest, obj: Account | None = None) -> list[str]:
@@ -233,8 +253,19 @@ class AccountAdmin(admin.ModelAdmin):
             created = account_create(email=obj.email, name=obj.name)  # opens the wallet too
             obj.pk, obj.name, obj.created_at = created.pk, created.name, created.created_at
             obj._state.adding = False
-            if not obj.is_active or any(getattr(obj, name) is not None for name in LIMIT_FIELDS):
-                obj.save(update_fields=["is_active", *LIMIT_FIELDS])
+            if not obj.is_active or "group" in form.changed_data or any(
+                getattr(obj, name) is not None for name in LIMIT_FIELDS
+            ):
+                obj.save(update_fields=["is_active", "group", *LIMIT_FIELDS])
+        if "group" in form.changed_data:
+            audit_record(
+                actor=request.user,
+                action="account_group",
+                obj=obj,
+                before={"group": _group_slug(form.initial.get("group"))} if change else {},
+                after={"group": obj.group.slug},
+            )
+            clear_caches()  # the key cache holds the account's group: this process prices it at once
         limits = [name for name in LIMIT_FIELDS if name in form.changed_data]
         if limits:
             audit_record(

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from billing.group_default import default_group_id
+
 
 class Account(models.Model):
     name = models.CharField(max_length=200)
@@ -14,6 +16,10 @@ class Account(models.Model):
     rpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Requests per minute.")
     tpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Tokens per minute.")
     concurrency_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Requests in flight.")
+    # The customer group (分组倍率): its price multiplier and the models it may see.
+    group = models.ForeignKey(
+        "billing.CustomerGroup", on_delete=models.PROTECT, related_name="accounts", default=default_group_id
+    )
 
     class Meta:
         ordering = ["name"]

@@ -146,6 +146,8 @@ class UsageRecord(models.Model):
     api_key = models.ForeignKey("gateway.ApiKey", null=True, on_delete=models.SET_NULL, related_name="+")
     channel = models.ForeignKey("gateway.Channel", null=True, on_delete=models.SET_NULL, related_name="+")
     price = models.ForeignKey(Price, null=True, on_delete=models.PROTECT, related_name="+")
+    # The customer group rule that multiplied `price` (billing/group_pricing.py); null: charged the base price.
+    group_rule = models.ForeignKey("billing.GroupRule", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     model_id = models.CharField(max_length=128)
     upstream_model = models.CharField(max_length=200, blank=True)
     # The client protocol it came in by (responses, chat, messages, gemini); db_default for the raw inserts.
@@ -372,3 +374,4 @@ class InvoiceRequest(models.Model):
 
 
 from .autotopup_models import AutoTopUp, AutoTopUpAttempt  # noqa: E402,F401  (Django finds models here)
+from .group_models import CustomerGroup, GroupRule  # noqa: E402,F401  (Django finds models here)

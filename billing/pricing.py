@@ -34,6 +34,8 @@ class PriceSnapshot:
     # Per hosted-tool call, ((kind, micros), ...): a kind not listed has no price and may not be used.
     tool_call_micros: tuple[tuple[str, int], ...] = ()
     cache_write_micros: int | None = None  # None: cache writes cost the input price
+    # The customer group rule that multiplied this version (billing/group_pricing.py); None: the base price.
+    group_rule_id: int | None = None
 
     @property
     def write_micros(self) -> int:

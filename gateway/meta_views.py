@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from billing.db import run_db
+from billing.group_selectors import group_terms
 from gateway.models import CatalogModel
 from gateway.protocols.gemini.render import models_list as gemini_models_list
 from gateway.relay import shared_state
@@ -33,6 +34,8 @@ def servable_models(key: KeyInfo, public_id: str | None = None) -> list[dict]:
         models = models.filter(public_id=public_id)
     if key.allowed_models:
         models = models.filter(public_id__in=key.allowed_models)
+    if (group := group_terms(key.group_id)).allowed_models:  # the customer group's models only
+        models = models.filter(public_id__in=group.allowed_models)
     rows = models.distinct().order_by("public_id").values_list("public_id", "created_at")
     return [
         {"id": public_id, "object": "model", "created": int(created.timestamp()), "owned_by": "harnmodel"}

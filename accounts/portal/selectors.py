@@ -8,12 +8,13 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
+from billing import group_selectors
 from billing import selectors as billing_selectors
 from billing.models import LedgerEntry, Price, UsageRecord, Wallet
 from gateway import selectors as gateway_selectors
 from gateway.models import ApiKey
 
-from ..models import Invitation, Membership
+from ..models import Account, Invitation, Membership
 from . import billing_hooks, usage_totals
 from .pagination import Page, keyset_chunks, keyset_page
 
@@ -235,7 +236,8 @@ def wallet_of(*, account_id: int) -> dict:
 # --- catalog --------------------------------------------------------------------------------------
 
 
-def models_with_prices() -> list[dict]:
+def models_with_prices(*, account_id: int | None = None) -> list[dict]:
+    """Enabled models and their current prices; for an account, only its group's models, at its group's price."""
     models = list(gateway_selectors.models_enabled().order_by("public_id"))
     now = timezone.now()
     current: dict[str, Price] = {}
@@ -244,7 +246,15 @@ def models_with_prices() -> list[dict]:
         "model_id", "-effective_from"
     ):
         current.setdefault(price.model_id, price)
-    return [{"model": model, "price": current.get(model.public_id)} for model in models]
+    if account_id is None:
+        return [{"model": model, "price": current.get(model.public_id)} for model in models]
+    terms = group_selectors.group_terms(Account.objects.values_list("group_id", flat=True).get(pk=account_id))
+    return [
+        {"model": model, "price": price and group_selectors.price_shown(price, terms, model.public_id)}
+        for model in models
+        if terms.allows(model.public_id)
+        for price in [current.get(model.public_id)]
+    ]
 
 
 # --- members --------------------------------------------------------------------------------------

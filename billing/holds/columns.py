@@ -53,7 +53,8 @@ def charge_values(*, request_id: str, cost: int, facts: RequestFacts) -> dict:
 
 
 def usage_values(
-    *, request_id: str, usage: Usage | None, cost: int, price_id: int | None, facts: RequestFacts, estimated: bool
+    *, request_id: str, usage: Usage | None, cost: int, price_id: int | None, facts: RequestFacts, estimated: bool,
+    group_rule_id: int | None = None,
 ) -> dict:
     """A request's usage record; `usage=None` (nothing billable happened) records zero tokens."""
     used = usage or Usage()
@@ -63,6 +64,7 @@ def usage_values(
         "api_key_id": facts.api_key_id,
         "channel_id": facts.channel_id,
         "price_id": price_id,
+        "group_rule_id": group_rule_id,  # the customer group's terms the price was made with (billing/group_pricing)
         "model_id": facts.model_id,
         "upstream_model": facts.upstream_model,
         "door": facts.door,

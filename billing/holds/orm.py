@@ -90,7 +90,8 @@ def settle(
     Hold.objects.filter(pk=hold.pk).update(status=columns.hold_closed_status(usage), closed_at=now)
     UsageRecord.objects.create(
         **columns.usage_values(
-            request_id=request_id, usage=usage, cost=cost, price_id=price.id, facts=facts, estimated=usage_estimated
+            request_id=request_id, usage=usage, cost=cost, price_id=price.id, facts=facts, estimated=usage_estimated,
+            group_rule_id=price.group_rule_id,
         )
     )
     return Settlement(cost_micros=cost, balance_micros=balance, replayed=False)

@@ -125,7 +125,8 @@ def settle_params(
     params = {"status": columns.hold_closed_status(usage), "request": request_id, "cost": cost}
     params.update(_named(_CHARGE_NAMES, columns.charge_values(request_id=request_id, cost=cost, facts=facts)))
     values = columns.usage_values(
-        request_id=request_id, usage=usage, cost=cost, price_id=price.id, facts=facts, estimated=usage_estimated
+        request_id=request_id, usage=usage, cost=cost, price_id=price.id, facts=facts, estimated=usage_estimated,
+        group_rule_id=price.group_rule_id,
     )
     params.update(_named(_USAGE_NAMES, values))
     for name in _USAGE_JSON_NAMES:

@@ -2,7 +2,8 @@
 
 The file is the desired state of what it names; anything it does not name is left alone. Optional
 fields that a file omits are left as stored (or take the model default on create), except a
-channel's `models`, which, when given, becomes exactly the channel's model map.
+channel's `models`, which, when given, becomes exactly the channel's model map. Customer groups
+(`groups:`) are billing/group_catalog.py's, channel cost prices (`cost:`) catalog_cost.py's.
 """
 
 import hmac
@@ -13,8 +14,10 @@ from typing import Any
 
 from django.db import transaction
 
+from billing.group_catalog import GroupSpec, apply_group, parse_groups
 from billing.money import AmountError, parse_amount
 from billing.services import price_publish
+from gateway.console.catalog_cost import Cost, apply_cost, check_mapped, parse_cost
 from gateway.models import CatalogModel, Channel, ChannelModel
 from gateway.pool.store import secrets_of, set_only_secret
 from gateway.protocols.registry import ADAPTERS
@@ -110,6 +113,7 @@ class ChannelSpec:
     fields: dict[str, Any]
     secret: str | None  # None: the file does not manage the secret
     model_map: dict[str, str] | None  # public id → upstream name ("" = same); None: not managed
+    cost: dict[str, Cost] | None = None  # public id → what the channel charges us (catalog_cost.py)
 
 
 def _fields(item: dict, rules: FieldRules, where: str, errors: list[str]) -> dict[str, Any]:
@@ -224,14 +228,14 @@ def _unknown_keys(item: dict, allowed: set[str], where: str, errors: list[str]) 
         errors.append(f"{where}: unknown field {key!r}")
 
 
-def parse_catalog(data: Any) -> tuple[list[ModelSpec], list[ChannelSpec]]:
+def parse_catalog(data: Any) -> tuple[list[ModelSpec], list[ChannelSpec], list[GroupSpec]]:
     """Validate the whole catalog (reading the DB for referenced models) before anything is written."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise CatalogError("catalog must be a mapping with 'models' and/or 'channels'")
+        raise CatalogError("catalog must be a mapping with 'models', 'channels' and/or 'groups'")
     errors: list[str] = []
-    _unknown_keys(data, {"models", "channels"}, "catalog", errors)
+    _unknown_keys(data, {"models", "channels", "groups"}, "catalog", errors)
 
     models: list[ModelSpec] = []
     for where, item in _entries(data, "models", errors):
@@ -250,7 +254,7 @@ def parse_catalog(data: Any) -> tuple[list[ModelSpec], list[ChannelSpec]]:
 
     channels: list[ChannelSpec] = []
     for where, item in _entries(data, "channels", errors):
-        _unknown_keys(item, {"name", "provider", "api_key", "models", *_CHANNEL_FIELDS}, where, errors)
+        _unknown_keys(item, {"name", "provider", "api_key", "models", "cost", *_CHANNEL_FIELDS}, where, errors)
         name = _identifier(item, "name", where, errors)
         where = f"{where} ({name})" if name else where
         fields = _fields(item, _CHANNEL_FIELDS, where, errors)
@@ -265,13 +269,18 @@ def parse_catalog(data: Any) -> tuple[list[ModelSpec], list[ChannelSpec]]:
         if secret is not None and not isinstance(secret, str):
             errors.append(f"{where}: api_key must be a string (quote it)")
         model_map = _model_map(item["models"], where, errors) if "models" in item else None
+        cost = parse_cost(item["cost"], where, errors) if "cost" in item else None
         if name is None:
             continue
+        if cost:
+            check_mapped(name, cost, model_map, errors)
         if any(spec.name == name for spec in channels):
             errors.append(f"{where}: channel {name} is listed twice")
-        channels.append(ChannelSpec(name=name, fields=fields, secret=secret, model_map=model_map))
+        channels.append(ChannelSpec(name=name, fields=fields, secret=secret, model_map=model_map, cost=cost))
+    groups = parse_groups(data.get("groups"), errors)
 
     referenced = {public_id for spec in channels for public_id in spec.model_map or {}}
+    referenced |= {public_id for spec in groups for public_id in spec.models_named}
     known = {spec.public_id for spec in models}
     known |= set(CatalogModel.objects.filter(public_id__in=referenced - known).values_list("public_id", flat=True))
     for spec in channels:
@@ -280,9 +289,12 @@ def parse_catalog(data: Any) -> tuple[list[ModelSpec], list[ChannelSpec]]:
                 errors.append(
                     f"channel {spec.name}: model {public_id} is neither in the catalog file nor in the database"
                 )
+    for group in groups:
+        for public_id in sorted(group.models_named - known):
+            errors.append(f"group {group.slug}: model {public_id} is neither in the catalog file nor in the database")
     if errors:
         raise CatalogError("; ".join(errors))
-    return models, channels
+    return models, channels, groups
 
 
 def _changes(instance: Any, fields: dict[str, Any]) -> list[str]:
@@ -359,23 +371,28 @@ def _apply_channel(spec: ChannelSpec, summary: dict) -> None:
         set_only_secret(channel, spec.secret or "")
         changed.append("credentials")
     map_changed = spec.model_map is not None and _sync_model_map(channel, spec.model_map)
+    map_changed = bool(spec.cost and apply_cost(channel, spec.cost)) or map_changed
     outcome = "created" if created else "updated" if changed or map_changed else "unchanged"
     summary["channels"][outcome].append(spec.name)
 
 
 def catalog_apply(*, data: dict, dry_run: bool = False) -> dict:
     """Validate all, then write all in one transaction. Returns what was created/updated/unchanged."""
-    models, channels = parse_catalog(data)
+    models, channels, groups = parse_catalog(data)
     summary: dict[str, dict[str, list[str]]] = {
         "models": {"created": [], "updated": [], "unchanged": []},
         "prices": {"published": []},
         "channels": {"created": [], "updated": [], "unchanged": []},
     }
+    if groups:  # reported only by files that have them
+        summary |= {"groups": {"created": [], "updated": [], "unchanged": []}, "group_rules": {"published": []}}
     with transaction.atomic():
         for model_spec in models:
             _apply_model(model_spec, summary)
         for channel_spec in channels:
             _apply_channel(channel_spec, summary)
+        for group_spec in groups:
+            apply_group(group_spec, summary)
         if dry_run:
             transaction.set_rollback(True)
     return summary

@@ -17,7 +17,7 @@ from billing import services as billing
 from billing.db import run_db
 from billing.pricing import tool_hold_micros
 from gateway.crypto import hash_api_key
-from gateway.relay import budgets, catalog, ceilings, field_policy, offload, ratelimit
+from gateway.relay import budgets, catalog, ceilings, field_policy, group_routes, offload, ratelimit
 from gateway.relay.job import Admission
 from gateway.wire import ids
 from gateway.wire.errors import (
@@ -88,6 +88,7 @@ async def plan(body: bytes, headers: Any, key: catalog.KeyInfo) -> Plan:
         raise ModelNotFound(f"The model '{clip(model_id)}' does not exist.", param="model")
     if key.allowed_models and model_id not in key.allowed_models:
         raise ModelNotAllowed(f"This API key may not use the model '{clip(model_id)}'.", param="model")
+    route = await group_routes.priced_route(route, key)  # the account's group price; 403 outside its models
     if route.price is None or not route.channels:
         raise ModelNotAvailable(
             f"The model '{clip(model_id)}' has no available route right now.", param="model"

@@ -85,6 +85,7 @@ class KeyInfo:
 
     # Its project's and its creator's budgets (gateway.relay.budgets.Budget); empty = none, no query at admission.
     budgets: tuple = ()
+    group_id: int | None = None  # the account's customer group: its prices and models (group_routes.py)
 
     @property
     def limited(self) -> bool:
@@ -162,12 +163,16 @@ _loading: dict[tuple[str, str], asyncio.Task] = {}  # (kind, key) → the load u
 
 
 def clear_caches() -> None:
-    from gateway.relay import budgets  # budgets imports this module
+    from gateway.relay import (
+        budgets,  # budgets imports this module
+        group_routes,
+    )
 
     _models.clear()
     _keys.clear()
     _loading.clear()
     budgets.forget_spend()
+    group_routes.clear()
 
 
 def load_model_route(public_id: str) -> ModelRoute | None:
@@ -255,8 +260,8 @@ def load_key(secret_hash: str) -> KeyInfo | None:
         account_concurrency_limit=key.account.concurrency_limit,
         spend_caps=(key.spend_limit_total_micros, key.spend_limit_daily_micros, key.spend_limit_monthly_micros),
         session_budget=key.session_budget_micros,
-
         budgets=for_key(key),
+        group_id=key.account.group_id,
     )
 
 

@@ -15,7 +15,7 @@ from billing.db import run_db
 from gateway.protocols import native
 from gateway.protocols.door import Door, DoorRequest
 from gateway.protocols.gemini.render import models_list
-from gateway.relay import catalog, doors, offload
+from gateway.relay import catalog, doors, group_routes, offload
 from gateway.relay.admit import authenticate, new_request_id
 from gateway.relay.doors import GEMINI, MESSAGES, DoorCall, door_for
 from gateway.relay.handle import serve
@@ -95,10 +95,12 @@ async def _count_tokens(door: Door, key: catalog.KeyInfo, body: bytes, headers: 
     except ApiError as error:
         raise door.client_error(error, door_request) from None
     model_id = parsed.typed.model
-    if await catalog.model_route(model_id) is None:
+    route = await catalog.model_route(model_id)
+    if route is None:
         raise ModelNotFound(f"The model '{clip(model_id)}' does not exist.", param="model")
     if key.allowed_models and model_id not in key.allowed_models:
         raise ModelNotAllowed(f"This API key may not use the model '{clip(model_id)}'.", param="model")
+    await group_routes.priced_route(route, key)  # 403 outside the account's customer group
     tokens = await offload.run(len(internal), count_request_tokens, parsed.typed)
     return _json(MESSAGES.count_tokens_body(tokens), request_id=request_id)
 

@@ -177,12 +177,18 @@ class PriceSerializer(serializers.Serializer):
     effective_from = serializers.DateTimeField()
 
 
+class MyPriceSerializer(PriceSerializer):
+    multiplier_ppm = serializers.IntegerField(
+        allow_null=True, help_text="Your group's multiplier on the list price, in ppm (1000000 = ×1); null: none."
+    )
+
+
 class ModelPriceSerializer(serializers.Serializer):
     id = serializers.CharField(source="model.public_id")
     display_name = serializers.CharField(source="model.display_name")
     description = serializers.CharField(source="model.description")
     context_window = serializers.IntegerField(source="model.context_window")
-    price = PriceSerializer(allow_null=True)
+    price = MyPriceSerializer(allow_null=True, help_text="What your account pays: your customer group's price.")
 
 
 class SpendSerializer(serializers.Serializer):

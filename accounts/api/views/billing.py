@@ -92,4 +92,5 @@ class ModelViewSet(CustomerViewSet):
 
     @extend_schema(responses=s.ModelPriceSerializer(many=True))
     def list(self, request):
-        return Response(s.ModelPriceSerializer(portal_selectors.models_with_prices(), many=True).data)
+        rows = portal_selectors.models_with_prices(account_id=self.account_id)  # the account's group prices
+        return Response(s.ModelPriceSerializer(rows, many=True).data)

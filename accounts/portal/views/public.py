@@ -6,11 +6,17 @@ from django.shortcuts import render
 from billing.money import currency
 
 from .. import docs_content, docs_doors, docs_samples, selectors
+from ..access import resolve
 from . import api_base
 
 
 def models(request):
-    return render(request, "portal/models.html", {"rows": selectors.models_with_prices(), "currency": currency()})
+    """Anyone sees the list prices; a signed-in member sees the account's own (its customer group's)."""
+    portal = resolve(request) if request.user.is_authenticated else None
+    account_id = portal.account.pk if portal else None
+    return render(request, "portal/models.html", {
+        "rows": selectors.models_with_prices(account_id=account_id), "currency": currency(), "own": portal is not None,
+    })
 
 
 def docs(request):

@@ -5,10 +5,10 @@ import pytest
 from django.db import connection
 
 from billing import services
-from billing.holds import aio, orm, statement
 from billing.db import run_db
 from billing.group_pricing import GroupTerms, group_price
 from billing.group_services import group_create, group_rule_publish
+from billing.holds import aio, orm, statement
 from billing.models import UsageRecord
 from billing.pricing import PriceSnapshot, Usage
 from tests.factories import make_customer

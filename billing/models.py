@@ -362,3 +362,6 @@ class InvoiceRequest(models.Model):
 
     def __str__(self) -> str:
         return f"invoice request {self.pk} {self.amount_micros}µ {self.status}"
+
+
+from .receipt_models import Dispute, Receipt, ReceiptKey  # noqa: E402, F401  (models in their own file)

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from . import (
+    admin_disputes,  # noqa: F401  (registers the dispute queue)
     admin_invoices,  # noqa: F401  (registers the 发票 queue)
     admin_redemption,  # noqa: F401  (registers the redemption-code admin)
     services,

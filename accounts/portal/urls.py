@@ -1,7 +1,7 @@
 from django.urls import path
 
 from ..api import portal_views as management_keys
-from .views import account, auth, billing, dashboard, invoices, keys, playground, public, topup_qr, usage
+from .views import account, auth, billing, dashboard, invoices, keys, playground, public, receipts, topup_qr, usage
 
 app_name = "portal"
 urlpatterns = [
@@ -40,6 +40,8 @@ urlpatterns = [
     path("usage/", usage.usage, name="usage"),
     path("usage/export.csv", usage.usage_export, name="usage_export"),
     path("usage/requests/<str:request_id>.json", usage.usage_record, name="usage_record"),
+    path("usage/requests/<str:request_id>/receipt/", receipts.receipt, name="usage_receipt"),
+    path("usage/requests/<str:request_id>/dispute/", receipts.dispute, name="usage_dispute"),
     path("billing/", billing.billing, name="billing"),
     path("billing/redeem/", billing.redeem, name="redeem"),
     path("billing/topup/", billing.topup, name="topup"),

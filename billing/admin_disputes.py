@@ -53,7 +53,9 @@ class DisputeAdmin(ReadOnlyAdmin):
     def act(self, dispute: Dispute) -> str:
         if dispute.status != Dispute.Status.OPEN:
             return ""
-        return format_html('<a href="{}">Refund or reject…</a>', reverse("admin:billing_dispute_act", args=[dispute.pk]))
+        return format_html(
+            '<a href="{}">Refund or reject…</a>', reverse("admin:billing_dispute_act", args=[dispute.pk])
+        )
 
     def act_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         if not self.has_resolve_permission(request):

@@ -57,4 +57,6 @@ async def _keep(request_id: str, account_id: int, kid: str, receipt: str) -> Non
 
 
 def _store(*, request_id: str, account_id: int, kid: str, receipt: str) -> None:
-    Receipt.objects.get_or_create(request_id=request_id, defaults={"account_id": account_id, "kid": kid, "jws": receipt})
+    Receipt.objects.get_or_create(
+        request_id=request_id, defaults={"account_id": account_id, "kid": kid, "jws": receipt}
+    )

@@ -18,7 +18,6 @@ from gateway.crypto import decrypt_secret, encrypt_secret
 from gateway.db import run_db
 
 
-
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -95,7 +94,8 @@ def signer_sync() -> Signer:
 
 async def signer() -> Signer:
     """The key to sign with; a database read at most once a minute per process."""
-    return _fresh() or await run_db(signer_sync)
+    cached = _fresh()
+    return cached if cached is not None else await run_db(signer_sync)
 
 
 def public_keys() -> dict[str, Ed25519PublicKey]:

@@ -24,7 +24,7 @@ def _usage_close(data: bytes, key: bytes) -> int | None:
         text = token.group()
         if text[:1] == b'"':
             if depth == 1 and target is None and text[1:-1] == key:
-                rest = data[token.end():].lstrip()
+                rest = data[token.end() :].lstrip()
                 if rest[:1] == b":" and rest[1:].lstrip()[:1] == b"{":
                     wanted_at = len(data) - len(rest[1:].lstrip())
             continue
@@ -53,7 +53,7 @@ def _events(data: bytes) -> list[bytes]:
     """SSE events with their separators kept, so joining them gives `data` back."""
     out, start = [], 0
     for end in _EVENT_END.finditer(data):
-        out.append(data[start:end.end()])
+        out.append(data[start : end.end()])
         start = end.end()
     if start < len(data):
         out.append(data[start:])
@@ -79,7 +79,7 @@ def _stamp_event(event: bytes, key: bytes, receipt: str, nested: bool) -> bytes:
         if stamped is payload:
             return event
         lead = body[: len(body) - len(body.lstrip())]
-        trail = body[len(body.rstrip()):]
+        trail = body[len(body.rstrip()) :]
         lines[index] = b"data:" + lead + stamped + trail
         return b"".join(lines)
     return event

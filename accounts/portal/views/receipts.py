@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from billing.disputes import DisputeError, dispute_open
@@ -15,10 +16,10 @@ from ..receipts import receipt_of
 from .usage import REQUEST_ID
 
 _ERRORS = {
-    "no_reason": lambda: _("Say what is wrong with the charge."),
-    "too_long": lambda: _("The reason is too long."),
-    "no_charge": lambda: _("There is no charge for this request."),
-    "already_disputed": lambda: _("This charge is already disputed."),
+    "no_reason": gettext_lazy("Say what is wrong with the charge."),
+    "too_long": gettext_lazy("The reason is too long."),
+    "no_charge": gettext_lazy("There is no charge for this request."),
+    "already_disputed": gettext_lazy("This charge is already disputed."),
 }
 
 
@@ -55,7 +56,7 @@ def dispute(request, request_id: str):
             dispute_open(account_id=request.portal.account.pk, request_id=request_id,
                          reason=form.cleaned_data["reason"], actor=request.user.get_username())  # fmt: skip
         except DisputeError as exc:
-            form.add_error(None, _ERRORS.get(exc.code, lambda: str(exc))())
+            form.add_error(None, str(_ERRORS.get(exc.code, exc)))
         else:
             messages.success(request, _("Your dispute was sent. We will mail you when it is resolved."))
             return redirect("portal:usage_receipt", request_id=request_id)

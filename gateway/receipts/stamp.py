@@ -10,7 +10,7 @@ import msgspec
 # The usage object of each door's answers; the Responses door (and translated streams, which are
 # Responses events until a door renders them) nest it under `response` in stream events.
 USAGE_KEY = {"responses": b"usage", "chat": b"usage", "messages": b"usage", "gemini": b"usageMetadata"}
-_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[{}\[\]]', re.S)
+_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\]]', re.S)
 _EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 _TERMINAL = (b"response.completed", b"response.incomplete", b"response.failed")
 
@@ -39,14 +39,53 @@ def _usage_close(data: bytes, key: bytes) -> int | None:
     return None
 
 
+def _object_end(data: bytes, after_key: int) -> int | None:
+    """After a key (`"usage"`), the index of the `}` closing its object value, or None if it is not an object."""
+    rest = data[after_key:].lstrip()
+    if rest[:1] != b":" or rest[1:].lstrip()[:1] != b"{":
+        return None
+    depth = 0
+    for token in _TOKEN.finditer(data, len(data) - len(rest[1:].lstrip())):
+        text = token.group()
+        if text[:1] == b'"':
+            continue
+        depth += 1 if text in (b"{", b"[") else -1
+        if depth == 0:
+            return token.start()
+    return None
+
+
+def _insert(data: bytes, close: int, receipt: str) -> bytes:
+    empty = data[:close].rstrip().endswith(b"{")
+    return data[:close] + (b"" if empty else b",") + b'"receipt":' + msgspec.json.encode(receipt) + data[close:]
+
+
+def _from_the_end(data: bytes, key: bytes, receipt: str) -> bytes | None:
+    """The usual case, fast: usage is the answer's last such key. Scans only the usage object, then proves
+    the guess by decoding the result (C speed); None when the guess was wrong (a nested `usage`)."""
+    quoted = b'"' + key + b'"'
+    at = data.rfind(quoted)
+    close = _object_end(data, at + len(quoted)) if at >= 0 else None
+    if close is None:
+        return None
+    stamped = _insert(data, close, receipt)
+    if data[close + 1 :].strip() == b"}":  # the last member of the outermost object: certainly top-level
+        return stamped
+    try:
+        decoded = msgspec.json.decode(stamped)
+    except msgspec.DecodeError:
+        return None
+    usage = decoded.get(key.decode()) if isinstance(decoded, dict) else None
+    return stamped if isinstance(usage, dict) and usage.get("receipt") == receipt else None
+
+
 def into_json(data: bytes, key: bytes, receipt: str) -> bytes:
     """The JSON text with the receipt added to its top-level `key` object (unchanged when it has none)."""
+    stamped = _from_the_end(data, key, receipt)
+    if stamped is not None:
+        return stamped
     close = _usage_close(data, key)
-    if close is None:
-        return data
-    empty = data[:close].rstrip().endswith(b"{")
-    member = (b"" if empty else b",") + b'"receipt":' + msgspec.json.encode(receipt)
-    return data[:close] + member + data[close:]
+    return data if close is None else _insert(data, close, receipt)
 
 
 def _events(data: bytes) -> list[bytes]:

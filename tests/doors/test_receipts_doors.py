@@ -3,15 +3,18 @@ door's usage object; streams carry it in their final usage event — translated 
 protocol) and same-protocol passthrough alike. Each receipt verifies with the published JWKS and states
 exactly what the ledger charged. An idempotent replay carries the original receipt; errors carry none."""
 
+import asyncio
 import json
 import re
 
 import pytest
+from websockets.asyncio.client import connect
 
 from billing.models import LedgerEntry, Receipt, UsageRecord
 from gateway.receipts.check import keys_of_jwks
 from gateway.receipts.jws import verify
 from tests.e2e.conftest import wait_for
+from tests.e2e.websocket_client import auth, turn, ws_url
 
 from .conftest import serve
 from .passthrough_wire import PAIRS
@@ -152,3 +155,16 @@ def test_an_error_carries_no_receipt(http, bob, fakes):
                        json={"model": "gpt-4o", "input": "hi"})
     assert answer.status_code == 402
     assert "x-harnmodel-receipt" not in answer.headers and "receipt" not in answer.text
+
+
+def test_a_websocket_turn_carries_its_receipt_in_response_completed(gateway, http, alice, fakes):
+    serve("openai_responses", fakes)
+
+    async def run():
+        async with connect(ws_url(gateway), additional_headers=auth(alice.key)) as ws:
+            return await turn(ws, model="gpt-4o", input="你好", store=False)
+
+    events = asyncio.run(run())
+    assert events[-1]["type"] == "response.completed"
+    claims = verify(events[-1]["response"]["usage"]["receipt"], _published(http))
+    _matches_the_books(claims, "responses", alice.account, claims["request_id"])

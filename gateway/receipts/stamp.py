@@ -61,22 +61,27 @@ def _insert(data: bytes, close: int, receipt: str) -> bytes:
 
 
 def _from_the_end(data: bytes, key: bytes, receipt: str) -> bytes | None:
-    """The usual case, fast: usage is the answer's last such key. Scans only the usage object, then proves
-    the guess by decoding the result (C speed); None when the guess was wrong (a nested `usage`)."""
+    """The usual case, fast: usage is the answer's last such key. Scans only the usage object and what
+    follows it; None when that is not provably the outermost object's member (then the full scan decides)."""
     quoted = b'"' + key + b'"'
     at = data.rfind(quoted)
-    close = _object_end(data, at + len(quoted)) if at >= 0 else None
+    if at <= 0 or data[at - 1] == 0x5C:  # `\"usage"`: the end of some other string, not this key
+        return None
+    close = _object_end(data, at + len(quoted))  # a string followed by `:` is a key
     if close is None:
         return None
-    stamped = _insert(data, close, receipt)
-    if data[close + 1 :].strip() == b"}":  # the last member of the outermost object: certainly top-level
-        return stamped
-    try:
-        decoded = msgspec.json.decode(stamped)
-    except msgspec.DecodeError:
+    depth, last = 0, None
+    for token in _TOKEN.finditer(data, close + 1):  # what follows must close exactly one object: the outermost
+        text = token.group()
+        if text[:1] == b'"':
+            continue
+        depth += 1 if text in (b"{", b"[") else -1
+        if depth < 0:
+            last = token
+            break
+    if last is None or last.group() != b"}" or data[last.end() :].strip():
         return None
-    usage = decoded.get(key.decode()) if isinstance(decoded, dict) else None
-    return stamped if isinstance(usage, dict) and usage.get("receipt") == receipt else None
+    return _insert(data, close, receipt)
 
 
 def into_json(data: bytes, key: bytes, receipt: str) -> bytes:

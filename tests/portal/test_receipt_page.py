@@ -84,3 +84,11 @@ def test_the_receipt_page_speaks_chinese(alice):
     billed(alice, "req_r5")
     shown = page(alice, "req_r5", **{"accept-language": "zh-hans"})
     assert "对此扣费提出异议" in shown and "签名有效" in shown
+
+
+def test_the_docs_page_has_the_verification_samples(client, db):
+    page = client.get(reverse("portal:docs")).content.decode()
+    assert "def verify_receipt" in page and "function verifyReceipt" in page
+    assert "https://your-gateway" not in page and "/.well-known/harnmodel-receipts.json" in page
+    zh = client.get(reverse("portal:docs"), headers={"accept-language": "zh-hans"}).content.decode()
+    assert "签名收据" in zh and "每个计费的回答都附带一张收据" in zh

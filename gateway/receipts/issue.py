@@ -1,5 +1,6 @@
 """The relay's one call: a settled, billed request → its signed receipt (kept for the portal in the background)."""
 
+import asyncio
 import logging
 
 from django.conf import settings
@@ -9,7 +10,7 @@ from billing.pricing import Usage
 from billing.services import Settlement
 from gateway.db import run_db
 from gateway.receipts import claims, jws, keys
-from gateway.relay.attempts import Admission, Outcome, in_background
+from gateway.relay.attempts import Admission, Outcome, _background
 
 log = logging.getLogger("harnmodel.receipts")
 HEADER = "x-harnmodel-receipt"
@@ -30,7 +31,7 @@ async def issue(admission: Admission, outcome: Outcome, door: str, settlement: S
     except Exception:  # a receipt must never fail a settled, answered request
         log.exception("receipt signing failed", extra={"request_id": admission.request_id})
         return None
-    in_background(_keep(admission.request_id, admission.key.account_id, signer.kid, receipt))
+    _keep(admission.request_id, admission.key.account_id, signer.kid, receipt)
     return receipt
 
 
@@ -49,14 +50,29 @@ def _claims(a: Admission, o: Outcome, door: str, settlement: Settlement) -> dict
     )
 
 
-async def _keep(request_id: str, account_id: int, kid: str, receipt: str) -> None:
-    try:
-        await run_db(_store, request_id=request_id, account_id=account_id, kid=kid, receipt=receipt)
-    except Exception:  # the client has its receipt; only the portal's copy is missing
-        log.exception("receipt not stored", extra={"request_id": request_id})
+# Receipts waiting to be kept: the receipts of concurrent requests go into one INSERT (a row each would
+# cost every request an ORM round trip on the relay's database threads).
+_pending: list[Receipt] = []
+_flusher: asyncio.Task | None = None
+FLUSH_DELAY = 0.02
 
 
-def _store(*, request_id: str, account_id: int, kid: str, receipt: str) -> None:
-    Receipt.objects.get_or_create(
-        request_id=request_id, defaults={"account_id": account_id, "kid": kid, "jws": receipt}
-    )
+def _keep(request_id: str, account_id: int, kid: str, receipt: str) -> None:
+    global _flusher
+    _pending.append(Receipt(request_id=request_id, account_id=account_id, kid=kid, jws=receipt))
+    loop = asyncio.get_running_loop()
+    if _flusher is None or _flusher.done() or _flusher.get_loop() is not loop:
+        _flusher = loop.create_task(_flush())
+        _background.add(_flusher)  # awaited like the relay's own background work (settlements)
+        _flusher.add_done_callback(_background.discard)
+
+
+async def _flush() -> None:
+    while _pending:
+        await asyncio.sleep(FLUSH_DELAY)
+        rows = _pending[:]
+        _pending.clear()
+        try:
+            await run_db(Receipt.objects.bulk_create, rows, ignore_conflicts=True)
+        except Exception:  # the clients have their receipts; only the portal's copies are missing
+            log.exception("%d receipts not kept", len(rows))

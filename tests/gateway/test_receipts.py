@@ -215,3 +215,18 @@ def test_the_receipt_goes_into_the_top_level_usage_object_and_nowhere_else(body,
     assert into_json(body, b"usage", "R") == expected
     if expected != body:
         assert json.loads(expected)["usage"]["receipt"] == "R"
+
+
+async def test_concurrent_answers_keep_every_receipt_in_one_batch(catalog, alice):
+    import asyncio
+
+    async def post():
+        return await AsyncClient().post("/v1/responses", data=json.dumps({"model": "gpt-4o", "input": "hi"}),
+                                        content_type="application/json",
+                                        headers={"authorization": f"Bearer {alice.key}"})  # fmt: skip
+
+    answers = await asyncio.gather(*[post() for _ in range(8)])
+    await relay_settled()
+    sent = {answer["x-request-id"]: answer["x-harnmodel-receipt"] for answer in answers}
+    kept = await run_db(lambda: dict(Receipt.objects.values_list("request_id", "jws")))
+    assert kept == sent and len(sent) == 8

@@ -11,6 +11,7 @@ from django.utils.html import format_html
 
 from . import (
     admin_autotopup,  # noqa: F401  (registers auto top-ups and their attempts)
+    admin_disputes,  # noqa: F401  (registers the dispute queue)
     admin_groups,  # noqa: F401  (registers customer groups and their rule versions)
     admin_invoices,  # noqa: F401  (registers the 发票 queue)
     admin_redemption,  # noqa: F401  (registers the redemption-code admin)

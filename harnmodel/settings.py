@@ -302,6 +302,10 @@ HARNMODEL_DRAIN_SECONDS = env.float("HARNMODEL_DRAIN_SECONDS", default=30.0)
 # Same-protocol passthrough (gateway/protocols/native.py): a Chat / Messages / Gemini door request served by a
 # channel of its own protocol goes up as the client sent it and its answer comes back byte for byte.
 HARNMODEL_DOOR_PASSTHROUGH = env.bool("HARNMODEL_DOOR_PASSTHROUGH", default=True)
+# Signed receipts (gateway/receipts/): every billed answer carries one. A worker re-reads the signing key
+# this often, so a rotation reaches every worker within it (the old key keeps verifying meanwhile).
+HARNMODEL_RECEIPTS = env.bool("HARNMODEL_RECEIPTS", default=True)
+HARNMODEL_RECEIPT_KEY_CACHE_SECONDS = env.float("HARNMODEL_RECEIPT_KEY_CACHE_SECONDS", default=60.0)
 # A hold not settled after this long belongs to a crashed worker; the sweeper handles it.
 HARNMODEL_HOLD_TTL_SECONDS = env.int("HARNMODEL_HOLD_TTL_SECONDS", default=3600)
 # A session budget's counter ends this long after the session's last request (gateway/relay/sessions.py).

@@ -6,6 +6,7 @@ from django.views.i18n import set_language
 
 from gateway import meta_views, unknown_url
 from gateway.observe import metrics_view
+from gateway.receipts import views as receipt_views
 
 urlpatterns = [
     path("v1", unknown_url.unknown_url),  # not /v1/ + Django's slash redirect: JSON like every /v1 answer
@@ -14,6 +15,7 @@ urlpatterns = [
     path("healthz", meta_views.healthz, name="healthz"),
     path("readyz", meta_views.readyz, name="readyz"),
     path("metrics", metrics_view.metrics, name="metrics"),
+    path(".well-known/harnmodel-receipts.json", receipt_views.jwks, name="receipts-jwks"),
     path("billing/", include("billing.urls")),
     path("api/v1/", include("accounts.api.urls")),
     path("i18n/setlang/", set_language, name="set_language"),

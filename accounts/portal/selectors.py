@@ -40,7 +40,8 @@ USAGE_FIELDS = (
     "usage_estimated",
 )
 # Never `note`: it is the staff's internal text. The customer reads `description`.
-LEDGER_FIELDS = ("id", "created_at", "kind", "amount_micros", "balance_after_micros", "description", "request_id")
+LEDGER_FIELDS = ("id", "created_at", "kind", "amount_micros", "balance_after_micros", "description", "request_id",
+                 "idempotency_key")
 STATUS_CHOICES = ("ok", "error", "400", "401", "402", "403", "404", "429", "499", "500", "502", "503", "504")
 
 
@@ -199,11 +200,15 @@ def ledger_page(*, account_id: int, after: str | None, before: str | None, size:
     qs = LedgerEntry.objects.filter(wallet__account_id=account_id).exclude(kind=LedgerEntry.Kind.CHARGE)
     page = keyset_page(qs, after=after, before=before, size=size, fields=LEDGER_FIELDS)
     for row in page.rows:
-        row["details"] = row["description"] or _LEDGER_DEFAULT_TEXT.get(row["kind"], "")
+        disputed = row["idempotency_key"].startswith("dispute:")  # a charge given back (billing/disputes.py)
+        row["details"] = row["description"] or (
+            _DISPUTE_REFUND_TEXT if disputed else _LEDGER_DEFAULT_TEXT.get(row["kind"], "")
+        )
     return page
 
 
 # What the customer reads for an entry that has no customer text of its own.
+_DISPUTE_REFUND_TEXT = gettext_lazy("Refund of a disputed charge")
 _LEDGER_DEFAULT_TEXT = {
     LedgerEntry.Kind.CREDIT: gettext_lazy("Credit"),
     LedgerEntry.Kind.TOPUP: gettext_lazy("Top-up"),

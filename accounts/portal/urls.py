@@ -12,6 +12,7 @@ from .views import (
     playground,
     projects,
     public,
+    receipts,
     topup_qr,
     usage,
 )
@@ -58,6 +59,8 @@ urlpatterns = [
     path("usage/", usage.usage, name="usage"),
     path("usage/export.csv", usage.usage_export, name="usage_export"),
     path("usage/requests/<str:request_id>.json", usage.usage_record, name="usage_record"),
+    path("usage/requests/<str:request_id>/receipt/", receipts.receipt, name="usage_receipt"),
+    path("usage/requests/<str:request_id>/dispute/", receipts.dispute, name="usage_dispute"),
     path("billing/", billing.billing, name="billing"),
     path("billing/redeem/", billing.redeem, name="redeem"),
     path("billing/topup/", billing.topup, name="topup"),

@@ -90,6 +90,12 @@ class StreamTranslator(ABC):
     finished: bool = False  # a terminal event went (or came) through
     meter: OutputMeter | None = None  # output counted against the hold's cap (gateway/relay/meter.py); None: unmetered
 
+    @property
+    def closing(self) -> bool:
+        """From here on the output ends the answer (its final usage among it): the relay holds it back
+        until the request is settled, to put the receipt in it (gateway/receipts/tail.py)."""
+        return self.finished
+
     def cut(self) -> bytes:
         """The meter refused output: end the response here, `incomplete` (max_output_tokens)."""
         return b""

@@ -135,6 +135,10 @@ class NativeStream(StreamTranslator):
     def emitted_text(self) -> str:
         return "".join(self._text)
 
+    @property
+    def closing(self) -> bool:
+        return self.finished or self.kind.closing(self.state)
+
     def feed(self, chunk: bytes) -> bytes:
         self._buffer += chunk
         out: list[bytes] = []

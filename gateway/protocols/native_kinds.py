@@ -59,6 +59,10 @@ class Kind:
     def ended(self, state: dict[str, Any]) -> bool:
         return bool(state.get("done"))
 
+    def closing(self, state: dict[str, Any]) -> bool:
+        """The answer's end has begun: what follows carries the final usage (held for the receipt)."""
+        return self.ended(state)
+
     def cut(self, state: dict[str, Any], ctx: CallContext, counted: int) -> bytes:
         raise NotImplementedError
 
@@ -187,6 +191,7 @@ class MessagesKind(Kind):
             state["id"] = data["message"].get("id")
         elif kind == "message_delta":
             self._count(state, data.get("usage"))
+            state["closing"] = True
         elif kind == "content_block_start":
             state["open"] = data.get("index")
         elif kind == "content_block_stop":
@@ -205,6 +210,9 @@ class MessagesKind(Kind):
         """Counts are cumulative: later values replace earlier ones."""
         if isinstance(usage, dict):
             state["counts"].update((key, value) for key, value in usage.items() if value is not None)
+
+    def closing(self, state: dict[str, Any]) -> bool:
+        return bool(state.get("closing") or state.get("done"))
 
     def stream_usage(self, state: dict[str, Any]) -> Usage | None:
         counts = state["counts"]

@@ -29,6 +29,7 @@ KEPT_HEADERS = (
     "x-harnmodel-cost",
     "x-harnmodel-balance",
     "x-harnmodel-hold",
+    "x-harnmodel-receipt",
     "x-should-retry",
     "retry-after",
 )

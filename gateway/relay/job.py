@@ -25,6 +25,10 @@ from billing.pricing import Usage, charge_micros
 from gateway.observe import metrics, request_log
 from gateway.protocols.channel import StreamTranslator
 from gateway.protocols.native import NativeStream
+from gateway.receipts.issue import HEADER as RECEIPT_HEADER
+from gateway.receipts.issue import issue as issue_receipt
+from gateway.receipts.stamp import USAGE_KEY, into_json
+from gateway.receipts.tail import Tail
 from gateway.relay import breaker, key_touch, ratelimit
 from gateway.relay.attempts import Admission, Opened, Outcome, _background, in_background, open_upstream
 from gateway.relay.doors import DoorCall
@@ -50,6 +54,8 @@ class RelayJob:
         self.first: asyncio.Future[HttpResponseBase] = asyncio.get_running_loop().create_future()
         self.client_gone = False
         self.pump_done = False
+        self.door_name = door.name if door is not None else "responses"
+        self.tail = Tail(self.door_name, translated=True)  # a stream's end, held for its receipt
 
     async def respond(self) -> HttpResponseBase:
         task = asyncio.create_task(self._run())
@@ -154,22 +160,28 @@ class RelayJob:
         else:
             self.outcome.usage = result.usage
         settlement = await self._settle()
+        receipt = await issue_receipt(self.a, self.outcome, self.door_name, settlement)
         try:
             if result.raw is not None:
-                body = result.raw
+                body = into_json(result.raw, USAGE_KEY[self.door_name], receipt) if receipt else result.raw
             else:
+                if receipt and isinstance(result.body.get("usage"), dict):
+                    result.body["usage"]["receipt"] = receipt  # each door's renderer carries it into its usage
                 body = msgspec.json.encode(result.body) if self.door is None else self.door.json_body(result.body)
             response: HttpResponseBase = HttpResponse(body, content_type="application/json")
         except ApiError as error:  # a door with no way to say "failed" in a body (Chat) answers an error
             response = self._error(error)
         self._headers(response, settlement)
+        if receipt and response.status_code < 400:
+            response[RECEIPT_HEADER] = receipt
         self._answer(response)
 
     async def _relay_stream(self, opened: Opened) -> None:
         translator = opened.translator
         assert translator is not None
         queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-        queue.put_nowait(opened.first_out)
+        self.tail = Tail(self.door_name, translated=not isinstance(translator, NativeStream))
+        self.tail.send(queue, translator.closing, opened.first_out)
         if self.door is None:
             response = StreamingHttpResponse(self._client_stream(queue), content_type="text/event-stream; charset=utf-8")
         elif isinstance(translator, NativeStream):  # already in the door's protocol: the upstream's own bytes
@@ -183,11 +195,19 @@ class RelayJob:
         self._headers(response, None)
         self._answer(response)
         try:
-            await self._pump(opened, translator, queue)
+            try:
+                await self._pump(opened, translator, queue)
+            finally:
+                await opened.response.aclose()  # after a disconnect and the drain: the upstream call ends here
+            settlement = await self._settle_stream(opened, translator)
+            # The end of the answer was held back for this: its final usage event carries the receipt.
+            self.tail.flush(queue, await issue_receipt(self.a, self.outcome, self.door_name, settlement))
         finally:
+            self.tail.flush(queue, None)  # after a failure: the end goes out without one
             self.pump_done = True
             queue.put_nowait(None)
-            await opened.response.aclose()  # after a disconnect and the drain: the upstream call ends here
+
+    async def _settle_stream(self, opened: Opened, translator: StreamTranslator) -> billing.Settlement:
         if self.outcome.error_code in _CHANNEL_FAULTS:
             in_background(breaker.record(opened.channel.id, self.a.route.public_id, False))
         self.outcome.usage = translator.usage
@@ -201,7 +221,7 @@ class RelayJob:
                 output = meter.counted if meter is not None and meter.spent else count_tokens(sent)
                 self.outcome.usage = Usage(input_tokens=self.a.input_tokens, output_tokens=output)
                 self.outcome.estimated = True
-        await self._settle()
+        return await self._settle()
 
     async def _pump(self, opened: Opened, translator: StreamTranslator, queue: asyncio.Queue) -> None:
         """Upstream chunks → translator → client queue. A silence longer than the channel's idle
@@ -219,7 +239,7 @@ class RelayJob:
                     if chunk:
                         out = translator.feed(chunk)
                         if out and not self.client_gone:
-                            queue.put_nowait(out)
+                            self.tail.send(queue, translator.closing, out)
                     if translator.meter is not None and translator.meter.spent:
                         self._cut(translator, queue)
                         return
@@ -240,7 +260,7 @@ class RelayJob:
                         if self.client_gone:
                             self.outcome.error_code = "" if translator.usage else "client_disconnected"
                         elif out:
-                            queue.put_nowait(out)
+                            self.tail.send(queue, translator.closing, out)
                         if not translator.usage and self.outcome.error_code == "":
                             self.outcome.error_code = "" if translator.finished else "stream_incomplete"
                         return
@@ -260,13 +280,13 @@ class RelayJob:
         self.outcome.error_code = "output_cap_reached"
         out = translator.cut()
         if out and not self.client_gone:
-            queue.put_nowait(out)
+            self.tail.send(queue, translator.closing, out)
 
     def _broke(self, code: str, message: str, translator: StreamTranslator, queue: asyncio.Queue) -> None:
         self.outcome.error_code = code
         out = translator.fail(message)
         if out and not self.client_gone:
-            queue.put_nowait(out)
+            self.tail.send(queue, translator.closing, out)
 
     async def _client_stream(self, queue: asyncio.Queue) -> AsyncIterator[bytes]:
         try:
@@ -289,7 +309,7 @@ class RelayJob:
             api_key_id=a.key.id,
             channel_id=o.channel.id if o.channel else None,
             upstream_model=o.channel.upstream_model if o.channel else "",
-            door=self.door.name if self.door is not None else "responses",
+            door=self.door_name,
             stream=self.stream,
             status=o.status,
             error_code=o.error_code,

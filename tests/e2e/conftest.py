@@ -137,6 +137,7 @@ def launch_gateway(
         # Tests recreate rows between tests: no caching of keys or catalog.
         "HARNMODEL_AUTH_CACHE_SECONDS": "0",
         "HARNMODEL_CATALOG_CACHE_SECONDS": "0",
+        "HARNMODEL_RECEIPT_KEY_CACHE_SECONDS": "0",  # each test flushes the database, its signing key too
         # No connection may outlive its use: the test database is flushed between tests and dropped at the end.
         "HARNMODEL_DB_PERSISTENT": "false",
         "DB_CONN_MAX_AGE": "0",

@@ -86,6 +86,14 @@ def test_bobs_request_json_is_a_404(alice, bobs):
     assert alice.client.get(reverse("portal:usage_record", args=["bob-request-1"])).status_code == 404
 
 
+def test_bobs_receipt_cannot_be_seen_or_disputed(alice, bobs):
+    from billing.models import Dispute
+
+    assert alice.client.get(reverse("portal:usage_receipt", args=["bob-request-1"])).status_code == 404
+    answer = alice.client.post(reverse("portal:usage_dispute", args=["bob-request-1"]), {"reason": "not mine"})
+    assert answer.status_code == 404 and not Dispute.objects.exists()
+
+
 def test_bobs_key_cannot_be_shown_or_revoked(alice, bobs):
     key = bobs["key"]
     assert alice.client.get(reverse("portal:key_created", args=[key.pk])).status_code == 404
@@ -248,7 +256,7 @@ def test_a_member_cannot_revoke_an_invitation(alice, mallory, django_capture_on_
 def test_every_portal_url_is_covered_here():
     """A new portal URL must be added to the isolation tests (or to PUBLIC below) consciously."""
     covered = {name.split(":")[1] for name, _, _ in READ_URLS} | {
-        "usage_record", "key_created", "key_revoke", "invitation_revoke", "member_remove", "account_switch",
+        "usage_record", "usage_receipt", "usage_dispute", "key_created", "key_revoke", "invitation_revoke", "member_remove", "account_switch",
         "threshold", "account_rename", "key_create", "redeem", "topup", "invitation_create", "topup_qr", "topup_status",
         "management_keys", "management_key_create", "management_key_revoke",
         "invoice_profile", "invoice_request", "invoice_pdf",

@@ -5,7 +5,7 @@ from django.shortcuts import render
 
 from billing.money import currency
 
-from .. import docs_content, docs_doors, docs_samples, selectors
+from .. import docs_content, docs_doors, docs_receipts, docs_samples, selectors
 from ..access import resolve
 from . import api_base
 
@@ -21,7 +21,9 @@ def models(request):
 
 def docs(request):
     base = api_base(request)
-    return render(request, "portal/docs.html", {"base": base, "doc": docs_content, **docs_content.samples(base)})
+    receipts = docs_receipts.samples(docs_doors.origin_of(base))
+    context = {"base": base, "doc": docs_content, **docs_content.samples(base), **receipts}
+    return render(request, "portal/docs.html", context)
 
 
 def docs_door(request, door):

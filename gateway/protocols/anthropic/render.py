@@ -44,7 +44,7 @@ def message_id(response_id: Any) -> str:
     return "msg_" + (text.removeprefix("resp_") or "0")
 
 
-def anthropic_usage(usage: Any) -> dict[str, int]:
+def anthropic_usage(usage: Any) -> dict[str, Any]:
     """Responses usage → Anthropic usage. Anthropic's input_tokens exclude cache reads and writes (§6.3),
     ours include them; cache writes are absent from most usages (→ 0)."""
     parsed = usage_from_responses(usage)
@@ -55,12 +55,15 @@ def anthropic_usage(usage: Any) -> dict[str, int]:
     written = written if type(written) is int and written > 0 else 0
     read = min(parsed.cached_input_tokens, parsed.input_tokens)
     written = min(written, parsed.input_tokens - read)
-    return {
+    out: dict[str, Any] = {
         "input_tokens": parsed.input_tokens - read - written,
         "output_tokens": parsed.output_tokens,
         "cache_creation_input_tokens": written,
         "cache_read_input_tokens": read,
     }
+    if isinstance(usage.get("receipt"), str):  # the gateway's signed receipt (gateway/receipts/)
+        out["receipt"] = usage["receipt"]
+    return out
 
 
 def stop_reason(response: dict[str, Any], called_tools: bool) -> str:

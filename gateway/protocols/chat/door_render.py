@@ -47,8 +47,9 @@ def chat_usage(usage: Any) -> dict[str, Any] | None:
         "prompt_tokens_details": {"cached_tokens": counted.cached_input_tokens},
         "completion_tokens_details": {"reasoning_tokens": counted.reasoning_tokens},
     }
-    if isinstance(usage.get("cost"), str):
-        out["cost"] = usage["cost"]
+    for name in ("cost", "receipt"):  # the gateway's own fields (the receipt: gateway/receipts/)
+        if isinstance(usage.get(name), str):
+            out[name] = usage[name]
     return out
 
 

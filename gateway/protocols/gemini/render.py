@@ -62,6 +62,8 @@ def usage_metadata(usage: dict[str, Any] | None) -> dict[str, Any]:
         meta["cachedContentTokenCount"] = cached
     if thoughts:
         meta["thoughtsTokenCount"] = thoughts
+    if isinstance(usage.get("receipt"), str):  # the gateway's signed receipt (gateway/receipts/)
+        meta["receipt"] = usage["receipt"]
     return meta
 
 

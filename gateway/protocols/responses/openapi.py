@@ -75,6 +75,11 @@ def _responses_operation(max_body: int) -> dict[str, Any]:
             "schema": {"type": "string"},
         },
         "x-harnmodel-balance": {"description": "The wallet balance after it.", "schema": {"type": "string"}},
+        "x-harnmodel-receipt": {
+            "description": "JSON answers that were billed: the signed receipt (as `usage.receipt`; streams carry it "
+            "in the final usage event).",
+            "schema": {"type": "string"},
+        },
         "x-harnmodel-hold": {
             "description": (
                 "Streams: the amount held while the request runs; the charge follows the reported usage, and "

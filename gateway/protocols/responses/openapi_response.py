@@ -62,6 +62,11 @@ def response_schemas() -> dict[str, dict[str, Any]]:
                     "properties": {"reasoning_tokens": {"type": "integer"}},
                 },
                 "total_tokens": {"type": "integer", "minimum": 0},
+                "receipt": {
+                    "type": "string",
+                    "description": "Billed answers: the signed receipt (compact JWS, EdDSA), verifiable with the "
+                    "keys at /.well-known/harnmodel-receipts.json.",
+                },
             },
         },
         "OutputMessage": {

@@ -8,6 +8,14 @@ from gateway.relay.sessions import MAX_SESSION_CHARS
 
 _AMOUNT = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]{1,6})?$", "maxLength": 32}
 _NULLABLE_AMOUNT = {"anyOf": [_AMOUNT, {"type": "null"}]}
+# X-Max-Cost: a positive amount (0 is refused, 400 invalid_max_cost): whole part without leading zeros, or 0.x
+# with a non-zero digit among at most six decimals.
+_CEILING = {
+    "type": "string",
+    "maxLength": 32,
+    "pattern": r"^(?:[1-9][0-9]{0,8}(?:\.[0-9]{1,6})?|0\.(?:[1-9][0-9]{0,5}|0[1-9][0-9]{0,4}|00[1-9][0-9]{0,3}"
+               r"|000[1-9][0-9]{0,2}|0000[1-9][0-9]?|00000[1-9]))$",
+}
 
 
 def cost_headers() -> list[dict[str, Any]]:
@@ -22,7 +30,7 @@ def cost_headers() -> list[dict[str, Any]]:
                 "reaches it ends `incomplete`, and it is never charged above it. An input that alone exceeds it: "
                 "402 `cost_ceiling_exceeded`, before any upstream call. A bad value: 400 `invalid_max_cost`."
             ),
-            "schema": _AMOUNT,
+            "schema": _CEILING,
         },
         {
             "name": "X-Session-Id",

@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connections, transaction
 
+from gateway.models import Channel
 from gateway.upstream.truth.counting import count_request, vocabulary
 from gateway.upstream.truth.models import TokenRatio
 
@@ -128,7 +129,11 @@ def record(samples: list[Sample]) -> None:
     for sample in samples:
         grouped.setdefault((sample.channel_id, sample.model_id), []).append(sample)
     keep = max(1, settings.HARNMODEL_TRUTH_WINDOW)
+    # A channel deleted while its samples waited has nothing to score: its samples go, the others stay.
+    alive = set(Channel.objects.filter(pk__in={key[0] for key in grouped}).values_list("pk", flat=True))
     for (channel_id, model_id), group in grouped.items():
+        if channel_id not in alive:
+            continue
         with transaction.atomic():
             TokenRatio.objects.get_or_create(channel_id=channel_id, model_id=model_id,
                                              defaults={"vocabulary": group[-1].vocabulary})  # fmt: skip

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from .models import Dispute, LedgerEntry
 from .services import wallet_credit
+from .signals import customer_event
 
 MAX_REASON = 2000
 
@@ -72,10 +73,23 @@ def _resolution(text: str, *, required: bool) -> str:
     return text
 
 
-def dispute_refund(*, dispute_id: int, actor: str, resolution: str = "") -> Acted:
-    """Give the disputed charge back, whole. Idempotent through the ledger key: never credited twice."""
+def _told(dispute: Dispute) -> None:
+    """After commit: the customer's mail and their `dispute.resolved` webhook (accounts sends it, once)."""
     from .dispute_mail import mail_resolved
 
+    mail_resolved(dispute)
+    refunded = dispute.status == Dispute.Status.REFUNDED
+    customer_event.send(
+        sender=Dispute, account_id=dispute.account_id, event_type="dispute.resolved",
+        data={"dispute": dispute.pk, "request_id": dispute.request_id, "outcome": dispute.status,
+              "refund_micros": dispute.amount_micros if refunded else 0, "resolution": dispute.resolution,
+              "resolved_at": dispute.resolved_at.isoformat() if dispute.resolved_at else None},
+        once=f"dispute.resolved:{dispute.pk}",
+    )
+
+
+def dispute_refund(*, dispute_id: int, actor: str, resolution: str = "") -> Acted:
+    """Give the disputed charge back, whole. Idempotent through the ledger key: never credited twice."""
     resolution = _resolution(resolution, required=False)
     with transaction.atomic():
         dispute = _open_locked(dispute_id)
@@ -91,13 +105,11 @@ def dispute_refund(*, dispute_id: int, actor: str, resolution: str = "") -> Acte
         dispute.status, dispute.resolution = Dispute.Status.REFUNDED, resolution
         dispute.resolved_by, dispute.resolved_at = actor, timezone.now()
         dispute.save(update_fields=["status", "resolution", "resolved_by", "resolved_at"])
-        transaction.on_commit(lambda: mail_resolved(dispute))
+        transaction.on_commit(lambda: _told(dispute))
     return Acted(dispute=dispute, before=before)
 
 
 def dispute_reject(*, dispute_id: int, actor: str, resolution: str) -> Acted:
-    from .dispute_mail import mail_resolved
-
     resolution = _resolution(resolution, required=True)
     with transaction.atomic():
         dispute = _open_locked(dispute_id)
@@ -105,5 +117,5 @@ def dispute_reject(*, dispute_id: int, actor: str, resolution: str) -> Acted:
         dispute.status, dispute.resolution = Dispute.Status.REJECTED, resolution
         dispute.resolved_by, dispute.resolved_at = actor, timezone.now()
         dispute.save(update_fields=["status", "resolution", "resolved_by", "resolved_at"])
-        transaction.on_commit(lambda: mail_resolved(dispute))
+        transaction.on_commit(lambda: _told(dispute))
     return Acted(dispute=dispute, before=before)

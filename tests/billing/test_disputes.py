@@ -118,3 +118,26 @@ def test_support_sees_the_queue_but_cannot_resolve(client):
     assert client.post(act, {"refund": "1"}).status_code == 403
     dispute.refresh_from_db()
     assert dispute.status == "open" and not LedgerEntry.objects.filter(idempotency_key__startswith="dispute:")
+
+
+def test_the_customer_gets_a_dispute_resolved_webhook_once(django_capture_on_commit_callbacks):
+    """The refund and the rejection both reach the customer's `dispute.resolved` webhook (accounts sends it
+    through billing's customer_event signal), once per dispute."""
+    from accounts.api import webhooks
+    from accounts.models import WebhookDelivery
+
+    account = customer()
+    charge(account, "req_w", 10_000)
+    charge(account, "req_x", 20_000)
+    endpoint, _ = webhooks.endpoint_create(account_id=account.pk, url="https://hooks.example.com/d",
+                                           events=["dispute.resolved"])  # fmt: skip
+    refunded = dispute_open(account_id=account.pk, request_id="req_w", reason="r", actor="alice")
+    rejected = dispute_open(account_id=account.pk, request_id="req_x", reason="r", actor="alice")
+    with django_capture_on_commit_callbacks(execute=True):
+        dispute_refund(dispute_id=refunded.pk, actor="fay", resolution="Sorry.")
+        dispute_reject(dispute_id=rejected.pk, actor="fay", resolution="It was used.")
+    sent = {d.payload["data"]["dispute"]: d.payload["data"]
+            for d in WebhookDelivery.objects.filter(endpoint=endpoint, event_type="dispute.resolved")}
+    assert sent[refunded.pk]["outcome"] == "refunded" and sent[refunded.pk]["refund_micros"] == refunded.amount_micros
+    assert sent[rejected.pk]["outcome"] == "rejected" and sent[rejected.pk]["refund_micros"] == 0
+    assert sent[rejected.pk]["resolution"] == "It was used." and len(sent) == 2

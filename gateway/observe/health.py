@@ -125,23 +125,30 @@ def _probe_options(options: dict) -> dict:
     return {k: v for k, v in options.items() if k != "thinking"}
 
 
-async def probe(target: Target, public_id: str, upstream_model: str, client: httpx.AsyncClient) -> ProbeResult:
-    limit = settings.HARNMODEL_PROBE_MAX_OUTPUT_TOKENS
-    body = {"model": public_id, "input": "ping", "max_output_tokens": limit, "stream": False, "store": False}
-    parsed = parse_request(msgspec.json.encode(body))
-    adapter = get_adapter(target.provider)
-    ctx = CallContext(
-        request_id="probe_" + secrets.token_hex(8),
+def direct_context(target: Target, public_id: str, upstream_model: str, *, kind: str,
+                   max_output_tokens: int) -> CallContext:
+    """The context of a call to a channel outside any request (a probe, a truth canary): no hold, JSON,
+    and the channel's options without extended thinking (a few output tokens could never cover it)."""
+    return CallContext(
+        request_id=f"{kind}_" + secrets.token_hex(8),
         response_id=response_ids.mint(target.channel_id),
         public_model=public_id,
         upstream_model=upstream_model,
         base_url=target.base_url,
         secret=target.secret,
         stream=False,
-        max_output_tokens=limit,
+        max_output_tokens=max_output_tokens,
         created_at=int(time.time()),
         options=_probe_options(target.options),
     )
+
+
+async def probe(target: Target, public_id: str, upstream_model: str, client: httpx.AsyncClient) -> ProbeResult:
+    limit = settings.HARNMODEL_PROBE_MAX_OUTPUT_TOKENS
+    body = {"model": public_id, "input": "ping", "max_output_tokens": limit, "stream": False, "store": False}
+    parsed = parse_request(msgspec.json.encode(body))
+    adapter = get_adapter(target.provider)
+    ctx = direct_context(target, public_id, upstream_model, kind="probe", max_output_tokens=limit)
     result = ProbeResult(channel_id=target.channel_id, model_id=public_id, ok=False,
                          credential_id=target.credential_id, credential=target.credential, recovery=target.recovery)
     timeout = settings.HARNMODEL_PROBE_TIMEOUT

@@ -9,8 +9,6 @@ references of their models, replacing what was there.
 
 import asyncio
 import logging
-import secrets
-import time
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -21,10 +19,10 @@ from django.db import transaction
 
 from billing.db import run_db
 from gateway.models import Channel
-from gateway.observe.health import Target, channel_targets
-from gateway.protocols.channel import CallContext, UpstreamError
+from gateway.observe.health import Target, channel_targets, direct_context
+from gateway.protocols.channel import UpstreamError
 from gateway.protocols.registry import get_adapter
-from gateway.relay import response_ids, shared_state
+from gateway.relay import shared_state
 from gateway.relay.http import get_client
 from gateway.upstream.truth import canary
 from gateway.upstream.truth.models import CanaryReference, CanaryRun
@@ -50,18 +48,7 @@ class Answer:
 async def _ask(target: Target, public_id: str, upstream_model: str, body: dict, client: httpx.AsyncClient) -> dict:
     parsed = parse_request(msgspec.json.encode({"model": public_id, **body}))
     adapter = get_adapter(target.provider)
-    ctx = CallContext(
-        request_id="canary_" + secrets.token_hex(8),
-        response_id=response_ids.mint(target.channel_id),
-        public_model=public_id,
-        upstream_model=upstream_model,
-        base_url=target.base_url,
-        secret=target.secret,
-        stream=False,
-        max_output_tokens=canary.MAX_OUTPUT_TOKENS,
-        created_at=int(time.time()),
-        options={k: v for k, v in target.options.items() if k != "thinking"},  # temperature 0 needs no thinking
-    )
+    ctx = direct_context(target, public_id, upstream_model, kind="canary", max_output_tokens=canary.MAX_OUTPUT_TOKENS)
     timeout = settings.HARNMODEL_PROBE_TIMEOUT
     upstream = adapter.build_request(parsed, ctx)
     upstream.timeout = httpx.Timeout(timeout, connect=target.connect_timeout or settings.HARNMODEL_CONNECT_TIMEOUT)

@@ -4,6 +4,7 @@ websockets (the live request log) through Django Channels."""
 import gc
 import os
 
+from django.conf import settings
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "harnmodel.settings")
@@ -15,6 +16,10 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from accounts.ws_routing import SiteOriginValidator, websocket_urlpatterns  # noqa: E402
 from gateway.relay.front import GatewayApp  # noqa: E402
+from gateway.upstream.truth.counting import preload  # noqa: E402
+
+if settings.HARNMODEL_TRUTH_PRELOAD:
+    preload()  # the truth score's vocabularies, before serving (loading one later stalls the event loop)
 
 gateway_application = GatewayApp(fallback=django_application)
 

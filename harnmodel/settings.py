@@ -375,6 +375,8 @@ HARNMODEL_BALANCE_SAMPLES_KEPT = env.int("HARNMODEL_BALANCE_SAMPLES_KEPT", defau
 # canaries, and the score that demotes a channel's routing weight below HARNMODEL_TRUTH_DEMOTE_BELOW.
 HARNMODEL_TRUTH_WINDOW = env.int("HARNMODEL_TRUTH_WINDOW", default=200)  # ratios kept per channel × model
 HARNMODEL_TRUTH_MIN_SAMPLES = env.int("HARNMODEL_TRUTH_MIN_SAMPLES", default=20)
+HARNMODEL_TRUTH_MAX_INPUT_TOKENS = env.int("HARNMODEL_TRUTH_MAX_INPUT_TOKENS", default=32_000)  # larger inputs: no sample
+HARNMODEL_TRUTH_PRELOAD = env.bool("HARNMODEL_TRUTH_PRELOAD", default=True)  # vocabularies loaded at server start
 HARNMODEL_TRUTH_MIN_TOKENS = env.int("HARNMODEL_TRUTH_MIN_TOKENS", default=40)  # shorter inputs: framing noise
 HARNMODEL_TRUTH_INFLATION_RATIO = env.float("HARNMODEL_TRUTH_INFLATION_RATIO", default=1.05)
 HARNMODEL_TRUTH_PENDING = env.int("HARNMODEL_TRUTH_PENDING", default=1000)  # counts queued; past it, dropped

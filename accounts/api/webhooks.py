@@ -146,7 +146,9 @@ def emit(*, account_id: int | None, event_type: str, data: dict, once: str | Non
 def enqueue(delivery_id: int, countdown: int = 0) -> None:
     from ..tasks import deliver_webhook
 
-    transaction.on_commit(lambda: deliver_webhook.apply_async(args=[delivery_id], countdown=countdown))
+    # robust: a broker that is down must not fail the caller after its commit (a money path, a scoring job);
+    # the delivery row is there, and the sweeper sends what was never queued.
+    transaction.on_commit(lambda: deliver_webhook.apply_async(args=[delivery_id], countdown=countdown), robust=True)
 
 
 def backoff_seconds(attempts: int) -> int | None:

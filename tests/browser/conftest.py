@@ -77,6 +77,7 @@ def portal_server(django_db_setup, tmp_path_factory) -> Iterator[PortalServer]:
     mail_dir.mkdir()
     gateway = launch_gateway(
         root / "uvicorn.log",
+        app="tests.browser.fresh_asgi:application",
         EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
         EMAIL_FILE_PATH=str(mail_dir),
         STRIPE_SECRET_KEY="",

@@ -66,6 +66,14 @@ def _tokenizer(name: str) -> Any:
     return _bindings.tokenizer_for_encoding(VOCABULARIES[name])
 
 
+def preload() -> None:
+    """Load every vocabulary now. Loading one (gzip + base64 + building its ranks) holds the GIL for most of a
+    second: done by the first truth sample while serving, it stalled the worker's event loop that long
+    (tests/e2e/test_event_loop.py caught it). A server calls this at start, before any request."""
+    for name in VOCABULARIES:
+        _tokenizer(name)
+
+
 def _slices(text: str) -> list[str]:
     """Slices of at most ~SLICE_CHARS cut just before a space, where o200k/cl100k pieces begin anyway."""
     if len(text) <= SLICE_CHARS:

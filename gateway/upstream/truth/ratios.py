@@ -53,8 +53,8 @@ _timer: threading.Timer | None = None
 def note(channel: Any, public_id: str, request: Any, reported_input: int) -> bool:
     """A settled request's channel (a ChannelRoute), model, typed request and the upstream's input count.
     Returns False when the sample was dropped (queue full, or nothing reported)."""
-    if reported_input <= 0:
-        return False
+    if reported_input <= 0 or reported_input > settings.HARNMODEL_TRUTH_MAX_INPUT_TOKENS:
+        return False  # a huge input is counted in GIL-holding slices: it would slow the event loop for seconds
     with _lock:
         if _state.pending >= settings.HARNMODEL_TRUTH_PENDING:
             _state.dropped += 1

@@ -76,14 +76,14 @@ async def test_inflated_usage_is_caught_and_demoted(upstream):
     demoted = scores[made["inflating"].pk]
     assert 58 <= lost <= 60 and demoted.score == 100 - lost and demoted.evidence["ratio"]["inflated"]
 
-    assert [m.subject for m in mail.outbox] == [f"[Django] Channel inflating demoted for gpt-4o: truth score {demoted.score}"]
+    assert _alerts() == [f"[Django] Channel inflating demoted for gpt-4o: truth score {demoted.score}"]
     [hook] = await run_db(lambda: list(WebhookDelivery.objects.filter(event_type="channel.demoted")))
     assert hook.payload["data"]["channel"] == made["inflating"].pk and hook.payload["data"]["score"] == demoted.score
 
     share = await run_db(demoted_share, "gpt-4o", "inflating")
     assert 0.05 < share < 0.14  # weight 1 × 0.1 against 1: ~9 % first, still measured
     again = await run_db(score.score_all)
-    assert again.demoted == [] and len(mail.outbox) == 1  # alerted once per demotion
+    assert again.demoted == [] and len(_alerts()) == 1  # alerted once per demotion
 
 
 def test_a_substituted_model_drifts_on_the_canaries_and_is_demoted(upstream, receiver):
@@ -108,7 +108,8 @@ def test_a_substituted_model_drifts_on_the_canaries_and_is_demoted(upstream, rec
     assert summary.demoted == [(made["substitute"].pk, "gpt-4o")]
     assert TruthScore.objects.get(channel=made["substitute"]).score == 25
     assert TruthScore.objects.get(channel=made["same"]).score == 100
-    assert len(mail.outbox) == 1 and "substitute" in mail.outbox[0].subject
+    [alert] = _alerts()
+    assert "substitute" in alert
     [(headers, body)] = receiver.received  # the signed operator webhook, delivered over HTTPS
     assert webhook_signing.verify(secret, headers, body)
     event = json.loads(body)
@@ -124,3 +125,8 @@ def test_a_substituted_model_drifts_on_the_canaries_and_is_demoted(upstream, rec
     restored = score.score_all()
     assert restored.restored == [(made["substitute"].pk, "gpt-4o")]
     assert TruthScore.objects.get(channel=made["substitute"]).demoted_until is None
+
+
+def _alerts() -> list[str]:
+    """The operators' demotion mails (other mails of the run, e.g. a log mail about the test broker, aside)."""
+    return [m.subject for m in mail.outbox if " demoted for " in m.subject]

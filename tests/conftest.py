@@ -49,6 +49,14 @@ def _relay_db_threads_close_connections():
     yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _flush_survives_late_server_writes():
+    from tests import flush_retry
+
+    flush_retry.install()
+    yield
+
+
 @pytest.fixture(autouse=True)
 def _fresh_caches():
     from gateway.relay.catalog import clear_caches

@@ -3,7 +3,8 @@
 Through the ORM a statement still costs a hand-off to a pool thread and back, Django's cursor
 wrappers, and a statement PostgreSQL parses and plans anew every time (Django binds parameters on
 the client). Here the same statements (sql.py) run on a few autocommit psycopg connections owned by
-the event loop, as server-side prepared statements. None means "the locked path decides".
+the event loop, as server-side prepared statements, concurrent ones in one round trip and one commit
+(batch.py). None means "the locked path decides".
 """
 
 import asyncio
@@ -15,18 +16,21 @@ from django.db import connections
 
 from ..pricing import PriceSnapshot, Usage
 from . import sql
+from .batch import Batcher
 from .errors import statement_failed
 from .types import RequestFacts, Reservation, Settlement
 
 
 class _Pool:
-    """A few connections for one event loop. Connections are created on demand, up to `size`."""
+    """A few connections for one event loop, created on demand up to `size`; statements go through the
+    batcher (group commit, batch.py), which takes a slot before it checks a connection out."""
 
     def __init__(self, size: int, persistent: bool) -> None:
         self.loop = asyncio.get_running_loop()
         self.idle: list[psycopg.AsyncConnection] = []
         self.slots = asyncio.Semaphore(size)
         self.persistent = persistent
+        self.batcher = Batcher(self)
 
     async def _connect(self) -> psycopg.AsyncConnection:
         params = connections["default"].get_connection_params()
@@ -35,21 +39,19 @@ class _Pool:
         # Prepare on first use: these two statements run on every request.
         return await psycopg.AsyncConnection.connect(**params, autocommit=True, prepare_threshold=0)
 
-    async def fetch_one(self, query: str, params: dict[str, Any]) -> tuple | None:
-        async with self.slots:
-            conn = self.idle.pop() if self.idle else await self._connect()
-            keep = self.persistent
-            try:
-                cursor = await conn.execute(query, params)
-                return await cursor.fetchone()
-            except BaseException:
-                keep = keep and not conn.broken  # a cancelled or failed statement may leave it unusable
-                raise
-            finally:
-                if keep and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-                    self.idle.append(conn)
-                else:
-                    await _close(conn)
+    async def checkout(self) -> psycopg.AsyncConnection:
+        return self.idle.pop() if self.idle else await self._connect()
+
+    async def checkin(self, conn: psycopg.AsyncConnection, ok: bool) -> None:
+        # a cancelled or failed statement may leave a connection unusable: it is closed, not reused
+        keep = self.persistent and (ok or not conn.broken)
+        if keep and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            self.idle.append(conn)
+        else:
+            await _close(conn)
+
+    async def fetch_one(self, order: int, query: str, params: dict[str, Any]) -> tuple | None:
+        return await self.batcher.fetch_one(order, query, params)
 
 
 async def _close(conn: psycopg.AsyncConnection) -> None:
@@ -73,9 +75,9 @@ def current_pool() -> _Pool:
     return _pool
 
 
-async def _fetch(op: str, request_id: str, query: str, params: dict[str, Any]) -> tuple | None:
+async def _fetch(op: str, request_id: str, account_id: int, query: str, params: dict[str, Any]) -> tuple | None:
     try:
-        return await current_pool().fetch_one(query, params)
+        return await current_pool().fetch_one(account_id, query, params)
     except psycopg.Error as exc:
         statement_failed(op=op, request_id=request_id, exc=exc)
         return None
@@ -102,7 +104,7 @@ async def reserve(
         tool_micros=tool_micros,
         api_key_id=api_key_id,
     )
-    row = await _fetch("reserve", request_id, sql.reserve_sql(), params)
+    row = await _fetch("reserve", request_id, account_id, sql.reserve_sql(), params)
     if row is None:
         return None
     return Reservation(hold_id=str(row[0]), amount_micros=amount, output_cap=max_output_tokens)
@@ -114,7 +116,7 @@ async def settle(
     cost, params = sql.settle_params(
         request_id=request_id, usage=usage, price=price, facts=facts, usage_estimated=usage_estimated
     )
-    row = await _fetch("settle", request_id, sql.settle_sql(), params)
+    row = await _fetch("settle", request_id, facts.account_id, sql.settle_sql(), params)
     if row is None:
         return None
     return Settlement(cost_micros=cost, balance_micros=row[0], replayed=False)

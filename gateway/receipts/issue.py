@@ -5,7 +5,7 @@ import logging
 
 from django.conf import settings
 
-from billing.db import run_db
+from billing import receipt_store
 from billing.models import Receipt
 from billing.pricing import Usage
 from billing.services import Settlement
@@ -51,7 +51,7 @@ def _claims(a: Admission, o: Outcome, door: str, settlement: Settlement) -> dict
 
 
 # Receipts waiting to be kept: the receipts of concurrent requests go into one INSERT (a row each would
-# cost every request an ORM round trip on the relay's database threads).
+# cost every request a statement of its own).
 _pending: list[Receipt] = []
 _flusher: asyncio.Task | None = None
 FLUSH_DELAY = 0.02
@@ -73,6 +73,6 @@ async def _flush() -> None:
         rows = _pending[:]
         _pending.clear()
         try:
-            await run_db(Receipt.objects.bulk_create, rows, ignore_conflicts=True)
+            await receipt_store.keep(rows)
         except Exception:  # the clients have their receipts; only the portal's copies are missing
             log.exception("%d receipts not kept", len(rows))

@@ -95,7 +95,7 @@ async def test_a_cancelled_statement_does_not_poison_the_pool(settings):
     settings.HARNMODEL_DB_PERSISTENT = True  # the pool keeps its connections, as production does
     pool = aio.current_pool()
     settings.HARNMODEL_DB_PERSISTENT = False  # the DB threads' do not (the test database is dropped at the end)
-    slow = asyncio.ensure_future(pool.fetch_one("SELECT pg_sleep(2)", {}))
+    slow = asyncio.ensure_future(pool.fetch_one(0, "SELECT pg_sleep(2)", {}))
     await asyncio.sleep(0.2)
     slow.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -89,13 +89,16 @@ def _limits(key: KeyInfo, input_tokens: int, max_output_tokens: int) -> list[Lim
 _ACQUIRE = shared_state.Script(
     """
 local now, member, slot_ttl = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
-local levels, wait, blocked = {}, 0, 0
+local levels, ats, wait, blocked = {}, {}, 0, 0
 for i = 1, #KEYS do
   local kind, limit, cost = ARGV[1 + i * 3], tonumber(ARGV[2 + i * 3]), tonumber(ARGV[3 + i * 3])
   if kind == 'b' then
     local s = redis.call('HMGET', KEYS[i], 't', 'u')
     local t, u = tonumber(s[1]) or limit, tonumber(s[2]) or now
-    t = math.min(limit, t + (now - u) * limit / 60000)
+    -- a request timed before the last write (concurrent callers reach Redis out of order) must not
+    -- refill backwards: time only moves forward here
+    ats[i] = math.max(now, u)
+    t = math.min(limit, t + (ats[i] - u) * limit / 60000)
     levels[i] = t
     if t < cost then
       local w = math.ceil((cost - t) * 60000 / limit)
@@ -113,7 +116,7 @@ if blocked == 0 then
     local kind, cost = ARGV[1 + i * 3], tonumber(ARGV[3 + i * 3])
     if kind == 'b' then
       levels[i] = levels[i] - cost
-      redis.call('HSET', KEYS[i], 't', tostring(levels[i]), 'u', now)
+      redis.call('HSET', KEYS[i], 't', tostring(levels[i]), 'u', ats[i])
       redis.call('PEXPIRE', KEYS[i], 120000)
     else
       redis.call('ZADD', KEYS[i], now + slot_ttl, member)
@@ -136,8 +139,9 @@ for i = 1, #KEYS do
   if kind == 'b' then
     local s = redis.call('HMGET', KEYS[i], 't', 'u')
     local t, u = tonumber(s[1]) or limit, tonumber(s[2]) or now
-    t = math.min(limit, t + (now - u) * limit / 60000 - delta)
-    redis.call('HSET', KEYS[i], 't', tostring(t), 'u', now)
+    local at = math.max(now, u)
+    t = math.min(limit, t + (at - u) * limit / 60000 - delta)
+    redis.call('HSET', KEYS[i], 't', tostring(t), 'u', at)
     redis.call('PEXPIRE', KEYS[i], 120000)
   else
     redis.call('ZREM', KEYS[i], member)
@@ -162,7 +166,11 @@ def reset_local() -> None:
 
 def _refill(key: str, limit: int, now: int) -> float:
     tokens, updated = _buckets.get(key, (float(limit), now))
-    return min(float(limit), tokens + (now - updated) * limit / _MINUTE_MS)
+    return min(float(limit), tokens + max(0, now - updated) * limit / _MINUTE_MS)  # time never runs backwards
+
+
+def _later(key: str, now: int) -> int:
+    return max(now, _buckets.get(key, (0.0, now))[1])
 
 
 def _acquire_local(limits: list[Limit], member: str, now: int, slot_ttl: int) -> tuple[int, int, list[float]]:
@@ -187,7 +195,7 @@ def _acquire_local(limits: list[Limit], member: str, now: int, slot_ttl: int) ->
             for index, limit in enumerate(limits):
                 if limit.kind == BUCKET:
                     levels[index] -= limit.cost
-                    _buckets[limit.key] = (levels[index], now)
+                    _buckets[limit.key] = (levels[index], _later(limit.key, now))
                 else:
                     _slots.setdefault(limit.key, {})[member] = now + slot_ttl
                     levels[index] -= 1
@@ -198,7 +206,8 @@ def _finish_local(limits: list[Limit], member: str, deltas: list[int], now: int)
     with _lock:
         for limit, delta in zip(limits, deltas, strict=True):
             if limit.kind == BUCKET:
-                _buckets[limit.key] = (min(float(limit.limit), _refill(limit.key, limit.limit, now) - delta), now)
+                level = min(float(limit.limit), _refill(limit.key, limit.limit, now) - delta)
+                _buckets[limit.key] = (level, _later(limit.key, now))
             else:
                 _slots.get(limit.key, {}).pop(member, None)
 

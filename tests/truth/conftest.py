@@ -36,6 +36,7 @@ def _no_earlier_samples(db):
 @pytest.fixture(autouse=True)
 def _truth_settings(settings):
     settings.HARNMODEL_TRUTH_MIN_SAMPLES = 10
+    settings.HARNMODEL_TRUTH_SAMPLES_PER_SECOND = 0  # every request sampled: the tests count them
     settings.ADMINS = [("Ops", "ops@example.com")]
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 

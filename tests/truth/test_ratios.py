@@ -1,6 +1,8 @@
 """The ratio window stays bounded, the hand-off drops instead of queueing without end, and the verdict
 needs enough exact samples."""
 
+from concurrent.futures import Future
+
 import pytest
 
 from gateway.relay.catalog import ChannelRoute
@@ -45,3 +47,31 @@ def test_a_full_queue_drops_samples_instead_of_growing(settings):
     assert ratios.note(route, "gpt-4o", request, 10) is False
     assert ratios.dropped() == before + 1
     assert ratios.note(route, "gpt-4o", request, 0) is False  # nothing reported: nothing to compare
+
+
+def test_a_busy_pair_is_sampled_at_the_configured_rate(settings, monkeypatch):
+    """Counting an input again costs a tokenizer pass: a busy channel × model gives at most
+    HARNMODEL_TRUTH_SAMPLES_PER_SECOND samples; another pair has its own allowance."""
+    settings.HARNMODEL_TRUTH_SAMPLES_PER_SECOND = 2
+    ratios.forget()
+    counted: list[int] = []
+
+    def submit(fn, *args):  # record what would be counted; run nothing
+        counted.extend(args[:1])
+        done = Future()
+        done.set_result(None)
+        return done
+
+    monkeypatch.setattr(ratios._executor, "submit", submit)
+    clock = [1000.0]
+    monkeypatch.setattr(ratios.time, "monotonic", lambda: clock[0])
+    request = parse_request(b'{"model": "gpt-4o", "input": "hi"}').typed
+    routes = [ChannelRoute(id=n, name="c", provider="openai_responses", base_url="", priority=0, weight=1,
+                           options={}, upstream_model="gpt-4o") for n in (1, 2)]  # fmt: skip
+    assert [ratios.note(routes[0], "gpt-4o", request, 50) for _ in range(5)] == [True] + [False] * 4
+    assert ratios.note(routes[1], "gpt-4o", request, 50) is True
+    clock[0] += 0.5  # 1 / rate later: the next one counts
+    assert ratios.note(routes[0], "gpt-4o", request, 50) is True
+    assert counted == [1, 2, 1]
+    with ratios._lock:
+        ratios._state.pending -= 3  # nothing ran: give back what note() counted as queued

@@ -48,6 +48,24 @@ class _State:
 
 _state = _State(flushed_at=time.monotonic())
 _timer: threading.Timer | None = None
+# When each channel × model last gave a sample. Counting an input again costs real CPU (a tokenizer pass
+# that holds the GIL), and a busy channel fills its window in minutes anyway: HARNMODEL_TRUTH_SAMPLES_PER_SECOND
+# bounds it per channel × model (0 = every request). Bounded: pairs come from the catalog, cleared past MAX.
+_last_sample: dict[tuple[int, str], float] = {}
+_LAST_SAMPLE_MAX = 10_000
+
+
+def _due(channel_id: int, public_id: str) -> bool:
+    rate = settings.HARNMODEL_TRUTH_SAMPLES_PER_SECOND
+    if rate <= 0:
+        return True
+    now, pair = time.monotonic(), (channel_id, public_id)
+    if now - _last_sample.get(pair, -1e9) < 1.0 / rate:
+        return False
+    if len(_last_sample) >= _LAST_SAMPLE_MAX:
+        _last_sample.clear()
+    _last_sample[pair] = now
+    return True
 
 
 def note(channel: Any, public_id: str, request: Any, reported_input: int) -> bool:
@@ -55,6 +73,8 @@ def note(channel: Any, public_id: str, request: Any, reported_input: int) -> boo
     Returns False when the sample was dropped (queue full, or nothing reported)."""
     if reported_input <= 0 or reported_input > settings.HARNMODEL_TRUTH_MAX_INPUT_TOKENS:
         return False  # a huge input is counted in GIL-holding slices: it would slow the event loop for seconds
+    if not _due(channel.id, public_id):
+        return False  # sampled: this pair gave one a moment ago
     with _lock:
         if _state.pending >= settings.HARNMODEL_TRUTH_PENDING:
             _state.dropped += 1
@@ -125,6 +145,7 @@ def forget() -> None:
     _executor.submit(lambda: None).result(60)
     with _lock:
         _buffer.clear()
+    _last_sample.clear()
 
 
 def dropped() -> int:

@@ -348,6 +348,8 @@ HARNMODEL_BREAKER_COOLDOWN = env.float("HARNMODEL_BREAKER_COOLDOWN", default=30.
 HARNMODEL_BREAKER_MAX_COOLDOWN = env.float("HARNMODEL_BREAKER_MAX_COOLDOWN", default=600.0)
 # Breaker states are read from Redis at most this often per model and worker (0 = every request).
 HARNMODEL_BREAKER_CACHE_SECONDS = env.float("HARNMODEL_BREAKER_CACHE_SECONDS", default=0.5)
+# Successes on a closed breaker are counted in the worker and written to Redis together at most this late.
+HARNMODEL_BREAKER_SUCCESS_FLUSH = env.float("HARNMODEL_BREAKER_SUCCESS_FLUSH", default=0.25)
 # Shared state (breakers, rate limits) in Redis: key prefix, per-call timeout, and how long a worker
 # stops asking a Redis that failed (it then serves traffic without it: fail open).
 HARNMODEL_REDIS_PREFIX = env.str("HARNMODEL_REDIS_PREFIX", default="hm")

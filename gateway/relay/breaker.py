@@ -28,6 +28,7 @@ from typing import NamedTuple
 from django.conf import settings
 
 from gateway.observe import metrics
+from gateway.relay import breaker_successes as successes
 from gateway.relay import shared_state
 from gateway.wire.bounded import BoundedCache
 
@@ -98,6 +99,7 @@ def _observe(channel_id: int, model: str, open_until: int, now: int, scope: str 
 
 
 def reset_local() -> None:
+    successes.reset()
     _local.clear()
     _cache.clear()
     _published.clear()
@@ -191,6 +193,7 @@ async def claim_probe(channel_id: int, model: str, hold_seconds: float, scope: s
 _RECORD = shared_state.Script(
     """
 local now, ok, window = tonumber(ARGV[1]), ARGV[2] == '1', tonumber(ARGV[3])
+local earlier = tonumber(ARGV[9] or '0')  -- successes this worker counted since its last write
 local s = redis.call('HMGET', KEYS[1], 'bs', 'c', 'f', 'pc', 'pf', 'o', 'h')
 local bs = tonumber(s[1]) or now
 local c, f, pc, pf = tonumber(s[2]) or 0, tonumber(s[3]) or 0, tonumber(s[4]) or 0, tonumber(s[5]) or 0
@@ -200,7 +203,10 @@ if now - bs >= 2 * window then
 elseif now - bs >= window then
   bs, pc, pf, c, f = bs + window, c, f, 0, 0
 end
-if ok then
+if o == 0 then c = c + earlier end  -- they count only while the breaker is closed
+if ARGV[2] == '2' then
+  if earlier == 0 then return o end
+elseif ok then
   if o > 0 and now < o then return o end
   if o > 0 then o, h, c, f, pc, pf = 0, 0, 0, 0, 0, 0 end
   c = c + 1
@@ -245,6 +251,10 @@ async def record(
         1 if force else 0,
     ]
     key = _key(channel_id, model, scope)
+    if ok and shared_state.configured() and _believed_closed(channel_id, model, scope):
+        successes.count(key)  # written with the next write of this key, or within SUCCESS_FLUSH seconds
+        return
+    args.append(successes.take(key))
     used, open_until = await shared_state.call(lambda r: _RECORD(r, [key], args))
     if used:
         open_until = int(open_until or 0)
@@ -254,6 +264,25 @@ async def record(
         _record_local(state, now, ok, window, cooldown, force)
         open_until = state.open_until
     _observe(channel_id, model, open_until, now, scope)
+
+
+def _believed_closed(channel_id: int, model: str, scope: str) -> bool:
+    """Whether this worker last saw the breaker closed (a success there only adds to the call count)."""
+    cached = _cache.get(model if scope == CHANNEL else (scope, model))
+    return bool(cached) and cached[1].get(channel_id, (1, 0))[0] == 0
+
+
+async def write_successes(pending: dict[str, int]) -> None:
+    """Add successes counted in this worker to Redis: one pipeline, counted only where still closed."""
+    now, window = _now_ms(), int(settings.HARNMODEL_BREAKER_WINDOW * 1000)
+
+    async def write(redis):
+        script, pipe = _RECORD.bound(redis), redis.pipeline(transaction=False)
+        for key, count in pending.items():
+            await script(keys=[key], args=[now, 2, window, 0, 0, 0, 0, 0, count], client=pipe)
+        return await pipe.execute()
+
+    await shared_state.call(write)
 
 
 def _record_local(s: _State, now: int, ok: bool, window: int, cooldown: int, force: bool) -> None:

@@ -82,11 +82,14 @@ class Script:
         self.source = source
         self._scripts: weakref.WeakKeyDictionary[aioredis.Redis, Any] = weakref.WeakKeyDictionary()
 
-    async def __call__(self, redis: aioredis.Redis, keys: list[str], args: list[Any]) -> Any:
+    def bound(self, redis: aioredis.Redis) -> Any:
         script = self._scripts.get(redis)
         if script is None:
             script = self._scripts[redis] = redis.register_script(self.source)
-        return await script(keys=keys, args=args)
+        return script
+
+    async def __call__(self, redis: aioredis.Redis, keys: list[str], args: list[Any]) -> Any:
+        return await self.bound(redis)(keys=keys, args=args)
 
 
 async def ping() -> None:

@@ -271,7 +271,7 @@ def test_a_streamed_gemini_search_gets_its_items_and_citations_at_the_end_charge
 def test_gemini_cannot_be_forced_to_search(gateway, fakes, http, alice):
     channel("gemini", fakes)
     reply = post(http, alice.key, tools=[SEARCH], tool_choice={"type": "web_search"})
-    assert reply.status_code == 400 and reply.json()["error"]["param"] == "tool_choice", reply.text
+    assert reply.status_code == 400 and reply.json()["error"]["param"] == "tool_choice.type", reply.text
     assert not fakes["gemini"].requests
 
 

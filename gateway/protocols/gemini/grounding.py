@@ -22,7 +22,7 @@ from gateway.relay.field_policy import hosted_call_cap, tool_kind
 from gateway.wire.errors import InvalidRequest
 from gateway.wire.responses import ResponseStreamBuilder
 
-GOOGLE_SEARCH = {"google_search": {}}
+GOOGLE_SEARCH: dict[str, dict[str, Any]] = {"google_search": {}}
 
 
 def is_web_search(tool: dict[str, Any]) -> bool:
@@ -33,7 +33,7 @@ def search_tools(tools: list[dict[str, Any]], raw: dict[str, Any], choice: Any) 
     """The Gemini tools entry for the request's web_search tool, if it has one and may search."""
     if isinstance(choice, dict) and is_web_search(choice):
         raise InvalidRequest("This model cannot be forced to search the web; use tool_choice 'auto'.",
-                             param="tool_choice", code="unsupported_value")
+                             param="tool_choice.type", code="unsupported_value")
     if not any(is_web_search(tool) for tool in tools) or hosted_call_cap(raw) <= 0:
         return []
     return [dict(GOOGLE_SEARCH)]

@@ -10,7 +10,7 @@ import pytest
 from billing.pricing import PriceSnapshot, Usage, charge_micros
 from billing.services import price_publish
 from tests.agents import clients
-from tests.agents.agent_upstream import CITED, FINAL, RESULT
+from tests.agents.agent_upstream import CITED, FINAL, RESULT, SEARCH_QUERY
 from tests.factories import make_channel, make_model
 
 from .conftest import PUBLIC_MODEL, UPSTREAM_SECRET, balance, billed_per_turn
@@ -47,6 +47,7 @@ def test_codex_searches_through_a_translated_channel(kind, websocket, gateway, a
 
     assert run.returncode == 0, str(run)
     assert FINAL in run.stdout, str(run)
+    assert f"web search: {SEARCH_QUERY}" in run.stderr, str(run)  # Codex read our web_search_call item
     first, second = agent_upstream.turns()
     assert (first.protocol, second.protocol) == (kind, kind)
     if kind == "anthropic":

@@ -204,8 +204,8 @@ class AnthropicStreamTranslator(HeldOpeningTranslator):
             if state and state["type"] == "thinking" and not state.get("signed"):
                 state["signed"] = True  # a signed block without text gets its own item, once
                 return sign(self.builder, state.get("reasoning"), state.get("signature", ""))
-            if state and state.get("search") is not None:
-                state["search"]["action"].update(web_search.streamed_query(state.get("json", "")))
+            if state and state.get("searching"):  # announced once its query is known
+                return self.builder.web_search_call(query=state["query"] or web_search.streamed_query(state["json"]))
             if state and state["type"] == "text" and state.get("citations"):
                 return web_search.cite(self.builder, state["citations"], state.get("text", ""))
             return self._leave_call() if state and state.get("item") is self._open_call else b""
@@ -237,8 +237,7 @@ class AnthropicStreamTranslator(HeldOpeningTranslator):
             state["text"], state["citations"] = _text(block.get("text")), list(block.get("citations") or ())
             return out + self.builder.text_delta(state["text"])
         if web_search.is_search_use(block):
-            out += web_search.start(self.builder, block)
-            state["search"] = web_search.open_search(self.builder)
+            state.update(searching=True, query=web_search.query_of(block.get("input")), json="")
             return out
         if kind == "web_search_tool_result":
             return out + web_search.result(self.builder, block, self.include)
@@ -292,8 +291,8 @@ class AnthropicStreamTranslator(HeldOpeningTranslator):
         if kind != "input_json_delta":
             return b""
         piece = _text(delta.get("partial_json"))
-        if state is not None and state.get("search") is not None:
-            state["json"] = state.get("json", "") + piece  # the query, read when the block stops
+        if state is not None and state.get("searching"):
+            state["json"] += piece  # the query, read when the block stops
             return b""
         if not piece or not state or "item" not in state or state.get("whole"):
             return b""

@@ -7,7 +7,7 @@ hosted-call cap>}` (the cap the hold was sized for, field_policy.hosted_call_cap
 (`max_tool_calls: 0`) sends no tool: no search may be made.
 
 Coming back, a `server_tool_use` block named web_search opens a `web_search_call` item (`action.query` from its
-input), its `web_search_tool_result` closes it (completed, or failed on a `web_search_tool_result_error`; the
+input; in a stream, announced when the block ends, its streamed input read), its `web_search_tool_result` closes it (completed, or failed on a `web_search_tool_result_error`; the
 result URLs become `action.sources` when `include` asks for "web_search_call.action.sources"), and a text block's
 `web_search_result_location` citations become `url_citation` annotations over exactly that block's text.
 The searches are charged per call from Anthropic's own counter, `usage.server_tool_use.web_search_requests`
@@ -82,13 +82,12 @@ def query_of(value: Any) -> str | None:
     return query if isinstance(query, str) and query else None
 
 
-def streamed_query(partial_json: str) -> dict[str, str]:
-    """A streamed server_tool_use input → {"query": …} for the search item (nothing if unreadable)."""
+def streamed_query(partial_json: str) -> str | None:
+    """A streamed server_tool_use input → its query (None if unreadable)."""
     try:
-        query = query_of(msgspec.json.decode(partial_json or "{}"))
+        return query_of(msgspec.json.decode(partial_json or "{}"))
     except msgspec.DecodeError:
-        return {}
-    return {"query": query} if query else {}
+        return None
 
 
 def start(builder: ResponseStreamBuilder, block: dict[str, Any]) -> bytes:

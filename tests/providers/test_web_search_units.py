@@ -79,6 +79,21 @@ def test_a_forced_search_on_anthropic_is_its_tool_choice():
     assert body["tool_choice"] == {"type": "tool", "name": "web_search"}
 
 
+@pytest.mark.parametrize(("listed", "config"), [
+    ([{"type": "web_search"}, {"type": "function", "name": "shell"}], {"mode": "VALIDATED", "allowedFunctionNames": ["shell"]}),
+    ([{"type": "web_search"}], {"mode": "NONE"}),  # only the search: no function call, the search still offered
+])
+def test_allowed_tools_naming_the_search_leaves_it_out_of_gemini_s_function_names(listed, config):
+    shell = {"type": "function", "name": "shell", "parameters": {"type": "object"}}
+    choice = {"type": "allowed_tools", "mode": "auto", "tools": listed}
+    body = json.loads(GeminiAdapter().build_request(request(tools=[shell, SEARCH], tool_choice=choice), ctx("gemini")).body)
+    assert body["toolConfig"] == {"functionCallingConfig": config} and {"google_search": {}} in body["tools"]
+    forced = {**choice, "mode": "required", "tools": [{"type": "web_search"}]}
+    with pytest.raises(InvalidRequest) as caught:
+        GeminiAdapter().build_request(request(tools=[shell, SEARCH], tool_choice=forced), ctx("gemini"))
+    assert caught.value.param == "tool_choice.mode"
+
+
 ANTHROPIC_BLOCKS = [
     {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "天气"}},
     {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": [{"type": "web_search_result",

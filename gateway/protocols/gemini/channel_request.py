@@ -100,8 +100,9 @@ def gemini_body(request: ParsedRequest, ctx: CallContext) -> dict[str, Any]:
     search = grounding.search_tools(offered, request.raw, req.tool_choice)  # web_search: gemini/grounding.py
     if declarations or search:
         body["tools"] = ([{"functionDeclarations": declarations}] if declarations else []) + search
-    if declarations and req.tool_choice is not None:
-        body["toolConfig"] = {"functionCallingConfig": _calling_config(req.tool_choice)}
+    choice = grounding.calling_choice(req.tool_choice, {d["name"] for d in declarations}) if search else req.tool_choice
+    if declarations and choice is not None:
+        body["toolConfig"] = {"functionCallingConfig": _calling_config(choice)}
     config = _generation_config(req, ctx)
     if config:
         body["generationConfig"] = config

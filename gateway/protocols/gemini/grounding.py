@@ -39,6 +39,24 @@ def search_tools(tools: list[dict[str, Any]], raw: dict[str, Any], choice: Any) 
     return [dict(GOOGLE_SEARCH)]
 
 
+def calling_choice(choice: Any, declared: set[str]) -> Any:
+    """The tool_choice for Gemini's function calling when the request offers web search: an `allowed_tools` entry
+    for the search (a function `web_search` once agent_tools flattened it) is not a function Gemini knows, so it
+    leaves the list; a list of only the search allows no function call (the search stays offered)."""
+    tools = choice.get("tools") if isinstance(choice, dict) and choice.get("type") == "allowed_tools" else None
+    if not isinstance(tools, list) or "web_search" in declared:
+        return choice
+    kept = [t for t in tools if not (isinstance(t, dict) and t.get("name") == "web_search")]
+    if len(kept) == len(tools):
+        return choice
+    if kept:
+        return {**choice, "tools": kept}
+    if choice.get("mode") == "required":
+        raise InvalidRequest("This model cannot be forced to search the web; use mode 'auto'.",
+                             param="tool_choice.mode", code="unsupported_value")
+    return "none"
+
+
 class Grounding:
     """What a candidate's groundingMetadata said, gathered over a stream's chunks (or one reply)."""
 

@@ -8,8 +8,9 @@ Going up (`flatten`), every client-run tool becomes a function the upstream can 
   (its grammar, if any, told in the description); `local_shell` → a function taking the exec action;
 * the conversation's earlier calls and outputs of those tools → function calls and outputs under those names;
   an earlier turn's `web_search_call` (made on a Responses channel) is left out, its findings being in the text;
-* a hosted tool is left for the channel to refuse, unless the channel's `drop_tools` names its kind (or
-  `"*"`): then it is removed, the model simply does not get it (docs/agents.md). A forced one is refused.
+* a hosted tool is left for the channel to translate (web_search on Anthropic and Gemini: anthropic/web_search.py,
+  gemini/grounding.py) or refuse, unless the channel's `drop_tools` names its kind (or `"*"`): then it is
+  removed, the model simply does not get it (docs/agents.md). A forced dropped one is refused.
 
 Coming back (`ToolNames`, used by the response builder), a call of a flattened name is the client's own shape
 again: `function_call` with `namespace`, `custom_tool_call` with `input`, `local_shell_call` with `action`.

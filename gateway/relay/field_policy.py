@@ -13,7 +13,8 @@ allows it on a channel (Channel.options):
 * `allow_tools`: hosted tool kinds (web_search, file_search, code_interpreter, image_generation, mcp,
   computer_use, …) a channel may run. A hosted tool also needs a per-call price on the model
   (billing.Price.tool_call_micros): the hold covers `max_tool_calls` calls at the dearest requested
-  tool and settlement charges the calls the upstream made;
+  tool and settlement charges the calls the upstream made. On translated channels only `web_search` runs
+  (Anthropic's server tool, Gemini's Google Search; docs/agents.md); others are refused there;
 * `allow_url_hosts`: internal hosts customer URLs may name (url_policy, L7);
 * `drop_tools`: hosted tool kinds (or `"*"`) a channel that does not run them removes from a request instead of
   refusing it, so an agent that always offers one (Codex: `web_search`) still gets its turn; the model just

@@ -194,6 +194,10 @@ class ResponseStreamBuilder:
                 "response.reasoning_summary_part.done",
                 {"item_id": item["id"], "output_index": index, "summary_index": 0, "part": summary},
             )
+        elif item["type"] == "web_search_call":
+            status = "failed" if item.pop("failed", False) else status
+            if status == "completed":
+                out += self._event("response.web_search_call.completed", {"item_id": item["id"], "output_index": index})
         item["status"] = status
         if item["type"] == "reasoning":
             item.pop("status")
@@ -311,6 +315,35 @@ class ResponseStreamBuilder:
             "response.function_call_arguments.delta",
             {"item_id": item["id"], "output_index": len(self.output) - 1, "delta": delta},
         )
+
+    def web_search_call(self, *, query: str | None) -> bytes:
+        """A search the upstream ran itself (a translated channel's own web search): added and `searching` now,
+        completed when the next item opens or `close_item` is called. A query that comes later goes in
+        `action.query` of the open item; `failed: True` on it ends the item failed."""
+        if query and self._refused(query):
+            return b""
+        action: dict[str, Any] = {"type": "search"}
+        if query:
+            action["query"] = query
+            self._text.append(query)
+        item = {"id": new_id("ws"), "type": "web_search_call", "status": "in_progress", "action": action}
+        out = self._add_item(item)
+        where = {"item_id": item["id"], "output_index": len(self.output) - 1}
+        return (out + self._event("response.web_search_call.in_progress", where)
+                + self._event("response.web_search_call.searching", where))
+
+    def annotate(self, item: dict[str, Any], annotation: dict[str, Any]) -> bytes:
+        """Add an annotation (a url_citation) to a message's output_text; announced while the message is open,
+        else only the final object carries it."""
+        part = item["content"][0] if item.get("type") == "message" and item.get("content") else None
+        if part is None or part.get("type") != "output_text":
+            return b""
+        part["annotations"].append(annotation)
+        if item is not self._open:
+            return b""
+        where = {"item_id": item["id"], "output_index": self.output.index(item), "content_index": 0}
+        return self._event("response.output_text.annotation.added",
+                           {**where, "annotation_index": len(part["annotations"]) - 1, "annotation": annotation})
 
     # -- endings ---------------------------------------------------------------------------------
     def finish(self, *, usage: Usage | None, incomplete_reason: str | None = None) -> bytes:

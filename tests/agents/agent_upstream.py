@@ -8,6 +8,10 @@ It plays the model of one agent tool turn, whatever the client and whatever the 
   computes it) → the final text `FINAL`;
 * anything else (a title, a summary, a check the CLI runs on the side) → a short text.
 
+When a translated request offers the provider's own web search (Anthropic's `web_search_20250305` server tool,
+Gemini's `google_search`), the tool-call turn first searches `SEARCH_QUERY` and cites `SEARCH_URL` in a short text,
+reporting the search in the provider's usage or grounding metadata, as the real APIs do.
+
 Protocols: Responses (`/v1/responses`), Chat Completions (`/v1/chat/completions`), Anthropic Messages
 (`/v1/messages`, `/v1/messages/count_tokens`) and Gemini (`/v1beta/models/{m}:generateContent`,
 `:streamGenerateContent?alt=sse`, `:countTokens`), JSON or streamed. Usage is reported in each protocol's own
@@ -30,6 +34,9 @@ RESULT = "agent-42-ok"
 FINAL = "The command printed " + RESULT + "."
 SIDE_TEXT = "Noted."
 SHELL_TOOLS = ("exec_command", "shell_command", "shell", "Bash", "run_shell_command")
+SEARCH_QUERY = "printf format flags"
+SEARCH_URL = "https://man7.org/linux/man-pages/man1/printf.1.html"
+CITED = "printf formats its arguments."
 
 
 def shell_arguments(name: str) -> dict[str, Any]:
@@ -147,11 +154,15 @@ class AgentUpstream(ThreadedServer):
                                               "input": args}]
         else:
             content = [{"type": "text", "text": text}]
+        searched = bool(name) and any(t.get("type") == "web_search_20250305" for t in body.get("tools") or ())
+        if searched:
+            content = _anthropic_search() + content
         message = {
             "id": "msg_01Agent" + "0" * 18, "type": "message", "role": "assistant", "model": body["model"],
             "content": content, "stop_reason": "tool_use" if name else "end_turn", "stop_sequence": None,
             "usage": {"input_tokens": len(_dumps(body)) // 4 + 1, "output_tokens": len(_dumps(content)) // 4 + 1,
-                      "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+                      "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+                      **({"server_tool_use": {"web_search_requests": 1}} if searched else {})},
         }
         if body.get("stream"):
             return await _stream(request, [message_events(message)])
@@ -173,14 +184,33 @@ class AgentUpstream(ThreadedServer):
         part = {"functionCall": {"name": name, "args": args}} if name else {"text": text}
         prompt = len(_dumps(body)) // 4 + 1
         out = len(_dumps(part)) // 4 + 1
+        candidate: dict[str, Any] = {"content": {"role": "model", "parts": [part]}, "finishReason": "STOP", "index": 0}
+        if name and any("google_search" in t or "googleSearch" in t for t in body.get("tools") or ()):
+            candidate["content"]["parts"].insert(0, {"text": CITED})
+            candidate["groundingMetadata"] = {
+                "webSearchQueries": [SEARCH_QUERY], "groundingChunks": [{"web": {"uri": SEARCH_URL, "title": "printf"}}],
+                "groundingSupports": [{"segment": {"startIndex": 0, "endIndex": len(CITED)}, "groundingChunkIndices": [0]}],
+            }
         chunk = {
-            "candidates": [{"content": {"role": "model", "parts": [part]}, "finishReason": "STOP", "index": 0}],
+            "candidates": [candidate],
             "usageMetadata": {"promptTokenCount": prompt, "candidatesTokenCount": out, "totalTokenCount": prompt + out},
             "modelVersion": "agent-upstream",
         }
         if method == "streamGenerateContent":
             return await _stream(request, [f"data: {_dumps(chunk)}\r\n\r\n".encode()])
         return web.json_response(chunk, dumps=_dumps)
+
+
+def _anthropic_search() -> list[dict[str, Any]]:
+    """The blocks of one web search Anthropic ran before the answer (server_tool_use, its result, a cited text)."""
+    return [
+        {"type": "server_tool_use", "id": "srvtoolu_01Agent" + "0" * 16, "name": "web_search",
+         "input": {"query": SEARCH_QUERY}},
+        {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_01Agent" + "0" * 16,
+         "content": [{"type": "web_search_result", "url": SEARCH_URL, "title": "printf", "encrypted_content": "Eq"}]},
+        {"type": "text", "text": CITED, "citations": [{"type": "web_search_result_location", "url": SEARCH_URL,
+                                                       "title": "printf", "cited_text": "printf", "encrypted_index": "E"}]},
+    ]
 
 
 async def _stream(request: web.Request, frames: list[bytes]) -> web.StreamResponse:

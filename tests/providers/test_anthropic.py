@@ -276,7 +276,7 @@ def _user(*parts: dict[str, Any]) -> dict[str, Any]:
         ({"conversation": "conv_1"}, "conversation"),
         ({"input": [{"role": "user", "content": "hi"}, {"type": "item_reference", "id": "msg_1"}]}, "input[1]"),
         ({"input": [{"role": "system", "content": "只有系统消息"}]}, "input"),
-        ({"tools": [{"type": "function", "name": "f"}, {"type": "web_search"}]}, "tools[1].type"),
+        ({"tools": [{"type": "function", "name": "f"}, {"type": "file_search"}]}, "tools[1].type"),  # web_search: mapped
         (
             {"tools": [{"type": "function", "name": "f"}], "tool_choice": {"type": "web_search_preview"}},
             "tool_choice.type",

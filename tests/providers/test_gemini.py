@@ -219,7 +219,7 @@ def _rejected(body: dict[str, Any]) -> InvalidRequest:
         ({"previous_response_id": "resp_abc"}, "previous_response_id"),
         ({"conversation": "conv_1"}, "conversation"),
         ({"input": [{"role": "user", "content": "hi"}, {"type": "item_reference", "id": "msg_1"}]}, "input[1]"),
-        ({"tools": [{"type": "function", "name": "f"}, {"type": "web_search"}]}, "tools[1].type"),
+        ({"tools": [{"type": "function", "name": "f"}, {"type": "file_search"}]}, "tools[1].type"),  # web_search: mapped
         (
             {"tools": [{"type": "function", "name": "f"}], "tool_choice": {"type": "web_search_preview"}},
             "tool_choice.type",

@@ -54,7 +54,10 @@ def message_events(message: dict[str, Any]) -> bytes:
                     for i in range(0, len(block["text"]), TEXT_PIECE_CHARS)
                 ],
             )
-        elif block["type"] == "tool_use":
+            if block.get("citations"):  # web search citations: announced before the cited text, one by one
+                first["citations"] = []
+                deltas = [{"type": "citations_delta", "citation": c} for c in block["citations"]] + deltas
+        elif block["type"] in ("tool_use", "server_tool_use"):
             arguments = _dumps(block["input"]) if block["input"] else ""
             first, deltas = (
                 {**block, "input": {}},

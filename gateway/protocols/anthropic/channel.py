@@ -3,7 +3,8 @@
 Requests are translated by `anthropic_request`; replies, whole or streamed, are replayed through the
 ResponseStreamBuilder so both paths produce the same Responses objects (§6.6). Thinking becomes a
 reasoning item (never text) whose `encrypted_content` keeps the signature, or a redacted block's data, for
-the next turn (`anthropic_thinking`); server-tool blocks are not shown.
+the next turn (`anthropic_thinking`); web search server-tool blocks become web_search_call items and their
+citations url_citation annotations (anthropic/web_search.py); other server-tool blocks are not shown.
 
 Channel options read here: `anthropic_version` (default 2023-06-01), `anthropic_beta` (a string or a
 list, sent as the `anthropic-beta` header); the request options are listed in `anthropic_request`.
@@ -18,6 +19,7 @@ import msgspec
 
 from billing.pricing import Usage
 from gateway.protocols import agent_tools, extras
+from gateway.protocols.anthropic import web_search
 from gateway.protocols.anthropic.channel_request import anthropic_body
 from gateway.protocols.anthropic.thinking import (
     close_reasoning,
@@ -29,6 +31,7 @@ from gateway.protocols.anthropic.thinking import (
 from gateway.protocols.channel import Adapter, CallContext, JsonResult, StreamTranslator, UpstreamError, UpstreamRequest
 from gateway.protocols.translating import ENDED_EARLY, HeldOpeningTranslator, as_str, decode_object, new_builder
 from gateway.protocols.upstream_errors import map_http_error, retry_after_seconds, upstream_message
+from gateway.relay.field_policy import hosted_call_cap
 from gateway.wire.responses import ResponseStreamBuilder, new_id, plausible_usage
 from gateway.wire.schema import ParsedRequest
 from gateway.wire.sse import SSEEvent
@@ -88,6 +91,11 @@ class AnthropicAdapter(Adapter):
             kind = block.get("type")
             if kind == "text":
                 builder.text_delta(_text(block.get("text")))
+                web_search.cite(builder, block.get("citations"), _text(block.get("text")))
+            elif web_search.is_search_use(block):
+                web_search.start(builder, block)
+            elif kind == "web_search_tool_result":
+                web_search.result(builder, block, request.raw.get("include"))
             elif kind == "thinking":
                 close_reasoning(builder)
                 builder.reasoning_delta(_text(block.get("thinking")))
@@ -97,11 +105,14 @@ class AnthropicAdapter(Adapter):
             elif kind == "tool_use":
                 builder.tool_call_start(call_id=as_str(block.get("id")) or _call_id(), name=as_str(block.get("name")))
                 builder.tool_call_arguments(_arguments(block.get("input")))
+        usage = web_search.with_searches(usage, data.get("usage"), builder.output, hosted_call_cap(request.raw))
         builder.finish(usage=usage, incomplete_reason=_INCOMPLETE.get(as_str(data.get("stop_reason"))))
         return JsonResult(body=builder.final_object(), usage=usage)
 
     def stream_translator(self, request: ParsedRequest, ctx: CallContext) -> StreamTranslator:
-        return AnthropicStreamTranslator(new_builder(request, ctx))
+        translator = AnthropicStreamTranslator(new_builder(request, ctx))
+        translator.search_cap, translator.include = hosted_call_cap(request.raw), request.raw.get("include")
+        return translator
 
     def map_error(self, status: int, body: bytes, headers: httpx.Headers) -> UpstreamError:
         kind = _error_type(body)
@@ -139,6 +150,8 @@ class AnthropicStreamTranslator(HeldOpeningTranslator):
         self._blocks: dict[Any, dict[str, Any]] = {}  # content block index → what we made of it
         self._open_call: dict[str, Any] | None = None  # the function_call item of the tool_use block being streamed
         self._error: dict[str, Any] | None = None  # the upstream's `error` event
+        self.search_cap = 0  # web searches the request may be charged for (anthropic/web_search.py)
+        self.include: Any = None  # the request's `include`
 
     def _error_from(self, event: dict[str, Any]) -> UpstreamError:
         error = event.get("error")
@@ -148,6 +161,7 @@ class AnthropicStreamTranslator(HeldOpeningTranslator):
     @property
     def usage(self) -> Usage | None:  # type: ignore[override]  # a computed attribute of StreamTranslator
         usage = anthropic_usage(self._usage) if self._usage else None
+        usage = web_search.with_searches(usage, self._usage, self.builder.output, self.search_cap)
         if usage is None or self._final:
             return usage
         # Only message_start's counts so far (output_tokens ≈ 1): count what was already sent.
@@ -190,6 +204,10 @@ class AnthropicStreamTranslator(HeldOpeningTranslator):
             if state and state["type"] == "thinking" and not state.get("signed"):
                 state["signed"] = True  # a signed block without text gets its own item, once
                 return sign(self.builder, state.get("reasoning"), state.get("signature", ""))
+            if state and state.get("searching"):  # announced once its query is known
+                return self.builder.web_search_call(query=state["query"] or web_search.streamed_query(state["json"]))
+            if state and state["type"] == "text" and state.get("citations"):
+                return web_search.cite(self.builder, state["citations"], state.get("text", ""))
             return self._leave_call() if state and state.get("item") is self._open_call else b""
         if kind == "message_delta":
             delta = data.get("delta")
@@ -216,7 +234,13 @@ class AnthropicStreamTranslator(HeldOpeningTranslator):
         self._blocks[index] = state
         out = self._leave_call()
         if kind == "text":
-            return out + self.builder.text_delta(_text(block.get("text")))
+            state["text"], state["citations"] = _text(block.get("text")), list(block.get("citations") or ())
+            return out + self.builder.text_delta(state["text"])
+        if web_search.is_search_use(block):
+            state.update(searching=True, query=web_search.query_of(block.get("input")), json="")
+            return out
+        if kind == "web_search_tool_result":
+            return out + web_search.result(self.builder, block, self.include)
         if kind == "thinking":
             out += close_reasoning(self.builder) + self.builder.reasoning_delta(_text(block.get("thinking")))
             state["reasoning"] = open_reasoning(self.builder)
@@ -240,10 +264,16 @@ class AnthropicStreamTranslator(HeldOpeningTranslator):
         if not isinstance(delta, dict):
             return b""
         kind = delta.get("type")
+        state = self._blocks.get(index)
         if kind == "text_delta":
             text = _text(delta.get("text"))
+            if state is not None and state["type"] == "text":
+                state["text"] += text
             return self._leave_call() + self.builder.text_delta(text) if text else b""
-        state = self._blocks.get(index)
+        if kind == "citations_delta":
+            if state is not None and state["type"] == "text" and isinstance(delta.get("citation"), dict):
+                state["citations"].append(delta["citation"])
+            return b""
         if kind == "thinking_delta":
             text = _text(delta.get("thinking"))
             if not text:
@@ -259,8 +289,11 @@ class AnthropicStreamTranslator(HeldOpeningTranslator):
                     sign(self.builder, state["reasoning"], state["signature"])  # in the item by its done event
             return b""
         if kind != "input_json_delta":
-            return b""  # citations_delta
+            return b""
         piece = _text(delta.get("partial_json"))
+        if state is not None and state.get("searching"):
+            state["json"] += piece  # the query, read when the block stops
+            return b""
         if not piece or not state or "item" not in state or state.get("whole"):
             return b""
         item = state["item"]

@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from gateway.protocols.anthropic import web_search
 from gateway.protocols.anthropic.cache import add_breakpoints
 from gateway.protocols.anthropic.thinking import thinking_block
 from gateway.protocols.channel import CallContext
@@ -40,7 +41,9 @@ def anthropic_body(request: ParsedRequest, ctx: CallContext) -> dict[str, Any]:
     if system:
         body["system"] = system[0]["text"] if len(system) == 1 else system
     send_strict = bool(ctx.options.get("send_strict"))
-    tools = [_tool(tool, index, send_strict) for index, tool in enumerate(req.tools or ())]
+    offered = req.tools or []
+    tools = [_tool(tool, index, send_strict) for index, tool in enumerate(offered) if not web_search.is_web_search(tool)]
+    tools += _server_tools(offered, request.raw, tools)
     if tools:
         body["tools"], choice = _tool_choice(req.tool_choice, tools)
         if req.parallel_tool_calls is False:
@@ -307,6 +310,17 @@ def _tool(tool: dict[str, Any], index: int, send_strict: bool) -> dict[str, Any]
     return mapped
 
 
+def _server_tools(offered: list[dict[str, Any]], raw: dict[str, Any], functions: list[dict[str, Any]]) -> list:
+    """Anthropic's web search for a web_search tool (anthropic/web_search.py); it takes the name `web_search`."""
+    mapped = web_search.server_tools(offered, raw)
+    if mapped and any(tool["name"] == web_search.NAME for tool in functions):
+        raise InvalidRequest(
+            "A function named 'web_search' cannot be offered beside the web_search tool for this model.",
+            param="tools", code="unsupported_value",
+        )
+    return mapped
+
+
 def _tool_choice(choice: str | dict[str, Any] | None, tools: list[dict[str, Any]]) -> tuple[list[dict], dict | None]:
     """(tools to send, Anthropic tool_choice or None for the upstream's default)."""
     if choice is None:
@@ -316,6 +330,8 @@ def _tool_choice(choice: str | dict[str, Any] | None, tools: list[dict[str, Any]
     kind = choice.get("type")
     if kind == "function":
         return tools, {"type": "tool", "name": choice["name"]}
+    if isinstance(kind, str) and web_search.is_web_search(choice) and any(t["name"] == web_search.NAME for t in tools):
+        return tools, web_search.forced_choice()
     if kind == "allowed_tools":
         names = {tool["name"] for tool in tools}
         allowed = []

@@ -24,6 +24,8 @@ Gemini client libraries send for history without signatures, such as another mod
 the first functionCall of every unsigned model turn; `thinking_control` = "level" (Gemini 3) or
 "budget" (2.5) says how `reasoning.effort` is sent, else it is not sent (the wrong one is a 400).
 
+Google Search grounding stands in for the hosted `web_search` tool (gemini/grounding.py).
+
 Other choices: thought parts (`thought: true`) become reasoning summary text, never output text.
 finishReason STOP (and OTHER, unknown) → completed; MAX_TOKENS → incomplete/max_output_tokens;
 SAFETY-like reasons and a `promptFeedback.blockReason` → incomplete/content_filter;
@@ -42,8 +44,10 @@ from billing.pricing import Usage
 from gateway.protocols import agent_tools, extras
 from gateway.protocols.channel import Adapter, CallContext, JsonResult, StreamTranslator, UpstreamError, UpstreamRequest
 from gateway.protocols.gemini.channel_request import gemini_body, signed_call_id
+from gateway.protocols.gemini.grounding import Grounding
 from gateway.protocols.translating import ENDED_EARLY, HeldOpeningTranslator, as_str, new_builder
 from gateway.protocols.upstream_errors import map_http_error, retry_after_seconds, upstream_message
+from gateway.relay.field_policy import hosted_call_cap
 from gateway.wire.responses import ResponseStreamBuilder, new_id, plausible_usage
 from gateway.wire.schema import ParsedRequest
 from gateway.wire.sse import SSEEvent
@@ -130,11 +134,17 @@ class GeminiAdapter(Adapter):
             raise _bad_reply(_FAILED[reason])
         builder = new_builder(request, ctx)
         emit_parts(builder, _parts(candidate))
+        found = Grounding(hosted_call_cap(request.raw))
+        found.add(candidate)
+        found.emit(builder)
+        usage = found.with_searches(usage)
         builder.finish(usage=usage, incomplete_reason=_incomplete_reason(reason))
         return JsonResult(body=builder.final_object(), usage=usage)
 
     def stream_translator(self, request: ParsedRequest, ctx: CallContext) -> StreamTranslator:
-        return GeminiStreamTranslator(new_builder(request, ctx))
+        translator = GeminiStreamTranslator(new_builder(request, ctx))
+        translator.grounding = Grounding(hosted_call_cap(request.raw))
+        return translator
 
     def map_error(self, status: int, body: bytes, headers: httpx.Headers) -> UpstreamError:
         return map_gemini_error(status, body, headers)
@@ -149,6 +159,7 @@ class GeminiStreamTranslator(HeldOpeningTranslator):
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
         self._error: dict[str, Any] | None = None  # the upstream's error chunk
+        self.grounding = Grounding(0)  # web search results, shown at the end (gemini/grounding.py)
 
     def _error_from(self, event: dict[str, Any]) -> UpstreamError:
         error = event.get("error")
@@ -163,7 +174,9 @@ class GeminiStreamTranslator(HeldOpeningTranslator):
             return self.fail(ENDED_EARLY)
         if reason in _FAILED:
             return self.fail(_FAILED[reason])
-        return self.builder.finish(usage=self.usage, incomplete_reason=_incomplete_reason(reason))
+        out = self.grounding.emit(self.builder)
+        self.usage = self.grounding.with_searches(self.usage)
+        return out + self.builder.finish(usage=self.usage, incomplete_reason=_incomplete_reason(reason))
 
     def _events(self, events: list[SSEEvent]) -> bytes:
         out: list[bytes] = []
@@ -183,7 +196,9 @@ class GeminiStreamTranslator(HeldOpeningTranslator):
         usage = gemini_usage(data.get("usageMetadata"))
         if usage is not None:
             self.usage = usage  # running totals: the last one is the final count
-        out = emit_parts(self.builder, _parts(_candidate(data)))
+        candidate = _candidate(data)
+        out = emit_parts(self.builder, _parts(candidate))
+        self.grounding.add(candidate)
         reason = _finish_reason(data)
         if reason is not None:
             self.finish_reason = reason

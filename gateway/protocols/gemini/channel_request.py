@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from gateway.protocols.channel import CallContext
+from gateway.protocols.gemini import grounding
 from gateway.protocols.translating import (
     allowed_function_names,
     image_url,
@@ -94,11 +95,14 @@ def gemini_body(request: ParsedRequest, ctx: CallContext) -> dict[str, Any]:
     body: dict[str, Any] = {"contents": contents}
     if system:
         body["systemInstruction"] = {"parts": system}
-    declarations = [_declaration(tool, index) for index, tool in enumerate(req.tools or ())]
-    if declarations:
-        body["tools"] = [{"functionDeclarations": declarations}]
-        if req.tool_choice is not None:
-            body["toolConfig"] = {"functionCallingConfig": _calling_config(req.tool_choice)}
+    offered = req.tools or []
+    declarations = [_declaration(tool, index) for index, tool in enumerate(offered) if not grounding.is_web_search(tool)]
+    search = grounding.search_tools(offered, request.raw, req.tool_choice)  # web_search: gemini/grounding.py
+    if declarations or search:
+        body["tools"] = ([{"functionDeclarations": declarations}] if declarations else []) + search
+    choice = grounding.calling_choice(req.tool_choice, {d["name"] for d in declarations}) if search else req.tool_choice
+    if declarations and choice is not None:
+        body["toolConfig"] = {"functionCallingConfig": _calling_config(choice)}
     config = _generation_config(req, ctx)
     if config:
         body["generationConfig"] = config

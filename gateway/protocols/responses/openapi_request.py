@@ -209,7 +209,7 @@ def _tools() -> dict[str, dict[str, Any]]:
                 },
                 {
                     "type": "object",
-                    "description": "Force a hosted tool (Responses passthrough channels only).",
+                    "description": "Force a hosted tool (Responses passthrough channels; web_search also on Anthropic ones).",
                     "required": ["type"],
                     "properties": {"type": {"type": "string"}},
                 },

@@ -1,11 +1,13 @@
 """Killing one host mid-load loses no charge.
 
-CONC clients send requests one after another for DURATION seconds through the load balancer, to the slow
-model (its answer trickles for about a second, so the victim has requests in flight at every moment). At
-KILL_AT the victim's uvicorn gets SIGKILL. Its in-flight requests die with it: their clients get an error
-from HAProxy and their holds stay open until they expire. After the hold TTL has passed the sweeper's own
-function (billing.services.holds_expire) releases them, and then money.py's assertions must hold: every 200
-charged exactly once, no open hold, Σ ledger = balance, usage records = charges.
+CONC clients send requests one after another for DURATION seconds through the load balancer: half to the
+slow model (its answer trickles for two seconds, so the victim has requests in flight at every moment, their
+holds open), half to the plain one (hundreds a second, so the kill can also land between a settlement and
+its answer). At KILL_AT the victim's uvicorn gets SIGKILL. Its in-flight requests die with it: their clients
+get an error from HAProxy and their holds stay open until they expire (or, settled just before the kill, they
+are charged without their answer). After the hold TTL has passed the sweeper's own function
+(billing.services.holds_expire) releases them, and then money.py's assertions must hold: every 200 charged
+exactly once, no open hold, Σ ledger = balance, usage records = charges.
 
 usage: kill.py --state state.json --lb http://127.0.0.1:18200 --victim h2 --pid 1234 --ttl 15 --out kill.json
 """
@@ -28,16 +30,17 @@ import request
 from billing.services import holds_expire
 
 
-async def closed_loop(http, lb: str, key: str, stop_at: float, answers: list) -> None:
+async def closed_loop(http, lb: str, key: str, model: str, stop_at: float, answers: list) -> None:
     while time.time() < stop_at:
-        answers.append(await client.post(http, lb, "/v1/responses", key, request.body(request.SLOW_MODEL)))
+        answers.append(await client.post(http, lb, "/v1/responses", key, request.body(model)))
 
 
 async def run(lb: str, key: str, conc: int, duration: float, kill_at: float, pid: int) -> tuple[list, float]:
     answers: list[client.Answer] = []
     async with client.session() as http:
         stop_at = time.time() + duration
-        loops = [asyncio.create_task(closed_loop(http, lb, key, stop_at, answers)) for _ in range(conc)]
+        models = (request.SLOW_MODEL, request.MODEL)
+        loops = [asyncio.create_task(closed_loop(http, lb, key, models[n % 2], stop_at, answers)) for n in range(conc)]
         await asyncio.sleep(kill_at)
         os.kill(pid, signal.SIGKILL)
         killed_at = time.time()
@@ -73,7 +76,10 @@ def main() -> None:
     answers, killed_at = asyncio.run(run(args.lb, customer["key"], args.conc, args.duration, args.kill_at, args.pid))
     victim_status = haproxy_stats.read(args.stats)[args.victim]["status"]
     ok = [a for a in answers if a.status == 200]
-    cut = [a for a in answers if a.status != 200 and a.started <= killed_at <= a.ended + 0.05]
+    failed = [a for a in answers if a.status != 200]
+    cut = [a for a in failed if a.started <= killed_at]  # in flight when it died; the rest were sent after
+    # Sent after the kill, before HAProxy's health check took the victim out (on a pooled connection to it).
+    late = [a for a in failed if a.started > killed_at and a.started < killed_at + 2]
     swept = sweep_after(killed_at + args.ttl + 1)
     now = money.wait_settled(customer["account_id"], timeout=5)
     answered = {a.request_id for a in ok}
@@ -85,18 +91,22 @@ def main() -> None:
         **money.exact(now, answered=list(answered), cost=cost, funds=customer["funds"]),
         # A request the victim settled but could not answer is charged without a 200: at most those in flight.
         "charged_without_200_only_in_flight": len(charged_unanswered) <= len(cut),
+        "failures_only_around_the_kill": len(failed) == len(cut) + len(late),
     }
     result = {
         "check": "kill", "victim": args.victim, "concurrency": args.conc, "duration_s": args.duration,
         "killed_after_s": args.kill_at, "hold_ttl_s": args.ttl, "requests": len(answers), "served": len(ok),
         "served_by_host": dict(Counter(a.host for a in ok)),
         "failed": dict(Counter(f"{a.status} {a.code} {a.host}".strip() for a in answers if a.status != 200)),
-        "cut_in_flight": len(cut), "holds_released_by_sweeper": swept,
+        "cut_in_flight": len(cut), "failed_after_kill": len(late),
+        "failed_s_after_kill": sorted(round(a.started - killed_at, 3) for a in failed),
+        "holds_released_by_sweeper": swept,
         "charged_without_200": len(charged_unanswered), "victim_haproxy_status": victim_status,
         "money": money.public(now),
     }
-    print(f"kill: {len(answers)} requests, {len(ok)} served {result['served_by_host']}, {len(cut)} cut by the kill "
-          f"of {args.victim}; sweeper released {swept} holds; {now['charges']} charges for {len(ok)} 200s "
+    print(f"kill: {len(answers)} requests, {len(ok)} served {result['served_by_host']}; {len(cut)} in flight on "
+          f"{args.victim} when it was killed, {len(late)} sent to it before HAProxy noticed; sweeper released "
+          f"{swept} holds; {now['charges']} charges for {len(ok)} 200s "
           f"({len(charged_unanswered)} charged without a 200); balance {now['balance_micros']} = Σ ledger "
           f"{now['ledger_sum_micros']}, open holds {now['open_holds']}")
     outcome.conclude(result, checks, args.out)

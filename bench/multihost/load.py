@@ -85,7 +85,8 @@ def main() -> None:
     }
     result = {"check": "load", "duration_s": args.duration, "concurrency": args.conc, **measured,
               "per_host_haproxy_2xx": {n: s["hrsp_2xx"] for n, s in per_server.items()},
-              "per_host_counted": counted, "finished_after_wrk_stopped": unseen, "usage_records": usage_ok, "money": money.public(now)}
+              "per_host_counted": counted, "finished_after_wrk_stopped": unseen, "usage_records": usage_ok,
+              "money": money.public(now)}
     print(f"load: {measured['req_per_s']:.0f} req/s through HAProxy at C={args.conc} for {args.duration} s "
           f"(p50 {measured['p50']}, p99 {measured['p99']}); per host (HAProxy / own count): "
           + ", ".join(f"{n} {per_server[n]['hrsp_2xx']}/{counted[n]}" for n in args.hosts)

@@ -27,7 +27,8 @@ def line(name: str, r: dict) -> str:
         return (f"opened after {r['failures_before_open']} failures on {r['trip_host']}; seen open after "
                 + ", ".join(f"{h} {t} s" for h, t in r["seen_open_after_s"].items()))
     m = r["money"]
-    return (f"{r['victim']} killed mid-load: {r['served']} × 200 of {r['requests']}, {r['cut_in_flight']} cut, "
+    return (f"{r['victim']} killed mid-load: {r['served']} × 200 of {r['requests']}, {r['cut_in_flight']} cut in "
+            f"flight + {r['failed_after_kill']} sent before HAProxy noticed, "
             f"{r['holds_released_by_sweeper']} holds swept; {m['charges']} charges "
             f"({r['charged_without_200']} without a 200), balance = Σ ledger: "
             f"{m['balance_micros'] == m['ledger_sum_micros']}, open holds {m['open_holds']}")

@@ -4,7 +4,7 @@ import csv
 import io
 import socket
 
-COUNTERS = ("stot", "hrsp_2xx", "hrsp_4xx", "hrsp_5xx", "eresp", "econ")
+COUNTERS = ("stot", "hrsp_2xx", "hrsp_4xx", "hrsp_5xx", "eresp", "econ", "chkdown", "downtime")
 
 
 def read(sock_path: str, backend: str = "gateways") -> dict[str, dict]:

@@ -81,11 +81,14 @@ def main() -> None:
         "hosts_counted_what_haproxy_sent": 0 <= unseen <= args.conc,
         "usage_records_cover_wrk": measured["requests"] <= usage_ok <= measured["requests"] + args.conc,
         "usage_records_are_the_hosts_counts": usage_ok == sum(counted.values()),
-        **{k: v for k, v in money.exact(now, answered=[], cost=cost, funds=customer["funds"]).items()},
+        **money.exact(now, answered=[], cost=cost, funds=customer["funds"]),
     }
     result = {"check": "load", "duration_s": args.duration, "concurrency": args.conc, **measured,
               "per_host_haproxy_2xx": {n: s["hrsp_2xx"] for n, s in per_server.items()},
-              "per_host_counted": counted, "finished_after_wrk_stopped": unseen, "usage_records": usage_ok,
+              "per_host_counted": counted,
+              # a host whose health check timed out under load was out of the rotation for a while
+              "per_host_marked_down": {n: s["chkdown"] for n, s in per_server.items()},
+              "finished_after_wrk_stopped": unseen, "usage_records": usage_ok,
               "money": money.public(now)}
     print(f"load: {measured['req_per_s']:.0f} req/s through HAProxy at C={args.conc} for {args.duration} s "
           f"(p50 {measured['p50']}, p99 {measured['p99']}); per host (HAProxy / own count): "

@@ -15,7 +15,7 @@ CHECKS = ("load", "burst", "revoke", "breaker", "kill")
 def line(name: str, r: dict) -> str:
     if name == "load":
         return (f"{r['req_per_s']:.0f} req/s at C={r['concurrency']} (p50 {r['p50']}, p99 {r['p99']}); "
-                f"200s per host {r['per_host_haproxy_2xx']}")
+                f"200s per host {r['per_host_haproxy_2xx']}, marked down {r['per_host_marked_down']}")
     if name == "burst":
         m = r["money"]
         return (f"{r['requests']} at once for a balance of {r['afford']}: {r['served']} served "

@@ -14,6 +14,7 @@ The database must be migrated (manage.py migrate).
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -57,11 +58,48 @@ def callers() -> dict[str, tuple[str, str]]:
     }
 
 
+def profile_start(pid: int, case: str, seconds: int) -> tuple[subprocess.Popen, Path]:
+    """py-spy (pip install py-spy; not a dependency) on the worker for the measured run, 200 Hz, idle excluded."""
+    out = wrkrun.WORK / f"profile-{case.split()[0]}.txt"
+    cmd = ["py-spy", "record", "--pid", str(pid), "--rate", "200", "--duration", str(seconds), "--format", "raw",
+           "--output", str(out), "--nonblocking"]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out
+
+
+OURS = ("gateway/", "billing/", "accounts/", "harnmodel/", "redis/", "psycopg/", "django/")
+
+
+def profile_report(process: subprocess.Popen, out: Path, top: int = 15) -> dict:
+    """Where the samples are (collapsed stacks from py-spy): leaf frames (self), and the project's and its
+    clients' frames by inclusive share (the event loop's and uvicorn's outer frames left out)."""
+    process.wait(60)
+    own: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in out.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames, n = stack.split(";"), int(count)
+        total += n
+        own[frames[-1]] = own.get(frames[-1], 0) + n
+        for frame in set(frames):
+            if any(part in frame for part in OURS):
+                inclusive[frame] = inclusive.get(frame, 0) + n
+    report = {}
+    print(f"profile {out} ({total} samples)")
+    for title, table in (("self", own), ("inclusive", inclusive)):
+        ranked = sorted(table.items(), key=lambda item: -item[1])[:top]
+        report[title] = [(frame, round(100 * n / max(total, 1), 1)) for frame, n in ranked]
+        for frame, share in report[title]:
+            print(f"  {title:9} {share:5.1f} %  {frame}")
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("-c", "--concurrency", type=int, default=16)
     parser.add_argument("--port", type=int, default=8190)
+    parser.add_argument("--profile", default="", help="comma-separated status codes to record with py-spy (e.g. 402,429)")
     parser.add_argument("--json-out", default=str(ROOT / "bench" / "results" / f"fastfail-{time.strftime('%Y%m%d-%H%M%S')}.json"))
     args = parser.parse_args()
     database = urlparse(os.environ["DATABASE_URL"]).path.lstrip("/")
@@ -79,8 +117,11 @@ def main() -> None:
                       "pg": procstat.postgres_pids(database)["backends"]}
             wrkrun.wrk(url, body, [key], args.concurrency, 2)  # warm-up, and the PG backends it opens
             groups["pg"] = procstat.postgres_pids(database)["backends"]
+            profiler = profile_start(gateway.pid, case, args.seconds) if case[:3] in args.profile.split(",") else None
             row = {"case": case, **wrkrun.measured(url, body, [key], args.concurrency, args.seconds, groups,
                                                     warmup=0)}
+            if profiler is not None:
+                row["profile"] = profile_report(*profiler)
             rows.append(row)
             print(f"| {case} | {row['rps']} | {row['statuses']} | {row['worker_ms_per_req']} | {row['pg_ms_per_req']}"
                   f" | {row['redis_ms_per_req']} | {row['machine_cores']} | {row['p50_ms']} | "

@@ -32,11 +32,19 @@ def start_mock(port: int) -> None:
     """The shared harness's static nginx mock on `port` (copied to bench/_work/harness, as bench/run does)."""
     if not port_free(port):
         sys.exit(f"port {port} is already in use: pick another --mock-port")
-    shared = Path(os.environ.get("SHARED_BENCH", ROOT.parent / "shared" / "bench"))
+    # ../shared/bench beside the project (as bench/run), or beside a folder above it (a git worktree)
+    found = [p / "shared" / "bench" for p in ROOT.parents if (p / "shared" / "bench").is_dir()]
+    shared = Path(os.environ.get("SHARED_BENCH") or (found[0] if found else ROOT.parent / "shared" / "bench"))
     if not HARNESS.exists():
         shutil.copytree(shared, HARNESS)
     env = {**os.environ, "MOCK_PORT": str(port), "PYTHON": sys.executable}
     subprocess.run(["bash", "mock/nginx.sh", "start"], cwd=HARNESS, env=env, check=True, capture_output=True)
+
+
+def mock_pids() -> list[int]:
+    """Our nginx mock's master and workers."""
+    master = HARNESS / "_work" / "nginx" / "master.pid"
+    return procstat.tree(int(master.read_text())) if master.exists() else []
 
 
 def stop_mock() -> None:

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -141,15 +142,31 @@ async def main(args: argparse.Namespace) -> list[dict]:
     database = urlparse(os.environ["DATABASE_URL"]).path.lstrip("/")
     every = await asyncio.to_thread(funded_accounts, 100)
     rows = []
-    for concurrency in args.concurrency:
-        for accounts in (every[:1], every):
-            settings.HARNMODEL_DB_ASYNC_CONNECTIONS = concurrency
-            await close_pool()
-            aio._pool = None  # a fresh pool of `concurrency` connections for this point
-            rows.append(await Point(accounts, concurrency).run(args.duration, database))
-            print_row(rows[-1])
+    for rep in range(args.repeat):  # repeats outermost: the shared machine's drift hits every point alike
+        for concurrency in args.concurrency:
+            for accounts in (every[:1], every) if rep % 2 == 0 else (every, every[:1]):
+                settings.HARNMODEL_DB_ASYNC_CONNECTIONS = concurrency
+                await close_pool()
+                aio._pool = None  # a fresh pool of `concurrency` connections for this point
+                rows.append({"repeat": rep + 1, **await Point(accounts, concurrency).run(args.duration, database)})
+                print_row(rows[-1])
     await close_pool()
     return rows
+
+
+def medians(rows: list[dict]) -> list[dict]:
+    """Per (C, accounts): the median of every number over the repeats, and the 1-min load range."""
+    points: dict[tuple[int, int], list[dict]] = {}
+    for row in rows:
+        points.setdefault((row["concurrency"], row["accounts"]), []).append(row)
+    out = []
+    for (concurrency, accounts), runs in sorted(points.items()):
+        numbers = [k for k, v in runs[0].items() if isinstance(v, (int, float)) and k != "repeat"]
+        median = {k: round(statistics.median(run[k] for run in runs), 3) for k in numbers}
+        loads = [run["load_before"][0] for run in runs] + [run["load_after"][0] for run in runs]
+        out.append({**median, "concurrency": concurrency, "accounts": accounts, "repeats": len(runs),
+                    "load_before": (min(loads),), "load_after": (max(loads),)})
+    return out
 
 
 HEADER = ("C", "accts", "pairs/s", "stmts/s", "reserve ms", "settle ms", "PG ms/pair", "PG cores",
@@ -169,6 +186,7 @@ def print_row(row: dict) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=8.0)
+    parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--concurrency", type=lambda s: [int(c) for c in s.split(",")], default=[1, 4, 16])
     parser.add_argument("--json-out", default=str(ROOT / "bench" / "results" / f"dbceiling-{time.strftime('%Y%m%d-%H%M%S')}.json"))
     arguments = parser.parse_args()
@@ -176,6 +194,12 @@ if __name__ == "__main__":
         sys.exit("needs PostgreSQL (DATABASE_URL) and HARNMODEL_DB_ASYNC on: the statements under test are PostgreSQL's")
     print_row(None)
     results = asyncio.run(main(arguments))
+    summary = medians(results)
+    if arguments.repeat > 1:
+        print(f"medians of {arguments.repeat} repeats (load: lowest→highest seen):")
+        print_row(None)
+        for row in summary:
+            print_row(row)
     Path(arguments.json_out).parent.mkdir(parents=True, exist_ok=True)
-    Path(arguments.json_out).write_text(json.dumps({"command": sys.argv, "points": results}, indent=1) + "\n")
+    Path(arguments.json_out).write_text(json.dumps({"command": sys.argv, "medians": summary, "points": results}, indent=1) + "\n")
     print(f"JSON: {arguments.json_out}")

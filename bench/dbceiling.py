@@ -108,12 +108,14 @@ class Point:
         load_before = procstat.loadavg()
         self.counting = True
         locked_before = _locked_calls
+        wal_before = procstat.wal_bytes()
         sampler.start()
         started = time.perf_counter()
         await asyncio.sleep(duration)
         self.counting = False
         elapsed = time.perf_counter() - started
         cpu = sampler.stop()
+        wal = procstat.wal_bytes() - wal_before
         self.fallbacks += _locked_calls - locked_before
         self.running = False
         await asyncio.gather(*tasks)
@@ -128,6 +130,7 @@ class Point:
             "pg_backend_cpu_ms_per_pair": round(1000 * cpu["pg_backends"] / pairs, 3),
             "pg_cores": round(pg_cpu / elapsed, 2), "client_cpu_ms_per_pair": round(1000 * cpu["client"] / pairs, 3),
             "machine_cores": round(cpu["machine"] / elapsed, 2), "fallbacks": self.fallbacks,
+            "wal_bytes_per_pair": round(wal / pairs),  # cluster-wide: other databases' writes count too
             "pg_backend_pids": len(pg["backends"]), "load_before": load_before, "load_after": procstat.loadavg(),
         }
 
@@ -170,7 +173,7 @@ def medians(rows: list[dict]) -> list[dict]:
 
 
 HEADER = ("C", "accts", "pairs/s", "stmts/s", "reserve ms", "settle ms", "PG ms/pair", "PG cores",
-          "client ms/pair", "machine cores", "fallbk", "load 1m before→after")
+          "client ms/pair", "WAL B/pair", "machine cores", "fallbk", "load 1m before→after")
 
 
 def print_row(row: dict) -> None:
@@ -179,7 +182,7 @@ def print_row(row: dict) -> None:
         return
     cells = (row["concurrency"], row["accounts"], row["pairs_per_s"], row["statements_per_s"], row["reserve_ms"],
              row["settle_ms"], row["pg_cpu_ms_per_pair"], row["pg_cores"], row["client_cpu_ms_per_pair"],
-             row["machine_cores"], row["fallbacks"], f"{row['load_before'][0]}→{row['load_after'][0]}")
+             row["wal_bytes_per_pair"], row["machine_cores"], row["fallbacks"], f"{row['load_before'][0]}→{row['load_after'][0]}")
     print("| " + " | ".join(str(c) for c in cells) + " |", flush=True)
 
 

@@ -65,6 +65,13 @@ def postgres_pids(database: str, psql: tuple[str, ...] = ("psql", "-h", "127.0.0
     return {"backends": backends, "aux": aux}
 
 
+def wal_bytes(psql: tuple[str, ...] = ("psql", "-h", "127.0.0.1", "-U", "postgres")) -> int:
+    """The cluster's WAL position in bytes: a difference is WAL written meanwhile, by every database."""
+    out = subprocess.run([*psql, "-d", "postgres", "-Atc", "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')"],
+                         capture_output=True, text=True, check=True).stdout
+    return int(float(out.strip()))
+
+
 class Sampler:
     """CPU seconds of named groups of pids between start() and stop()."""
 

@@ -36,8 +36,8 @@ EXPECTED = {
     "200 json": (5, 1),
     "200 stream": (5, 1),
     "401 unknown key": (0, 0),  # the negative answer is cached like a key
-    # the hold statement declines; the locked path: BEGIN, the wallet FOR UPDATE, ROLLBACK
-    "402 empty wallet": (4, 0),
+    # the hold statement declines; a read of the wallet's free balance says not even the input fits
+    "402 empty wallet": (2, 0),
     "403 model not allowed": (0, 0),
     "404 unknown model": (0, 0),
     "429 rate limited": (0, 1),  # the limiter's one script (EVALSHA)

@@ -7,7 +7,8 @@ Three tiers write the same rows from one column map (columns.py):
   hand it (a short wallet, a replay, usage above the hold, an expired hold) and runs on any database.
 
 `reserve()` and `settle()` are the async entry points the gateway calls: the event-loop statement
-first, then, in a DB thread, the locked path (or, without the event-loop tier, the statement first).
+first, then, in a DB thread, the locked path (or, without the event-loop tier, the statement first). A hold
+the statement declines is refused at once when a plain read of the wallet's free balance cannot pay even its input.
 A failed statement is logged and counted, never silently retried (errors.py).
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 
 from billing.db import run_db  # the bounded DB thread pool every async caller shares
 
-from ..pricing import PriceSnapshot, Usage
+from ..pricing import PriceSnapshot, Usage, hold_for
 from . import aio, orm, statement
 from .types import InsufficientBalance, RequestFacts, Reservation, Settlement
 
@@ -47,7 +48,14 @@ async def reserve(
     }
     if aio.enabled():
         reservation = await aio.reserve(**hold)
-        return reservation if reservation is not None else await run_db(orm.reserve, **hold)
+        if reservation is not None:
+            return reservation
+        # Declined: a wallet that cannot pay even the input is refused here, without a DB thread or the wallet's
+        # row lock (a 402 costs one read, and a busy wallet's traffic does not queue behind its refusals).
+        free = await aio.free_micros(account_id)
+        if free is not None and hold_for(input_tokens, max_output_tokens, price, tool_micros, free) is None:
+            raise InsufficientBalance
+        return await run_db(orm.reserve, **hold)
     return await run_db(statement.reserve, **hold)
 
 

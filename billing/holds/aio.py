@@ -9,17 +9,21 @@ the event loop, as server-side prepared statements, concurrent ones in one round
 
 import asyncio
 import functools
+import logging
 from typing import Any
 
 import psycopg
 from django.conf import settings
 from django.db import connections
 
+from ..models import Wallet
 from ..pricing import PriceSnapshot, Usage
 from . import sql
 from .batch import Batcher
 from .errors import statement_failed
 from .types import RequestFacts, Reservation, Settlement
+
+log = logging.getLogger("harnmodel.billing")
 
 
 class _Pool:
@@ -116,6 +120,19 @@ async def reserve(
     if row is None:
         return None
     return Reservation(hold_id=str(row[0]), amount_micros=amount, output_cap=max_output_tokens)
+
+
+async def free_micros(account_id: int) -> int | None:
+    """The wallet's balance not held, read without a lock (None: no wallet, or the read failed). Only a
+    refusal may rest on it: a request refused on it is one that arrived a moment earlier."""
+    wallet = Wallet._meta.db_table
+    query = f"SELECT balance_micros - held_micros FROM {wallet} WHERE account_id = %(account)s::bigint"
+    try:
+        row = await current_pool().fetch_one(account_id, query, {"account": account_id})
+    except psycopg.Error:  # a read changed nothing: the locked path decides, as without it
+        log.warning("reading the wallet's free balance failed; the locked path decides", exc_info=True)
+        return None
+    return None if row is None else row[0]
 
 
 async def settle(

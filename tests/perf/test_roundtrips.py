@@ -1,0 +1,126 @@
+"""Database round trips per `/v1/responses` request, in steady state: a regression that adds one fails here.
+
+The gateway runs in this process (its ASGI app over httpx) against the real-HTTP test upstream, with what
+production has: persistent connections, the key and catalog caches warm, the receipt signer loaded. Each
+case sends the same request twice and counts the second one, its background work included (settlement,
+the receipt batch): tests/perf/roundtrips.py counts every statement psycopg sends (ORM and event loop)
+and every write redis-py makes. PostgreSQL only: on SQLite the money path is the locked ORM path, a
+different count. Redis counts apply when REDIS_URL is set (CI's PostgreSQL leg); without it, none.
+"""
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from django.conf import settings
+from django.db import connection, connections
+
+from billing import db as billing_db
+from billing.db import run_db
+from billing.holds import aio
+from gateway.models import ApiKey
+from harnmodel.asgi import application
+from tests.conftest import relay_settled
+from tests.e2e.conftest import serve_model
+from tests.factories import make_customer, make_model
+from tests.perf.roundtrips import counting
+from tests.upstream.server import UpstreamServer
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
+
+# case → (PostgreSQL round trips, Redis round trips when REDIS_URL is set). The README's table mirrors this.
+EXPECTED = {
+    # hold statement, settle statement, then the receipt batch (BEGIN, INSERT, COMMIT: one batch per 20 ms
+    # for every request of the worker, so 3 here, a share of 3 under load); the breaker's success script
+    "200 json": (5, 1),
+    "200 stream": (5, 1),
+    "401 unknown key": (0, 0),  # the negative answer is cached like a key
+    # the hold statement declines; a read of the wallet's free balance says not even the input fits
+    "402 empty wallet": (2, 0),
+    "403 model not allowed": (0, 0),
+    "404 unknown model": (0, 0),
+    "429 rate limited": (0, 1),  # the limiter's one script (EVALSHA)
+}
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    server = UpstreamServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _postgres(settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("counts the PostgreSQL statements (billing/holds/sql.py); SQLite runs the locked path only")
+    settings.HARNMODEL_DB_PERSISTENT = True  # production's setting; the session default closes after each call
+    settings.HARNMODEL_DB_THREADS = 1  # one DB thread, so its connection can be closed at the end
+    settings.HARNMODEL_AUTH_CACHE_SECONDS = 60
+    settings.HARNMODEL_CATALOG_CACHE_SECONDS = 60
+
+
+@contextlib.asynccontextmanager
+async def gateway() -> AsyncIterator[httpx.AsyncClient]:
+    """The ASGI app; afterwards no connection it opened stays open (the test database is flushed, then dropped)."""
+    old, billing_db._executor = billing_db._executor, None
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://gw") as http:
+            yield http
+        await relay_settled()
+    finally:
+        if billing_db._executor is not None:
+            await run_db(connections.close_all)
+            billing_db._executor.shutdown()
+        billing_db._executor = old
+        pool = aio.current_pool()
+        while pool.idle:
+            await pool.idle.pop().close()
+
+
+def _people(upstream: UpstreamServer) -> dict[str, str]:
+    serve_model("openai_responses", upstream)
+    make_model("other-model")
+    keys = {"rich": make_customer("rich@example.com", balance="100")[1],
+            "broke": make_customer("broke@example.com", balance="0")[1],
+            "narrow": make_customer("narrow@example.com", balance="100", models=["other-model"])[1]}
+    account, keys["limited"] = make_customer("limited@example.com", balance="100")
+    ApiKey.objects.filter(account=account).update(rpm_limit=1)
+    return keys
+
+
+CASES = {  # case → (which key, model, stream)
+    "200 json": ("rich", "gpt-4o", False),
+    "200 stream": ("rich", "gpt-4o", True),
+    "401 unknown key": (None, "gpt-4o", False),
+    "402 empty wallet": ("broke", "gpt-4o", False),
+    "403 model not allowed": ("narrow", "gpt-4o", False),
+    "404 unknown model": ("rich", "no-such-model", False),
+    "429 rate limited": ("limited", "gpt-4o", False),  # the first (counted as warm-up) takes the minute's one
+}
+
+
+async def _send(http: httpx.AsyncClient, key: str, model: str, stream: bool) -> httpx.Response:
+    body = {"model": model, "input": "round trips", "stream": stream, "max_output_tokens": 64}
+    response = await http.post("/v1/responses", json=body, headers={"authorization": f"Bearer {key}"})
+    await relay_settled()  # the settlement and the receipt batch belong to this request
+    return response
+
+
+@pytest.mark.parametrize("case", list(CASES))
+async def test_round_trips_per_request(case, upstream):
+    who, model, stream = CASES[case]
+    async with gateway() as http:
+        keys = await run_db(_people, upstream)
+        key = keys[who] if who else "sk-" + "0" * 48
+        await _send(http, key, model, stream)  # warm-up: connections, caches, signer, key "last used" stamp
+        with counting() as trips:
+            response = await _send(http, key, model, stream)
+    assert response.status_code == int(case.split()[0]), response.text
+    pg, redis = EXPECTED[case]
+    seen = trips.summary()
+    print(case, seen)
+    assert seen["connects"] == 0, seen  # steady state opens no connection
+    assert seen["postgres"] == pg, seen
+    assert seen["redis"] == (redis if settings.REDIS_URL else 0), seen

@@ -17,10 +17,10 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from accounts.ws_routing import SiteOriginValidator, websocket_urlpatterns  # noqa: E402
 from gateway.relay.front import GatewayApp  # noqa: E402
-from gateway.upstream.truth.counting import preload  # noqa: E402
+from gateway.upstream.truth import child as truth_child  # noqa: E402
 
 if settings.HARNMODEL_TRUTH_PRELOAD:
-    preload()  # the truth score's vocabularies, before serving (loading one later stalls the event loop)
+    truth_child.start()  # the truth score's vocabularies, loaded in a child process (never in this worker)
 
 gateway_application = GatewayApp(fallback=django_application)
 

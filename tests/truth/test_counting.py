@@ -66,3 +66,20 @@ def test_counting_speed_and_slices_short_enough_for_the_loop(capsys):
         print(f"\ncounted {len(text.encode()) / 1e6:.2f} MB in {elapsed * 1000:.0f} ms "
               f"({len(text.encode()) / elapsed / 1e6:.1f} MB/s); one slice {one_slice * 1000:.1f} ms")  # fmt: skip
     assert one_slice < 0.05  # a slice never holds the event loop's GIL for long
+
+
+def test_the_worker_counts_in_a_child_process_and_never_loads_a_vocabulary():
+    """The vocabularies (~155 MB with their package) live in the truth child (child.py): the same count as
+    here, and this process's tokenizer cache stays empty."""
+    from gateway.upstream.truth import child
+
+    counting._tokenizer.cache_clear()
+    messages = [("system", "be brief"), ("user", "hello world, 你好")]
+    try:
+        in_child = child.count_messages(messages, "o200k")
+        assert counting._tokenizer.cache_info().currsize == 0  # counted, and nothing loaded here
+        assert in_child == counting.count_messages(messages, "o200k")  # the same count as in-process
+        assert child.count_messages(messages, "estimate") == counting.count_messages(messages, "estimate")
+    finally:
+        child.stop()
+        counting._tokenizer.cache_clear()

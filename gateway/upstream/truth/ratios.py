@@ -1,7 +1,7 @@
 """Reported ÷ locally counted input tokens, per channel × model.
 
 The relay hands each settled request here (`note`, an append to a bounded queue: no counting, no I/O on
-the hot path). One worker thread counts the input exactly (counting.py), buffers the samples and writes
+the hot path). One worker thread counts the input exactly (counting.py, the vocabularies in a child process: child.py), buffers the samples and writes
 them in batches (every HARNMODEL_TRUTH_FLUSH_SAMPLES samples or HARNMODEL_TRUTH_FLUSH_SECONDS) into
 TokenRatio, a bounded window per channel × model. Past HARNMODEL_TRUTH_PENDING queued requests new ones
 are dropped: a sample is evidence, never worth memory or latency.
@@ -19,7 +19,8 @@ from django.conf import settings
 from django.db import connections, transaction
 
 from gateway.models import Channel
-from gateway.upstream.truth.counting import count_request, vocabulary
+from gateway.upstream.truth import child
+from gateway.upstream.truth.counting import Uncountable, messages_of, vocabulary
 from gateway.upstream.truth.models import TokenRatio
 
 log = logging.getLogger("harnmodel.truth")
@@ -88,11 +89,15 @@ def _count(channel_id: int, public_id: str, upstream_model: str, options: dict, 
     global _timer
     try:
         vocab = vocabulary(public_id, upstream_model, options or {})
-        count = count_request(request, vocab)
-        if count is None or count.tokens < settings.HARNMODEL_TRUTH_MIN_TOKENS:
+        try:
+            messages = messages_of(request)
+        except Uncountable:
+            return
+        tokens = child.count_messages(messages, vocab)  # the vocabularies live in a child process (child.py)
+        if tokens < settings.HARNMODEL_TRUTH_MIN_TOKENS:
             return
         with _lock:
-            _buffer.append(Sample(channel_id, public_id, vocab, count.tokens, reported))
+            _buffer.append(Sample(channel_id, public_id, vocab, tokens, reported))
             size = len(_buffer)
         if size >= settings.HARNMODEL_TRUTH_FLUSH_SAMPLES or (
             time.monotonic() - _state.flushed_at >= settings.HARNMODEL_TRUTH_FLUSH_SECONDS

@@ -14,6 +14,8 @@ Stdlib only; bodies must not contain '$' (nginx variables).
 import json
 from pathlib import Path
 
+from nginx_head import head
+
 MODEL = "gpt-4o"  # the upstream model name bench/provision.py gives every channel
 PROMPT_TOKENS = 12
 WORDS = ("The quick brown fox jumps over the lazy dog while the gateway relays "
@@ -97,25 +99,7 @@ def nginx_conf(prefix: Path, port: int, served: dict[str, tuple[str, str]]) -> s
         (html / name).write_bytes(body.encode())  # byte-exact: Gemini frames end in \r\n
         locations.append(f"        location = {path} {{ default_type {ctype}; alias {html}/{name}; "
                          f"error_page 405 =200 {path}; }}")
-    return f"""daemon off;
-master_process on;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/logs/error.log warn;
-events {{ worker_connections 8192; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/tmp/body;
-    proxy_temp_path {prefix}/tmp/proxy;
-    fastcgi_temp_path {prefix}/tmp/fastcgi;
-    uwsgi_temp_path {prefix}/tmp/uwsgi;
-    scgi_temp_path {prefix}/tmp/scgi;
-    keepalive_requests 10000000;
-    keepalive_timeout 300s;
-    sendfile on;
-    tcp_nodelay on;
-    etag off;
-    client_max_body_size 16m;
+    return head(prefix, "sendfile on;") + f"""    client_max_body_size 16m;
     client_body_buffer_size 1m;
     server_tokens off;
     server {{

@@ -18,7 +18,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from nginx_head import head  # noqa: E402
 from request import INPUT_TOKENS, OUTPUT_TOKENS  # noqa: E402
 
 SLOW_BYTES_PER_SECOND = 400
@@ -47,24 +49,7 @@ def nginx_conf(prefix: Path, listen: str, flaky_from: str) -> str:
     (html / "response.json").write_text(response_body())
     fail = '{"error":{"message":"mock: this host is refused","type":"server_error"}}'
     serve = f"default_type application/json; alias {html}/response.json;"
-    return f"""daemon off;
-master_process on;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/logs/error.log warn;
-events {{ worker_connections 8192; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/tmp/body;
-    proxy_temp_path {prefix}/tmp/proxy;
-    fastcgi_temp_path {prefix}/tmp/fastcgi;
-    uwsgi_temp_path {prefix}/tmp/uwsgi;
-    scgi_temp_path {prefix}/tmp/scgi;
-    keepalive_requests 10000000;
-    keepalive_timeout 300s;
-    tcp_nodelay on;
-    etag off;
-    server_tokens off;
+    return head(prefix) + f"""    server_tokens off;
     server {{
         listen {listen} reuseport backlog=4096;
         location = /v1/responses {{ {serve} error_page 405 =200 /v1/responses; }}

@@ -11,10 +11,20 @@ nginx cannot branch on the body, so stream answers live under /stream (as in the
 Stdlib only; bodies must not contain '$' (nginx variables).
 """
 
+import importlib.util
 import json
 from pathlib import Path
 
-from nginx_head import head
+
+def _load_head():
+    # by path: this file is itself loaded by path (bench/doors.py, tests/bench), with bench/ not on sys.path
+    spec = importlib.util.spec_from_file_location("bench_nginx_head", Path(__file__).with_name("nginx_head.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.head
+
+
+head = _load_head()
 
 MODEL = "gpt-4o"  # the upstream model name bench/provision.py gives every channel
 PROMPT_TOKENS = 12

@@ -56,16 +56,7 @@ class Batcher:
         self.busy += 1
         await self.pool.slots.acquire()  # free: no statement is in flight
         try:
-            conn = await self.pool.checkout()
-            ok = False
-            self.round_trips += 1
-            try:
-                cursor = await conn.execute(query, params)
-                row = await _row(cursor)
-                ok = True
-                return row
-            finally:
-                await self.pool.checkin(conn, ok)
+            return await self._alone(query, params)
         finally:
             self.pool.slots.release()
             self.busy -= 1
@@ -110,13 +101,13 @@ class Batcher:
                 for statement, row in zip(batch, rows, strict=True):
                     _answer(statement, row)
                 return
-        for statement in batch:
+        for index, statement in enumerate(batch):
             try:
-                row = await self._alone(statement)
+                row = await self._alone(statement.query, statement.params)
             except BaseException as exc:
                 _answer(statement, exc)
                 if not isinstance(exc, Exception):
-                    self._fail(batch[batch.index(statement) + 1:], exc)
+                    self._fail(batch[index + 1:], exc)
                     raise
             else:
                 _answer(statement, row)
@@ -135,12 +126,12 @@ class Batcher:
         finally:
             await self.pool.checkin(conn, ok)
 
-    async def _alone(self, statement: _Statement) -> tuple | None:
+    async def _alone(self, query: str, params: dict[str, Any]) -> tuple | None:
         conn = await self.pool.checkout()
         ok = False
         self.round_trips += 1
         try:
-            cursor = await conn.execute(statement.query, statement.params)
+            cursor = await conn.execute(query, params)
             row = await _row(cursor)
             ok = True
             return row

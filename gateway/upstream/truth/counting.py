@@ -13,6 +13,7 @@ a wrong local count would accuse an honest upstream.
 """
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -141,10 +142,12 @@ def count_messages(messages: list[tuple[str, str]], vocab: str) -> int:
     return REPLY_PRIMING + sum(PER_MESSAGE + PER_ROLE + count_text(text, vocab) for _, text in messages)
 
 
-def count_request(request: Any, vocab: str) -> Count | None:
-    """The input tokens of a typed Responses request in `vocab`; None when it cannot be counted."""
+def count_request(request: Any, vocab: str, counter: Callable[[list[tuple[str, str]], str], int] | None = None
+                  ) -> Count | None:
+    """The input tokens of a typed Responses request in `vocab`; None when it cannot be counted. `counter`
+    counts the messages (default: count_messages here; the truth thread passes the child's, child.py)."""
     try:
         messages = messages_of(request)
     except Uncountable:
         return None
-    return Count(count_messages(messages, vocab), vocab)
+    return Count((counter or count_messages)(messages, vocab), vocab)

@@ -20,7 +20,7 @@ from django.db import connections, transaction
 
 from gateway.models import Channel
 from gateway.upstream.truth import child
-from gateway.upstream.truth.counting import Uncountable, messages_of, vocabulary
+from gateway.upstream.truth.counting import count_request, vocabulary
 from gateway.upstream.truth.models import TokenRatio
 
 log = logging.getLogger("harnmodel.truth")
@@ -50,7 +50,7 @@ class _State:
 _state = _State(flushed_at=time.monotonic())
 _timer: threading.Timer | None = None
 # When each channel × model last gave a sample. Counting an input again costs real CPU (a tokenizer pass
-# that holds the GIL), and a busy channel fills its window in minutes anyway: HARNMODEL_TRUTH_SAMPLES_PER_SECOND
+# in the truth child), and a busy channel fills its window in minutes anyway: HARNMODEL_TRUTH_SAMPLES_PER_SECOND
 # bounds it per channel × model (0 = every request). Bounded: pairs come from the catalog, cleared past MAX.
 _last_sample: dict[tuple[int, str], float] = {}
 _LAST_SAMPLE_MAX = 10_000
@@ -73,7 +73,7 @@ def note(channel: Any, public_id: str, request: Any, reported_input: int) -> boo
     """A settled request's channel (a ChannelRoute), model, typed request and the upstream's input count.
     Returns False when the sample was dropped (queue full, or nothing reported)."""
     if reported_input <= 0 or reported_input > settings.HARNMODEL_TRUTH_MAX_INPUT_TOKENS:
-        return False  # a huge input is counted in GIL-holding slices: it would slow the event loop for seconds
+        return False  # a huge input: seconds of the child's tokenizer and a multi-MB hand-over for one sample
     if not _due(channel.id, public_id):
         return False  # sampled: this pair gave one a moment ago
     with _lock:
@@ -89,15 +89,11 @@ def _count(channel_id: int, public_id: str, upstream_model: str, options: dict, 
     global _timer
     try:
         vocab = vocabulary(public_id, upstream_model, options or {})
-        try:
-            messages = messages_of(request)
-        except Uncountable:
-            return
-        tokens = child.count_messages(messages, vocab)  # the vocabularies live in a child process (child.py)
-        if tokens < settings.HARNMODEL_TRUTH_MIN_TOKENS:
+        count = count_request(request, vocab, counter=child.count_messages)  # vocabularies in the child (child.py)
+        if count is None or count.tokens < settings.HARNMODEL_TRUTH_MIN_TOKENS:
             return
         with _lock:
-            _buffer.append(Sample(channel_id, public_id, vocab, tokens, reported))
+            _buffer.append(Sample(channel_id, public_id, vocab, count.tokens, reported))
             size = len(_buffer)
         if size >= settings.HARNMODEL_TRUTH_FLUSH_SAMPLES or (
             time.monotonic() - _state.flushed_at >= settings.HARNMODEL_TRUTH_FLUSH_SECONDS

@@ -52,3 +52,23 @@ def test_model_restored_in_every_spelling_and_nothing_else():
     data = b'{"model":"up-1-2025","x":"up-1","modelVersion": "up-1","text":"\\"model\\":\\"up-1\\""}'
     assert native.restore_model(data, "models/up-1", "pub") == (
         b'{"model":"pub","x":"up-1","modelVersion": "pub","text":"\\"model\\":\\"up-1\\""}')
+
+
+def test_a_streams_restorer_rewrites_exactly_what_restore_model_does():
+    """The per-stream shortcut (bytes.replace once the spelling is known) against the rule, event by event."""
+    events = [
+        b'data: {"model":"up-1-2025","choices":[]}',  # learns the spelling
+        b'data: {"model":"up-1-2025","choices":[{"delta":{"content":"hi"}}]}',  # the shortcut
+        b'data: {"model":"up-1-2025","x":{"model":"up-1-2025"}}',  # twice
+        b'data: {"model":"up-1-2026","choices":[]}',  # another spelling: the regex
+        b'data: {"model": "up-1-2025","modelVersion":"up-1"}',  # spaces and modelVersion
+        b'data: {"model":"up-1-2025","text":"\\"model\\":\\"up-1\\""}',  # "model inside a string
+        b'data: {"model":"other","choices":[]}',  # not the upstream's model
+        b'data: {"choices":[]}',
+        b"data: [DONE]",
+    ]
+    restorer = native.ModelRestorer("models/up-1", "pub")
+    for event in events:
+        assert restorer(event) == native.restore_model(event, "models/up-1", "pub"), event
+    assert restorer._literal == b'"model":"up-1-2025"'
+    assert native.ModelRestorer("", "pub")(events[0]) == events[0]

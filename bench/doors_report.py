@@ -6,7 +6,10 @@
 Each run is one JSON line {door, stream, concurrency, rps, p50, p99, requests, errors, cpu_ms_per_req, ...}.
 Every door is compared with the `/v1/responses` passthrough (door "responses") at the same stream mode and
 concurrency: req/s ratio, added p50 and CPU-per-request ratio; "ok" when its median req/s is at least
-(1 - tolerance) of the passthrough's.
+(1 - tolerance) of the passthrough's. Runs of the paired mode (`bench/doors.py --pairs N`) carry `round`:
+each round ran the doors in a mirrored order (base, d1, d2, d2, d1, base), so `paired` gives every door one
+ratio per round — its two runs' req/s over the passthrough's two in that round, a drift of the machine that
+is linear over the round cancelling out — and judges the median of those ratios.
 """
 
 import argparse
@@ -63,6 +66,52 @@ def compare(points: dict[tuple[str, bool, int], dict], tolerance: float) -> list
         rows.append({"door": door, "stream": stream, "concurrency": conc, **point, "ratio": ratio,
                      "added_p50": added, "cpu_ratio": cpu_ratio, "verdict": verdict})
     return rows
+
+
+def paired(runs: list[dict], tolerance: float) -> list[dict]:
+    """Per (door, stream, concurrency): the ratio to the passthrough in each round of the paired mode (req/s;
+    and CPU per request, weighted by requests), their medians and the req/s range, and the verdict on the
+    req/s median."""
+    cells: dict[tuple, list[dict]] = defaultdict(list)
+    for run in runs:
+        if "round" in run:
+            cells[(run["door"], run["stream"], run["concurrency"], run["round"])].append(run)
+    ratios: dict[tuple, list[tuple[float, float | None]]] = defaultdict(list)
+    for (door, stream, conc, rnd), rows in cells.items():
+        base = cells.get((BASE, stream, conc, rnd))
+        base_rps = sum(r["rps"] for r in base) if base else 0
+        if door != BASE and base_rps and len(rows) == len(base):
+            base_cpu, cpu = _cpu_per_request(base), _cpu_per_request(rows)
+            ratios[(door, stream, conc)].append((sum(r["rps"] for r in rows) / base_rps,
+                                                 cpu / base_cpu if cpu is not None and base_cpu else None))
+    order = {door: i for i, door in enumerate(DOORS)}
+    out = []
+    for (door, stream, conc), pairs in sorted(ratios.items(), key=lambda kv: (kv[0][1], kv[0][2],
+                                                                              order.get(kv[0][0], 99))):
+        values = [rps for rps, _ in pairs]
+        cpus = [cpu for _, cpu in pairs if cpu is not None]
+        mid = statistics.median(values)
+        out.append({"door": door, "stream": stream, "concurrency": conc, "rounds": len(values), "median": mid,
+                    "low": min(values), "high": max(values), "cpu": statistics.median(cpus) if cpus else None,
+                    "verdict": "ok" if mid >= 1 - tolerance else "SLOW"})
+    return out
+
+
+def _cpu_per_request(rows: list[dict]) -> float | None:
+    requests = sum(r.get("requests") or 0 for r in rows)
+    if not requests or any(r.get("cpu_ms_per_req") is None for r in rows):
+        return None
+    return sum(r["cpu_ms_per_req"] * (r.get("requests") or 0) for r in rows) / requests
+
+
+def paired_table(rows: list[dict], tolerance: float) -> str:
+    lines = ["| door → channel | stream | C | rounds | paired req/s ratio, median | lowest – highest round "
+             f"| paired CPU/request ratio, median | within {tolerance:.0%} |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['door']} → {CHANNELS.get(r['door'], '?')} | {'on' if r['stream'] else 'off'} "
+                     f"| {r['concurrency']} | {r['rounds']} | {r['median']:.2f} | {r['low']:.2f} – {r['high']:.2f} "
+                     f"| {_num(r['cpu'], 2)} | {r['verdict']} |")
+    return "\n".join(lines)
 
 
 def load_line(runs: list[dict]) -> str:
@@ -152,6 +201,9 @@ def main() -> None:
     if a.results:
         runs = load(a.results)
         print(table(compare(medians(runs), a.tolerance), a.tolerance))
+        if any("round" in run for run in runs):
+            print()
+            print(paired_table(paired(runs, a.tolerance), a.tolerance))
         print(load_line(runs))
     for profile in a.profile or []:
         print(f"\n== {profile.name}\n{profile_summary(profile.read_text(), a.top)}")

@@ -137,3 +137,29 @@ def test_each_door_is_called_its_own_way() -> None:
         "doors-chat": ("openai_chat", "http://m/v1"), "doors-chat-stream": ("openai_chat", "http://m/stream/v1"),
         "doors-messages": ("anthropic", "http://m/v1"), "doors-messages-stream": ("anthropic", "http://m/stream/v1"),
         "doors-gemini": ("gemini", "http://m/v1beta"), "doors-gemini-stream": ("gemini", "http://m/stream/v1beta")}
+
+
+def test_a_paired_round_is_mirrored_so_a_linear_drift_cancels() -> None:
+    assert doors.mirrored(["chat", "messages"], 0) == ["responses", "chat", "messages", "messages", "chat", "responses"]
+    assert doors.mirrored(["chat", "messages"], 1) == ["responses", "messages", "chat", "chat", "messages", "responses"]
+    order = doors.mirrored(["chat", "messages", "gemini"], 2)
+    mean_slot = {door: sum(i for i, d in enumerate(order) if d == door) / 2 for door in set(order)}
+    assert set(mean_slot.values()) == {3.5}  # every door's two runs centre on the round's middle
+
+
+def test_paired_ratios_judge_the_median_round() -> None:
+    rows = []
+    # the machine slows through every round (1.0 → 0.5): each door costs the same as the passthrough, or 20 % more
+    for rnd, speed in enumerate((1.0, 0.8, 0.6, 0.5, 0.9)):
+        order = doors.mirrored(["chat", "messages"], rnd)
+        for slot, door in enumerate(order):
+            drift = speed * (1 - 0.05 * slot)
+            rows.append(run(door, False, 16, 600 * drift * (0.8 if door == "messages" else 1.0), 2.0, round=rnd))
+    rows.append(run("chat", False, 16, 999, 1.0))  # a run without a round is not paired
+    result = {r["door"]: r for r in doors_report.paired(rows, 0.10)}
+    assert set(result) == {"chat", "messages"} and result["chat"]["rounds"] == 5
+    assert result["chat"]["median"] == pytest.approx(1.0) and result["chat"]["verdict"] == "ok"
+    assert result["messages"]["median"] == pytest.approx(0.8) and result["messages"]["verdict"] == "SLOW"
+    table = doors_report.paired_table(doors_report.paired(rows, 0.10), 0.10).splitlines()
+    assert table[2] == "| chat → openai_chat | off | 16 | 5 | 1.00 | 1.00 – 1.00 | 1.00 | ok |"
+    assert result["messages"]["cpu"] == pytest.approx(1.25)  # the fixture's CPU per request is 1000 / req/s

@@ -112,6 +112,7 @@ async def plan(body: bytes, headers: Any, key: catalog.KeyInfo) -> Plan:
 
 async def admit(request: HttpRequest, key: catalog.KeyInfo, request_id: str, started: float) -> Admission:
     """plan → rate limits → session share → hold, for a key already authenticated."""
+    ratelimit.refuse_known(key)  # still inside an RPM refusal this worker saw: 429 before any parsing
     planned = await plan(request.body, request.headers, key)
     parsed, route, needs, cost = planned.parsed, planned.route, planned.needs, planned.cost
     model_id, input_tokens, held_input = parsed.typed.model, planned.input_tokens, planned.held_input

@@ -166,6 +166,7 @@ def clear_caches() -> None:
     from gateway.relay import (
         budgets,  # budgets imports this module
         group_routes,
+        ratelimit,  # so does ratelimit
     )
 
     _models.clear()
@@ -173,6 +174,7 @@ def clear_caches() -> None:
     _loading.clear()
     budgets.forget_spend()
     group_routes.clear()
+    ratelimit.forget_refusals()
 
 
 def load_model_route(public_id: str) -> ModelRoute | None:

@@ -9,6 +9,10 @@ wait out. Concurrency is a set of request ids with an expiry (a crashed worker's
 One atomic Lua script per request at admission and one at the end with REDIS_URL; in-process
 dictionaries without it. A key and account without limits costs nothing (no Redis call). If
 Redis fails, requests pass (fail open): limits protect the upstream budget, not correctness.
+
+A refusal by a requests-per-minute bucket is remembered by the worker until that bucket must still be
+empty (`refuse_known`): nothing gives RPM tokens back and no one can take one from an empty bucket, so until
+then every request of the key is refused here, before parsing, without a Redis call (a fast failure).
 """
 
 import math
@@ -162,6 +166,12 @@ def reset_local() -> None:
     with _lock:
         _buckets.clear()
         _slots.clear()
+    forget_refusals()
+
+
+def forget_refusals() -> None:
+    """Forgetting a refusal is always safe: the next request asks the bucket again."""
+    _refused.clear()
 
 
 def _refill(key: str, limit: int, now: int) -> float:
@@ -232,16 +242,51 @@ async def acquire(key: KeyInfo, request_id: str, input_tokens: int, max_output_t
         return None  # Redis is down: let traffic through rather than guess
     else:
         blocked, wait, levels = _acquire_local(limits, request_id, now, slot_ttl)
-    headers = _headers(limits, levels)
     if blocked:
-        limit = limits[blocked - 1]
-        seconds = max(1, math.ceil(wait / 1000))
-        raise RateLimited(
-            _message(limit, seconds),
-            type="tokens" if limit.dimension == "tokens" else "requests",
-            headers={**headers, "retry-after": str(seconds), "retry-after-ms": str(max(wait, 1))},
-        )
-    return Ticket(member=request_id, limits=limits, headers=headers)
+        if limits[blocked - 1].dimension == "requests":
+            _refused[key.id] = (now + wait - 1, _signature(key), limits, levels, now, blocked)
+        raise _refusal(limits, levels, blocked, wait)
+    return Ticket(member=request_id, limits=limits, headers=_headers(limits, levels))
+
+
+def _refusal(limits: list[Limit], levels: list[float], blocked: int, wait: int) -> RateLimited:
+    limit = limits[blocked - 1]
+    seconds = max(1, math.ceil(wait / 1000))
+    return RateLimited(
+        _message(limit, seconds),
+        type="tokens" if limit.dimension == "tokens" else "requests",
+        headers={**_headers(limits, levels), "retry-after": str(seconds), "retry-after-ms": str(max(wait, 1))},
+    )
+
+
+# key id → (refused until ms, the key's limits then, limits, levels, at ms, blocking index): RPM refusals only
+_refused = BoundedCache(50_000, 16 * 1024 * 1024)
+
+
+def _signature(key: KeyInfo) -> tuple:
+    return (key.rpm_limit, key.tpm_limit, key.concurrency_limit, key.account_rpm_limit, key.account_tpm_limit,
+            key.account_concurrency_limit)
+
+
+def refuse_known(key: KeyInfo) -> None:
+    """429 at once while an RPM bucket this worker saw refuse the key must still be empty. `until` is one ms
+    short of the refusal's own wait (rounded up): the bucket is below one request for the whole time. Bucket
+    levels in the headers are the refusal's, refilled by the time since; a token reservation given back since
+    (TPM) is not seen there. Changed limits (the key's cached info) forget the refusal."""
+    if not key.limited:
+        return
+    known = _refused.get(key.id)
+    if known is None:
+        return
+    until, signature, limits, levels, at, blocked = known
+    now = int(clock() * 1000)
+    if now >= until or signature != _signature(key):
+        _refused.pop(key.id, None)
+        return
+    elapsed = now - at
+    levels = [min(float(lim.limit), lvl + elapsed * lim.limit / _MINUTE_MS) if lim.kind == BUCKET else lvl
+              for lim, lvl in zip(limits, levels, strict=True)]
+    raise _refusal(limits, levels, blocked, until + 1 - now)
 
 
 async def take(limits: list[Limit], member: str) -> bool:

@@ -42,6 +42,10 @@ EXPECTED = {
     "403 model not allowed": (0, 0),
     "404 unknown model": (0, 0),
     "429 rate limited": (0, 1),  # the limiter's one script (EVALSHA)
+    # the next request of that key, within the refusal's wait: refused from the worker's memory, before parsing
+    "429 rate limited, again": (0, 0),
+    "200 chat door json": (3, 0),  # a door runs the same spine: the same statements
+    "200 chat door stream": (3, 0),
 }
 
 
@@ -99,12 +103,21 @@ CASES = {  # case → (which key, model, stream)
     "403 model not allowed": ("narrow", "gpt-4o", False),
     "404 unknown model": ("rich", "no-such-model", False),
     "429 rate limited": ("limited", "gpt-4o", False),  # the first (counted as warm-up) takes the minute's one
+    "429 rate limited, again": ("limited", "gpt-4o", False),  # two warm-ups: a 200, then the bucket's 429
+    "200 chat door json": ("rich", "gpt-4o", False),
+    "200 chat door stream": ("rich", "gpt-4o", True),
 }
+WARM_UPS = {"429 rate limited, again": 2}
 
 
-async def _send(http: httpx.AsyncClient, key: str, model: str, stream: bool) -> httpx.Response:
-    body = {"model": model, "input": "round trips", "stream": stream, "max_output_tokens": 64}
-    response = await http.post("/v1/responses", json=body, headers={"authorization": f"Bearer {key}"})
+async def _send(http: httpx.AsyncClient, key: str, model: str, stream: bool, door: bool = False) -> httpx.Response:
+    if door:
+        body = {"model": model, "messages": [{"role": "user", "content": "round trips"}], "stream": stream,
+                "max_tokens": 64}
+        response = await http.post("/v1/chat/completions", json=body, headers={"authorization": f"Bearer {key}"})
+    else:
+        body = {"model": model, "input": "round trips", "stream": stream, "max_output_tokens": 64}
+        response = await http.post("/v1/responses", json=body, headers={"authorization": f"Bearer {key}"})
     await relay_settled()  # the settlement and the receipt batch belong to this request
     return response
 
@@ -115,9 +128,11 @@ async def test_round_trips_per_request(case, upstream):
     async with gateway() as http:
         keys = await run_db(_people, upstream)
         key = keys[who] if who else "sk-" + "0" * 48
-        await _send(http, key, model, stream)  # warm-up: connections, caches, signer, key "last used" stamp
+        door = "door" in case
+        for _ in range(WARM_UPS.get(case, 1)):  # warm-up: connections, caches, signer, key "last used" stamp
+            await _send(http, key, model, stream, door)
         with counting() as trips:
-            response = await _send(http, key, model, stream)
+            response = await _send(http, key, model, stream, door)
     assert response.status_code == int(case.split()[0]), response.text
     pg, redis = EXPECTED[case]
     seen = trips.summary()

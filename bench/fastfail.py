@@ -14,6 +14,7 @@ The database must be migrated (manage.py migrate).
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -61,7 +62,8 @@ def callers() -> dict[str, tuple[str, str]]:
 def profile_start(pid: int, case: str, seconds: int) -> tuple[subprocess.Popen, Path]:
     """py-spy (pip install py-spy; not a dependency) on the worker for the measured run, 200 Hz, idle excluded."""
     out = wrkrun.WORK / f"profile-{case.split()[0]}.txt"
-    cmd = ["py-spy", "record", "--pid", str(pid), "--rate", "200", "--duration", str(seconds), "--format", "raw",
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))  # the venv's, if not on PATH
+    cmd = [spy, "record", "--pid", str(pid), "--rate", "200", "--duration", str(seconds), "--format", "raw",
            "--output", str(out), "--nonblocking"]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out
 

@@ -163,3 +163,11 @@ def test_paired_ratios_judge_the_median_round() -> None:
     table = doors_report.paired_table(doors_report.paired(rows, 0.10), 0.10).splitlines()
     assert table[2] == "| chat → openai_chat | off | 16 | 5 | 1.00 | 1.00 – 1.00 | 1.00 | ok |"
     assert result["messages"]["cpu"] == pytest.approx(1.25)  # the fixture's CPU per request is 1000 / req/s
+
+
+def test_the_cost_bench_reads_callgrinds_newest_dump(tmp_path: Path) -> None:
+    doors_cost = load("doors_cost")
+    (tmp_path / "callgrind.out.7").write_text("events: Ir\nsummary: 999\n")
+    before = set(tmp_path.glob("callgrind.out.*"))
+    (tmp_path / "callgrind.out.7.1").write_text("# callgrind format\nevents: Ir\nfn=x\n0 5\ntotals: 5400000\n")
+    assert doors_cost.dumped_total(tmp_path, before) == 5_400_000

@@ -2,14 +2,15 @@
 `/v1/responses` passthrough: a count that the machine's drift does not move.
 
     .venv/bin/python bench/doors_cost.py [--requests 100] [--warmup 20] [--stream off,on]
-                                         [--doors responses,chat,messages,gemini]
+                                         [--doors responses,chat,messages,gemini] [--concurrency 1]
 
 bench/doors.py compares req/s in one run, but on a virtual machine whose speed drifts by ±30 % within seconds
 a 10 % difference needs many rounds to see. Instructions do not drift: the same worker, the same requests give
 the same count to within a fraction of a percent. Here the gateway worker (uvicorn, as bench/doors.py starts it,
 same nginx mock, database and channels) runs under `valgrind --tool=callgrind`; for each door and stream mode
-the script sends --warmup requests, zeroes the counters (`callgrind_control -z`), sends --requests requests one
-after another, and dumps the counters (`callgrind_control -d`): instructions per request = the dump's total ÷
+the script sends --warmup requests, zeroes the counters (`callgrind_control -z`), sends --requests requests (one
+after another, or from --concurrency clients at once: then requests share the group commit's round trips, as
+under load), and dumps the counters (`callgrind_control -d`): instructions per request = the dump's total ÷
 requests. Everything the worker does in that window counts, its background work (settlement, receipts, breaker
 flushes) included; PostgreSQL's and Redis's share is the same statements at every door and is not counted.
 Needs nginx, valgrind (Debian's) and the shared harness, like bench/doors.py. Results: bench/results/doors-cost-STAMP.json.
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,6 +71,7 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8107)
     ap.add_argument("--mock-port", type=int, default=18083)
     ap.add_argument("--tokens", type=int, default=50)
+    ap.add_argument("--concurrency", type=int, default=1)
     a = ap.parse_args()
     for tool in ("nginx", "valgrind", "callgrind_control"):
         if not shutil.which(tool):
@@ -117,8 +120,8 @@ def main() -> None:
                     send(url, body, headers)
                 subprocess.run(["callgrind_control", "-z", str(gateway.pid)], check=True, capture_output=True)
                 before = set(dumps.glob("callgrind.out.*"))
-                for _ in range(a.requests):
-                    send(url, body, headers)
+                with ThreadPoolExecutor(a.concurrency) as clients:
+                    list(clients.map(send, [url] * a.requests, [body] * a.requests, [headers] * a.requests))
                 time.sleep(0.5)  # the last request's settlement and receipt batch belong to this window
                 subprocess.run(["callgrind_control", "-d", str(gateway.pid)], check=True, capture_output=True)
                 per_request = dumped_total(dumps, before) / a.requests
@@ -141,7 +144,8 @@ def main() -> None:
             print(f"| {door} → {doors.doors_report.CHANNELS[door]} | {mode[7:]} | {count / 1e6:.3f} | {ratio} |")
     out = ROOT / "bench" / "results" / f"doors-cost-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"requests": a.requests, "warmup": a.warmup, "instructions": results}, indent=1))
+    out.write_text(json.dumps({"requests": a.requests, "warmup": a.warmup, "concurrency": a.concurrency,
+                               "instructions": results}, indent=1))
     print(f"\nresults: {out}")
 
 

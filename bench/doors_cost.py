@@ -32,14 +32,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _sibling(name: str):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-doors = _sibling("doors")
+# bench/doors.py by path, as it loads its own siblings (bench/ on sys.path would shadow packages)
+_spec = importlib.util.spec_from_file_location("bench_doors", ROOT / "bench" / "doors.py")
+doors = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(doors)
 
 
 def send(url: str, body: dict, headers: dict[str, str]) -> None:

@@ -88,17 +88,19 @@ class KeyInfo:
     group_id: int | None = None  # the account's customer group: its prices and models (group_routes.py)
 
     @property
-    def limited(self) -> bool:
-        return any(
-            (
-                self.rpm_limit,
-                self.tpm_limit,
-                self.concurrency_limit,
-                self.account_rpm_limit,
-                self.account_tpm_limit,
-                self.account_concurrency_limit,
-            )
+    def rate_limits(self) -> tuple[int | None, ...]:
+        return (
+            self.rpm_limit,
+            self.tpm_limit,
+            self.concurrency_limit,
+            self.account_rpm_limit,
+            self.account_tpm_limit,
+            self.account_concurrency_limit,
         )
+
+    @property
+    def limited(self) -> bool:
+        return any(self.rate_limits)
 
     def usable(self, now: datetime) -> bool:
         return not self.revoked and self.account_active and (self.expires_at is None or self.expires_at > now)

@@ -174,9 +174,14 @@ def forget_refusals() -> None:
     _refused.clear()
 
 
+def _refilled(level: float, limit: int, elapsed_ms: int) -> float:
+    """A bucket's level `elapsed_ms` after it read `level` (the Lua scripts' rule); time never runs backwards."""
+    return min(float(limit), level + max(0, elapsed_ms) * limit / _MINUTE_MS)
+
+
 def _refill(key: str, limit: int, now: int) -> float:
     tokens, updated = _buckets.get(key, (float(limit), now))
-    return min(float(limit), tokens + max(0, now - updated) * limit / _MINUTE_MS)  # time never runs backwards
+    return _refilled(tokens, limit, now - updated)
 
 
 def _later(key: str, now: int) -> int:
@@ -244,7 +249,7 @@ async def acquire(key: KeyInfo, request_id: str, input_tokens: int, max_output_t
         blocked, wait, levels = _acquire_local(limits, request_id, now, slot_ttl)
     if blocked:
         if limits[blocked - 1].dimension == "requests":
-            _refused[key.id] = (now + wait - 1, _signature(key), limits, levels, now, blocked)
+            _refused[key.id] = (now + wait - 1, key.rate_limits, limits, levels, now, blocked)
         raise _refusal(limits, levels, blocked, wait)
     return Ticket(member=request_id, limits=limits, headers=_headers(limits, levels))
 
@@ -263,11 +268,6 @@ def _refusal(limits: list[Limit], levels: list[float], blocked: int, wait: int) 
 _refused = BoundedCache(50_000, 16 * 1024 * 1024)
 
 
-def _signature(key: KeyInfo) -> tuple:
-    return (key.rpm_limit, key.tpm_limit, key.concurrency_limit, key.account_rpm_limit, key.account_tpm_limit,
-            key.account_concurrency_limit)
-
-
 def refuse_known(key: KeyInfo) -> None:
     """429 at once while an RPM bucket this worker saw refuse the key must still be empty. `until` is one ms
     short of the refusal's own wait (rounded up): the bucket is below one request for the whole time. Bucket
@@ -280,11 +280,10 @@ def refuse_known(key: KeyInfo) -> None:
         return
     until, signature, limits, levels, at, blocked = known
     now = int(clock() * 1000)
-    if now >= until or signature != _signature(key):
+    if now >= until or signature != key.rate_limits:
         _refused.pop(key.id, None)
         return
-    elapsed = now - at
-    levels = [min(float(lim.limit), lvl + elapsed * lim.limit / _MINUTE_MS) if lim.kind == BUCKET else lvl
+    levels = [_refilled(lvl, lim.limit, now - at) if lim.kind == BUCKET else lvl
               for lim, lvl in zip(limits, levels, strict=True)]
     raise _refusal(limits, levels, blocked, until + 1 - now)
 

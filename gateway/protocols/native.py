@@ -67,7 +67,11 @@ def _model_pattern(upstream: str) -> re.Pattern[bytes]:
 def restore_model(data: bytes, upstream: str, public: str) -> bytes:
     if not upstream:
         return data
-    return _model_pattern(upstream).sub(lambda m: m.group(1) + public.encode() + m.group(2), data)
+    return _model_pattern(upstream).sub(lambda m: _renamed(m, public), data)
+
+
+def _renamed(match: re.Match[bytes], public: str) -> bytes:
+    return match.group(1) + public.encode() + match.group(2)
 
 
 class ModelRestorer:
@@ -86,13 +90,12 @@ class ModelRestorer:
         literal = self._literal
         if literal and data.count(b'"model') == data.count(literal):
             return data.replace(literal, self._replacement)  # every match of the regex, and nothing else
-        if not self.upstream:
-            return data
-        found = _model_pattern(self.upstream).search(data)
-        if found is not None and not literal:
-            self._literal = found.group(0)
-            self._replacement = found.group(1) + self.public.encode() + found.group(2)
-        return restore_model(data, self.upstream, self.public) if found is not None else data
+        if not literal and self.upstream:  # not learnt yet: the first match is the stream's spelling
+            found = _model_pattern(self.upstream).search(data)
+            if found is None:
+                return data
+            self._literal, self._replacement = found.group(0), _renamed(found, self.public)
+        return restore_model(data, self.upstream, self.public)
 
 
 class NativeAdapter:

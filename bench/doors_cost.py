@@ -26,7 +26,6 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -39,11 +38,11 @@ doors = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(doors)
 
 
-def send(url: str, body: dict, headers: dict[str, str]) -> None:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json", **headers})
-    with urllib.request.urlopen(request, timeout=120) as answer:
-        answer.read()
+def send(door: str, url: str, body: dict, headers: dict[str, str], stream: bool) -> None:
+    """One request through bench/doors.py's own check: a failed or incomplete answer stops the run."""
+    problem = doors.check_once(door, url, body, headers, stream)
+    if problem:
+        raise RuntimeError(problem)
 
 
 def dumped_total(directory: Path, before: set[Path]) -> int:
@@ -118,11 +117,13 @@ def main() -> None:
             for door in door_names:
                 url, body, headers = doors.door_request(door, base, key, stream)
                 for _ in range(a.warmup):
-                    send(url, body, headers)
+                    send(door, url, body, headers, stream)
                 subprocess.run(["callgrind_control", "-z", str(gateway.pid)], check=True, capture_output=True)
                 before = set(dumps.glob("callgrind.out.*"))
                 with ThreadPoolExecutor(a.concurrency) as clients:
-                    list(clients.map(send, [url] * a.requests, [body] * a.requests, [headers] * a.requests))
+                    sent = [clients.submit(send, door, url, body, headers, stream) for _ in range(a.requests)]
+                    for request in sent:
+                        request.result()  # a failed answer stops the run
                 time.sleep(0.5)  # the last request's settlement and receipt batch belong to this window
                 subprocess.run(["callgrind_control", "-d", str(gateway.pid)], check=True, capture_output=True)
                 per_request = dumped_total(dumps, before) / a.requests

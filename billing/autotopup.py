@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from .autotopup_models import AutoTopUp
 from .money import AmountError, parse_amount
-from .payments import PaymentError, get_provider, stripe_cards
+from .payments import PaymentError, get_provider
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +86,8 @@ def card_setup_start(*, account_id: int, email: str, success_url: str, cancel_ur
     Raises AutoTopUpError("not_available") or PaymentError."""
     if not available():
         raise AutoTopUpError("not_available")
+    from .payments import stripe_cards  # here, not at import: the Stripe SDK weighs ~8 MB in every web worker
+
     row, _ = AutoTopUp.objects.get_or_create(account_id=account_id)
     if not row.stripe_customer_id:
         customer = stripe_cards.customer_create(account_id=account_id, email=email)
@@ -101,6 +103,8 @@ def card_saved(*, session_id: str, account_id: int | None = None) -> AutoTopUp |
     """Keep the card a completed setup session saved (from its webhook, or the customer's return to the
     portal: whichever comes first; the other finds it done). `account_id`, when given, must own the
     session. None while the session is not complete. Raises AutoTopUpError("card_mismatch") or PaymentError."""
+    from .payments import stripe_cards
+
     card = stripe_cards.saved_card(session_id=session_id)
     if card is None:
         return None

@@ -1,16 +1,23 @@
 """A monthly statement as a PDF (fpdf2). Charges are summed per day (a month can hold millions of
 requests; the CSV lists each one); every other entry is listed, up to MAX_LISTED. Amounts are exact
 to the micro. Text uses the PDF core font (Latin-1): CJK in a description is shown as "?", the
-amounts and the CSV are unaffected."""
+amounts and the CSV are unaffected.
+
+fpdf2 (with fontTools and Pillow, ~20 MB) is imported when a statement is drawn, not when the URLconf
+loads it: every gateway worker loads the portal's views, few ever draw a PDF."""
+
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
-from fpdf import FPDF
 
 from .models import LedgerEntry
 from .statements import Statement, customer_text
+
+if TYPE_CHECKING:
+    from fpdf import FPDF
 
 MAX_LISTED = 1000  # non-charge entries listed one by one; beyond that, the CSV has them
 _WIDTHS = (38, 26, 70, 28, 28)
@@ -26,7 +33,7 @@ def _amount(micros: int) -> str:
     return f"{sign}{units:,}.{fraction:06d}"
 
 
-def _row(pdf: FPDF, cells: tuple[str, ...], *, bold: bool = False) -> None:
+def _row(pdf: "FPDF", cells: tuple[str, ...], *, bold: bool = False) -> None:
     pdf.set_font("Helvetica", "B" if bold else "", 8)
     for index, (width, text) in enumerate(zip(_WIDTHS, cells, strict=True)):
         pdf.cell(width, 5, _latin(text)[:60], align="R" if index >= 3 else "L")
@@ -34,6 +41,8 @@ def _row(pdf: FPDF, cells: tuple[str, ...], *, bold: bool = False) -> None:
 
 
 def statement_pdf(statement: Statement, *, account_label: str) -> bytes:
+    from fpdf import FPDF
+
     code = settings.HARNMODEL_CURRENCY
     pdf = FPDF(format="A4")
     pdf.set_title(f"Statement {statement.period}")

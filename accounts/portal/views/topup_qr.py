@@ -1,7 +1,6 @@
 """The QR-code page of a top-up (Alipay precreate, WeChat Pay Native): the code as inline SVG, and a
 status the page polls until the payment is credited. Only the account's own orders; others are 404."""
 
-import segno
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -24,7 +23,9 @@ def topup_qr(request, order_id):
         return redirect(reverse("portal:billing") + "?topup=paid")
     if not order.qr_code:
         raise Http404("this top-up has no QR code")
-    # segno draws the modules as one SVG path; no external image, nothing to fetch.
+    # segno draws the modules as one SVG path; no external image, nothing to fetch. Imported here: only this page needs it.
+    import segno
+
     svg = segno.make(order.qr_code, error="m").svg_inline(scale=5, border=2, light="#fff")
     context = {
         "order": order,

@@ -376,3 +376,4 @@ class InvoiceRequest(models.Model):
 from .autotopup_models import AutoTopUp, AutoTopUpAttempt  # noqa: E402,F401  (Django finds models here)
 from .group_models import CustomerGroup, GroupRule  # noqa: E402,F401  (Django finds models here)
 from .receipt_models import Dispute, Receipt, ReceiptKey  # noqa: E402, F401  (models in their own file)
+from .retention_models import RetentionMark  # noqa: E402, F401  (models in their own file)

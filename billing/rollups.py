@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from .models import UsageRecord, UsageRollup
+from .models import RetentionMark, UsageRecord, UsageRollup
 
 _SUMMED = (
     "input_tokens",
@@ -39,9 +39,13 @@ def _serialize_day(day: date) -> None:
 
 @transaction.atomic
 def usage_rollup(*, day: date) -> int:
-    """Recompute one day's rollup rows. Returns how many rows the day has."""
+    """Recompute one day's rollup rows. Returns how many rows the day has. A day whose raw rows retention
+    has purged (billing/retention.py) is final: left as it is."""
     _serialize_day(day)
     start, end = day_bounds(day)
+    purged_before = RetentionMark.objects.filter(kind="usage").values_list("purged_before", flat=True).first()
+    if purged_before is not None and start < purged_before:
+        return UsageRollup.objects.filter(day=day).count()
     groups = (
         UsageRecord.objects.filter(created_at__gte=start, created_at__lt=end)
         .order_by()

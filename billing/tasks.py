@@ -4,7 +4,7 @@ import logging
 
 from celery import shared_task
 
-from . import alerts, autotopup_run, reconcile, refunds, rollups, services, topup_sync
+from . import alerts, autotopup_run, reconcile, refunds, retention, rollups, services, topup_sync
 from .models import Wallet
 from .signals import platform_event
 
@@ -51,6 +51,12 @@ def reconcile_ledger() -> dict[str, int]:
 @shared_task
 def rollup_usage() -> dict[str, int]:
     return rollups.usage_rollup_recent()
+
+
+@shared_task
+def retention_run() -> dict:
+    """Hourly: the coming months' usage partitions, then raw rows past their retention (billing/retention.py)."""
+    return retention.maintain()
 
 
 @shared_task

@@ -6,6 +6,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -308,6 +309,20 @@ HARNMODEL_RECEIPTS = env.bool("HARNMODEL_RECEIPTS", default=True)
 HARNMODEL_RECEIPT_KEY_CACHE_SECONDS = env.float("HARNMODEL_RECEIPT_KEY_CACHE_SECONDS", default=60.0)
 # A hold not settled after this long belongs to a crashed worker; the sweeper handles it.
 HARNMODEL_HOLD_TTL_SECONDS = env.int("HARNMODEL_HOLD_TTL_SECONDS", default=3600)
+# Retention (billing/retention.py, hourly): raw usage records and receipts older than this many days are
+# deleted (whole months dropped on PostgreSQL, where the usage table is partitioned by month) once their days'
+# rollups are final; closed holds after HARNMODEL_RETAIN_HOLDS_DAYS. 0 keeps them forever. The ledger is
+# never purged (balance = Σ ledger). At least 62 days of usage stay: monthly budgets and this month's portal read raw rows.
+HARNMODEL_RETAIN_USAGE_DAYS = env.int("HARNMODEL_RETAIN_USAGE_DAYS", default=400)
+HARNMODEL_RETAIN_HOLDS_DAYS = env.int("HARNMODEL_RETAIN_HOLDS_DAYS", default=30)
+HARNMODEL_RETENTION_BATCH = env.int("HARNMODEL_RETENTION_BATCH", default=5000)  # rows per DELETE transaction
+HARNMODEL_USAGE_PARTITIONS_AHEAD = env.int("HARNMODEL_USAGE_PARTITIONS_AHEAD", default=3)  # months created ahead
+if 0 < HARNMODEL_RETAIN_USAGE_DAYS < 62 or 0 < HARNMODEL_RETAIN_HOLDS_DAYS < 2:
+    raise ImproperlyConfigured(
+        "HARNMODEL_RETAIN_USAGE_DAYS must be 0 or at least 62, HARNMODEL_RETAIN_HOLDS_DAYS 0 or at least 2"
+    )
+if HARNMODEL_RETENTION_BATCH < 1 or not 1 <= HARNMODEL_USAGE_PARTITIONS_AHEAD <= 24:
+    raise ImproperlyConfigured("HARNMODEL_RETENTION_BATCH must be positive, HARNMODEL_USAGE_PARTITIONS_AHEAD 1–24")
 # A session budget's counter ends this long after the session's last request (gateway/relay/sessions.py).
 HARNMODEL_SESSION_IDLE_SECONDS = env.int("HARNMODEL_SESSION_IDLE_SECONDS", default=86400)
 # A live request pushes its hold's expiry forward at most this often (capped at a third of the TTL).
@@ -477,6 +492,7 @@ CELERY_BEAT_SCHEDULE = {
     "billing-sweep-holds": {"task": "billing.tasks.sweep_expired_holds", "schedule": 60.0},
     "billing-reconcile-ledger": {"task": "billing.tasks.reconcile_ledger", "schedule": 3600.0},
     "billing-rollup-usage": {"task": "billing.tasks.rollup_usage", "schedule": 600.0},
+    "billing-retention": {"task": "billing.tasks.retention_run", "schedule": 3600.0},
     "billing-low-balance": {"task": "billing.tasks.check_low_balances", "schedule": 300.0},
     "billing-sync-topups": {"task": "billing.tasks.sync_topups", "schedule": 60.0},
     "billing-auto-topups": {"task": "billing.tasks.auto_topups", "schedule": 30.0},

@@ -155,7 +155,12 @@ async def test_concurrent_requests_share_round_trips(upstream):
         with counting() as trips:
             answers = await asyncio.gather(*(_send(http, keys["rich"], "gpt-4o", False) for _ in range(16)))
     assert [a.status_code for a in answers] == [200] * 16
-    statements = trips.summary()["postgres"]
-    assert 32 < statements <= 34, statements  # a hold and a settlement each; their receipts in one or two INSERTs
+    sent = trips.summary()["postgres_sent"]
+    statements = len(sent)
+    receipts = [label for label in sent if "billing_receipt" in label]
+    # a hold and a settlement each; their receipts one INSERT per 20 ms window (one or two when the machine is
+    # idle, a few more when it is busy and the 16 answers spread over more windows)
+    assert statements - len(receipts) == 32, sent
+    assert 1 <= len(receipts) <= 4, receipts
     print("round trips", batcher.round_trips - before, "for", statements, "statements")
     assert batcher.round_trips - before <= 12, batcher.round_trips - before

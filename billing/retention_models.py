@@ -1,0 +1,15 @@
+"""How far retention has purged each kind of raw row (billing/retention.py). Imported by models.py."""
+
+from django.db import models
+
+
+class RetentionMark(models.Model):
+    """Raw rows of `kind` created before `purged_before` are gone: the daily rollups of those days are
+    final and are never recomputed from what is left (billing/rollups.py)."""
+
+    kind = models.CharField(max_length=32, unique=True)
+    purged_before = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} purged before {self.purged_before:%Y-%m-%d}"

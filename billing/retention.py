@@ -1,6 +1,6 @@
 """Retention: raw rows behind the rollups are deleted once nothing reads them, so storage stays flat.
 
-What goes (settings HARNMODEL_RETAIN_*; the hourly task `billing.tasks.retention` and `manage.py retention`):
+What goes (settings HARNMODEL_RETAIN_*; the hourly task `billing.tasks.retention_run` and `manage.py retention`):
 - usage records and receipts created before the usage horizon (the start of the local day
   HARNMODEL_RETAIN_USAGE_DAYS ago). First every day being purged gets its rollup recomputed from the raw rows
   one last time, then the horizon is recorded (RetentionMark: rollups of earlier days are final from then on,
@@ -22,7 +22,7 @@ from django.utils import timezone
 from . import partitions, rollups
 from .models import Hold, Receipt, RetentionMark, UsageRecord
 
-USAGE = "usage"  # RetentionMark.kind of usage records and receipts
+USAGE = RetentionMark.USAGE
 
 
 @dataclass
@@ -47,10 +47,6 @@ def usage_horizon(now: datetime) -> datetime | None:
     return rollups.day_bounds(timezone.localdate(now) - timedelta(days=days))[0]
 
 
-def purged_before(kind: str = USAGE) -> datetime | None:
-    return RetentionMark.objects.filter(kind=kind).values_list("purged_before", flat=True).first()
-
-
 def _delete(queryset: models.QuerySet, *, dry_run: bool) -> int:
     """Delete in batches, each its own short transaction (no long lock, no giant WAL burst)."""
     if dry_run:
@@ -72,7 +68,7 @@ def _final_rollups(horizon: datetime) -> int:
     if oldest is None:
         return 0
     day: date = timezone.localtime(oldest).date()
-    mark = purged_before()
+    mark = RetentionMark.purged_before_of(USAGE)
     if mark is not None:
         day = max(day, timezone.localtime(mark).date())
     last = timezone.localtime(horizon).date()

@@ -43,7 +43,7 @@ def usage_rollup(*, day: date) -> int:
     has purged (billing/retention.py) is final: left as it is."""
     _serialize_day(day)
     start, end = day_bounds(day)
-    purged_before = RetentionMark.objects.filter(kind="usage").values_list("purged_before", flat=True).first()
+    purged_before = RetentionMark.purged_before_of(RetentionMark.USAGE)
     if purged_before is not None and start < purged_before:
         return UsageRollup.objects.filter(day=day).count()
     groups = (

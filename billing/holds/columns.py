@@ -35,6 +35,13 @@ def hold_values(*, request_id: str, amount: int, api_key_id: int | None) -> dict
     }
 
 
+def carved_hold_values(*, request_id: str, amount: int, api_key_id: int | None, usage: Usage | None, closed_at) -> dict:
+    """The row of a request carved from a wallet lease, written when it settles: already closed."""
+    values = hold_values(request_id=request_id, amount=amount, api_key_id=api_key_id)
+    values.update(status=hold_closed_status(usage), closed_at=closed_at)
+    return values
+
+
 def hold_closed_status(usage: Usage | None) -> str:
     return str(Hold.Status.SETTLED if usage is not None else Hold.Status.RELEASED)
 

@@ -33,7 +33,7 @@ def _cast(model, attname: str) -> str:
     return field.cast_db_type(connections["default"])
 
 
-def _placeholders(model, names: tuple[str, ...], prefix: str) -> str:
+def placeholders(model, names: tuple[str, ...], prefix: str) -> str:
     return ", ".join(f"%({prefix}{name})s::{_cast(model, name)}" for name in names)
 
 
@@ -52,39 +52,45 @@ WITH w AS (
     RETURNING id
 )
 INSERT INTO {hold} (id, wallet_id, created_at, expires_at, {cols})
-SELECT %(hold)s::uuid, w.id, now(), now() + %(ttl)s::interval, {_placeholders(Hold, columns.HOLD_COLUMNS, "h_")}
+SELECT %(hold)s::uuid, w.id, now(), now() + %(ttl)s::interval, {placeholders(Hold, columns.HOLD_COLUMNS, "h_")}
 FROM w
 RETURNING id
 """
 
 
-@functools.cache
-def settle_sql() -> str:
-    wallet, hold = Wallet._meta.db_table, Hold._meta.db_table
-    ledger, usage = LedgerEntry._meta.db_table, UsageRecord._meta.db_table
+def charge_tail() -> str:
+    """After a CTE `h` (the closing hold's wallet_id and amount_micros): charge the wallet, release the hold's
+    amount, write the charge and the usage record; answers the new balance. Shared by both settle statements."""
+    wallet, ledger, usage = Wallet._meta.db_table, LedgerEntry._meta.db_table, UsageRecord._meta.db_table
     charge_cols = ", ".join(columns.CHARGE_COLUMNS)
     usage_cols = ", ".join(columns.USAGE_COLUMNS)
-    return f"""
-WITH h AS (
-    UPDATE {hold} SET status = %(status)s::varchar, closed_at = now()
-    WHERE request_id = %(request)s::varchar AND status = 'open' AND amount_micros >= %(cost)s::bigint
-    RETURNING wallet_id, amount_micros
-), w AS (
+    return f"""w AS (
     UPDATE {wallet} SET balance_micros = balance_micros - %(cost)s::bigint,
                         held_micros = held_micros - h.amount_micros, updated_at = now()
     FROM h WHERE {wallet}.id = h.wallet_id
     RETURNING {wallet}.id, {wallet}.balance_micros
 ), ledger AS (
     INSERT INTO {ledger} (wallet_id, balance_after_micros, created_at, {charge_cols})
-    SELECT w.id, w.balance_micros, now(), {_placeholders(LedgerEntry, columns.CHARGE_COLUMNS, "l_")}
+    SELECT w.id, w.balance_micros, now(), {placeholders(LedgerEntry, columns.CHARGE_COLUMNS, "l_")}
     FROM w WHERE %(cost)s::bigint > 0
 ), usage AS (
     INSERT INTO {usage} (created_at, {usage_cols})
-    SELECT now(), {_placeholders(UsageRecord, columns.USAGE_COLUMNS, "u_")}
+    SELECT now(), {placeholders(UsageRecord, columns.USAGE_COLUMNS, "u_")}
     FROM w
 )
 SELECT balance_micros FROM w
 """
+
+
+@functools.cache
+def settle_sql() -> str:
+    hold = Hold._meta.db_table
+    return f"""
+WITH h AS (
+    UPDATE {hold} SET status = %(status)s::varchar, closed_at = now()
+    WHERE request_id = %(request)s::varchar AND status = 'open' AND amount_micros >= %(cost)s::bigint
+    RETURNING wallet_id, amount_micros
+), {charge_tail()}"""
 
 
 _JSON = msgspec.json.Encoder()

@@ -325,6 +325,23 @@ if HARNMODEL_RETENTION_BATCH < 1 or not 1 <= HARNMODEL_USAGE_PARTITIONS_AHEAD <=
     raise ImproperlyConfigured("HARNMODEL_RETENTION_BATCH must be positive, HARNMODEL_USAGE_PARTITIONS_AHEAD 1–24")
 # A session budget's counter ends this long after the session's last request (gateway/relay/sessions.py).
 HARNMODEL_SESSION_IDLE_SECONDS = env.int("HARNMODEL_SESSION_IDLE_SECONDS", default=86400)
+# Wallet leases (billing/holds/lease.py, PostgreSQL with HARNMODEL_DB_ASYNC): a worker holds this much of a wallet
+# in one statement and carves requests' holds from it in memory (0 turns leases off). A lease is taken only while it
+# is at most SHARE_PERCENT of the wallet's free balance; it goes back after IDLE_SECONDS unused; a dead worker's
+# leases expire after TTL_SECONDS (the live worker touches them every third of it).
+HARNMODEL_WALLET_LEASE_MICROS = env.int("HARNMODEL_WALLET_LEASE_MICROS", default=5_000_000)
+HARNMODEL_WALLET_LEASE_SHARE_PERCENT = env.int("HARNMODEL_WALLET_LEASE_SHARE_PERCENT", default=10)
+HARNMODEL_WALLET_LEASE_IDLE_SECONDS = env.float("HARNMODEL_WALLET_LEASE_IDLE_SECONDS", default=10.0)
+HARNMODEL_WALLET_LEASE_TTL_SECONDS = env.int("HARNMODEL_WALLET_LEASE_TTL_SECONDS", default=120)
+if (
+    HARNMODEL_WALLET_LEASE_MICROS < 0
+    or not 1 <= HARNMODEL_WALLET_LEASE_SHARE_PERCENT <= 100
+    or HARNMODEL_WALLET_LEASE_IDLE_SECONDS <= 0
+    or HARNMODEL_WALLET_LEASE_TTL_SECONDS < 3
+):
+    raise ImproperlyConfigured(
+        "HARNMODEL_WALLET_LEASE_MICROS must be ≥ 0, _SHARE_PERCENT 1–100, _IDLE_SECONDS > 0, _TTL_SECONDS ≥ 3"
+    )
 # A live request pushes its hold's expiry forward at most this often (capped at a third of the TTL).
 HARNMODEL_HOLD_TOUCH_SECONDS = env.float("HARNMODEL_HOLD_TOUCH_SECONDS", default=60.0)
 # Input the gateway cannot count is held at a worst case (billing/overdraft.py, gateway/wire/tokens.py):

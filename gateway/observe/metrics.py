@@ -254,7 +254,10 @@ class DatabaseCollector:
     @staticmethod
     def _families() -> tuple[GaugeMetricFamily, ...]:
         return (
-            GaugeMetricFamily("harnmodel_open_holds", "Holds open now (requests in flight across all workers)."),
+            GaugeMetricFamily(
+                "harnmodel_open_holds",
+                "Holds open now across all workers: requests in flight on their own holds, and wallet leases.",
+            ),
             GaugeMetricFamily(
                 "harnmodel_open_holds_overdue", "Open holds past their expiry: the sweeper is behind or down."
             ),

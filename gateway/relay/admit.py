@@ -127,6 +127,8 @@ async def admit(request: HttpRequest, key: catalog.KeyInfo, request_id: str, sta
         "ttl_seconds": settings.HARNMODEL_HOLD_TTL_SECONDS,
         "tool_micros": tool_micros,
         "api_key_id": key.id,  # written with the hold: the key's spend caps count it from the start
+        # caps and budgets read the key's open holds: only a key without them may ride on a wallet lease
+        "leasable": not key.budgets and all(cap is None for cap in key.spend_caps),
     }
     try:
         await cost.take_share()  # a session budget's share: 402 when spent, else a ceiling of its own

@@ -157,6 +157,23 @@ def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
     return sender
 
 
+async def _lifespan(receive: Receive, send: Send) -> None:
+    """Startup needs nothing; at shutdown the worker's wallet leases go back at once instead of expiring."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            from billing import holds
+
+            try:
+                await holds.release_leases()
+            except Exception:  # they expire and are swept instead
+                log.exception("giving back the wallet leases at shutdown failed")
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 class GatewayApp:
     """Answers CORS for /v1/*, routes `POST /v1/responses` to the pipeline, everything else to Django."""
 
@@ -165,6 +182,9 @@ class GatewayApp:
         self._handler: Callable[[Any], Awaitable[HttpResponseBase]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
         if scope["type"] == "websocket" and scope["path"] in RESPONSES_PATHS:
             from gateway.relay.websocket import serve
 

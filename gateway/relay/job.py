@@ -132,6 +132,8 @@ class RelayJob:
         self.keeper = loop.call_later(every, touch)
 
     async def _touch_hold(self, ttl: int) -> None:
+        if holds.is_carved(self.a.request_id):  # its wallet lease is kept alive by its worker, not by each request
+            return
         try:
             await run_db(billing.hold_touch, request_id=self.a.request_id, ttl_seconds=ttl)
         except Exception:  # a late settle still charges an expired hold; the next touch tries again

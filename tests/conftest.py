@@ -50,6 +50,17 @@ def _relay_db_threads_close_connections():
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _own_holds_unless_a_test_asks_for_leases():
+    """Tests assert "nothing held" once their requests settle; a wallet lease (billing/holds/lease.py, on by default
+    in production) stays held until it idles out. So requests hold their own unless a test turns leases on: the
+    lease tests, the fault matrix (every ending with and without), the round-trip counts."""
+    from django.conf import settings
+
+    settings.HARNMODEL_WALLET_LEASE_MICROS = 0
+    yield
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _flush_survives_late_server_writes():
     from tests import flush_retry
 

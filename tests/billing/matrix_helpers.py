@@ -1,10 +1,13 @@
 """Helpers for the fault matrix (tests/billing/test_fault_matrix.py): the exact money state of one
 account after a scenario, and the results table the matrix prints and writes to the pytest tmp dir."""
 
+import asyncio
 import json
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from billing.db import run_db
+from billing.holds import lease
 from billing.models import Hold, LedgerEntry, UsageRecord, Wallet
 from billing.pricing import PriceSnapshot, Usage, charge_micros
 from billing.reconcile import ledger_reconcile
@@ -33,23 +36,39 @@ class State:
     holds: list[str]  # statuses, oldest first
     records: list[tuple[int, str, bool, int]]  # (status, error_code, usage_estimated, cost)
     drift: list = field(default_factory=list)
+    leases: list[str] = field(default_factory=list)  # wallet leases' hold statuses (billing/holds/lease.py)
 
 
 def state_of(account) -> State:
     """Sync: call through run_db from async tests."""
     wallet = Wallet.objects.get(account=account)
+    leases = Hold.objects.filter(wallet=wallet, request_id__startswith="lease_")
     return State(
         balance=wallet.balance_micros,
         held=wallet.held_micros,
         ledger=list(LedgerEntry.objects.filter(wallet=wallet).order_by("pk").values_list("kind", "amount_micros")),
-        holds=list(Hold.objects.filter(wallet=wallet).order_by("pk").values_list("status", flat=True)),
+        holds=list(
+            Hold.objects.filter(wallet=wallet).exclude(request_id__startswith="lease_").order_by("pk")
+            .values_list("status", flat=True)
+        ),
         records=list(
             UsageRecord.objects.filter(account=account)
             .order_by("pk")
             .values_list("status", "error_code", "usage_estimated", "cost_micros")
         ),
         drift=[d.as_dict() for d in ledger_reconcile()],
+        leases=list(leases.order_by("created_at").values_list("status", flat=True)),
     )
+
+
+async def settled_state(account) -> State:
+    """The state once the worker (this process's event loop) has given back its wallet leases, as at shutdown."""
+    await lease.release_all()
+    for _ in range(100):
+        if not lease.current().held:
+            break
+        await asyncio.sleep(0.02)
+    return await run_db(state_of, account)
 
 
 def expect(
@@ -65,6 +84,7 @@ def expect(
     assert got.balance == start + sum(amount for _, amount in ledger)
     assert got.held == 0
     assert got.holds == holds
+    assert Hold.Status.OPEN not in got.leases
     assert got.records == records
     assert got.drift == []
 
@@ -72,11 +92,13 @@ def expect(
 class Matrix:
     def __init__(self) -> None:
         self.rows: list[tuple[str, str, str]] = []  # (ending, result, state afterwards)
+        self.mode = ""  # the money path the rows run on (own holds, wallet leases)
 
     @contextmanager
     def row(self, ending: str):
         """Record the row as PASS only if every assertion inside held; FAIL (and re-raise) otherwise."""
         box: dict = {}
+        ending = f"{ending} [{self.mode}]" if self.mode else ending
         try:
             yield box
         except BaseException:
@@ -94,6 +116,8 @@ class Matrix:
 def summary(got: State, start: int = START) -> str:
     ledger = ", ".join(f"{kind} {amount:+d}" for kind, amount in got.ledger[1:]) or "no new rows"
     holds = ",".join(got.holds) or "none"
+    if got.leases:
+        holds += f"; lease: {','.join(got.leases)}"
     records = ",".join(f"{s}{'/' + e if e else ''}{' est' if est else ''}" for s, e, est, _ in got.records) or "none"
     return (
         f"balance {got.balance - start:+d}µ; ledger: {ledger}; hold: {holds}; usage: {records}; "

@@ -14,6 +14,7 @@ import httpx
 import pytest
 import time_machine
 from django.core import mail
+from django.db import connection
 from django.test import AsyncClient, Client
 
 from billing import services, tasks
@@ -23,7 +24,7 @@ from billing.money import parse_amount
 from billing.pricing import Usage
 from billing.selectors import price_current, price_snapshot
 from gateway.wire.tokens import count_tokens
-from tests.billing.matrix_helpers import Matrix, cost_of, expect, local_input_tokens, state_of, summary
+from tests.billing.matrix_helpers import Matrix, cost_of, expect, local_input_tokens, settled_state, state_of, summary
 from tests.billing.test_topups_stripe import SECRET, WEBHOOK, event_payload, sign
 from tests.billing.test_topups_stripe import start as stripe_checkout
 from tests.e2e.conftest import launch_gateway, stop_gateway
@@ -53,6 +54,18 @@ def matrix(tmp_path_factory):
     print(f"\n\nFault matrix ({path}):\n{text}\n")
 
 
+@pytest.fixture(autouse=True, params=["own holds", "wallet leases"])
+def money_path(request, matrix, settings):
+    """Every ending twice: each request holding its own hold, and requests carved from a wallet lease (the event-loop
+    tier's, PostgreSQL only)."""
+    if request.param == "wallet leases" and connection.vendor != "postgresql":
+        pytest.skip("wallet leases ride on the event-loop tier, which is PostgreSQL's")
+    matrix.mode = request.param
+    settings.HARNMODEL_WALLET_LEASE_MICROS = 5_000_000 if request.param == "wallet leases" else 0
+    yield request.param
+    matrix.mode = ""
+
+
 def upstream_usage(faulty, name: str = "a") -> tuple[int, int]:
     answer = answer_responses(faulty.hits(name)[0].body)
     return answer.input_tokens, answer.output_tokens
@@ -66,7 +79,7 @@ async def test_success(matrix, faulty, customer):
         record = await record_of(reply.request_id)
         cost = cost_of(*upstream_usage(faulty))
         assert cost > 0 and (record.input_tokens, record.output_tokens) == upstream_usage(faulty)
-        got = await run_db(state_of, customer.account)
+        got = await settled_state(customer.account)
         expect(got, ledger=[("charge", -cost)], holds=[Hold.Status.SETTLED], records=[(200, "", False, cost)])
         row["summary"] = summary(got)
 
@@ -78,7 +91,7 @@ async def test_upstream_500_before_output(matrix, faulty, customer):
         reply = await ask(customer.key)
         assert reply.status == 502
         await record_of(reply.request_id)
-        got = await run_db(state_of, customer.account)
+        got = await settled_state(customer.account)
         expect(got, ledger=[], holds=[Hold.Status.RELEASED], records=[(502, "upstream_error", False, 0)])
         row["summary"] = summary(got)
 
@@ -95,7 +108,7 @@ async def test_upstream_cut_mid_stream(matrix, faulty, customer):
         assert record.input_tokens == local_input_tokens(body)
         assert 0 < record.output_tokens < upstream_usage(faulty)[1]
         cost = cost_of(record.input_tokens, record.output_tokens)
-        got = await run_db(state_of, customer.account)
+        got = await settled_state(customer.account)
         expect(
             got,
             ledger=[("charge", -cost)],
@@ -114,7 +127,7 @@ async def test_client_disconnect_usage_arrives_while_draining(matrix, faulty, cu
         record = await record_of(request_id)
         assert (record.input_tokens, record.output_tokens) == upstream_usage(faulty)  # the upstream's own count
         cost = cost_of(*upstream_usage(faulty))
-        got = await run_db(state_of, customer.account)
+        got = await settled_state(customer.account)
         expect(got, ledger=[("charge", -cost)], holds=[Hold.Status.SETTLED], records=[(200, "", False, cost)])
         row["summary"] = summary(got)
 
@@ -129,7 +142,7 @@ async def test_client_disconnect_usage_never_arrives(matrix, faulty, customer, s
         assert record.input_tokens == local_input_tokens({"model": MODEL, "input": LONG, "stream": True})
         assert 0 < record.output_tokens < upstream_usage(faulty)[1]  # what was sent, counted locally
         cost = cost_of(record.input_tokens, record.output_tokens)
-        got = await run_db(state_of, customer.account)
+        got = await settled_state(customer.account)
         expect(
             got,
             ledger=[("charge", -cost)],
@@ -139,11 +152,13 @@ async def test_client_disconnect_usage_never_arrives(matrix, faulty, customer, s
         row["summary"] = summary(got)
 
 
-def test_worker_crash_then_sweeper(matrix, tmp_path, customer):
+def test_worker_crash_then_sweeper(matrix, tmp_path, customer, money_path, settings):
     with matrix.row("worker killed mid-stream + sweeper task") as row:
         make_model(MODEL)
         make_channel("slow", provider="simulator", models={MODEL: ""}, options={"latency_ms": 0, "token_delay_ms": 300})
-        server = launch_gateway(tmp_path / "crash.log")
+        leased = money_path == "wallet leases"
+        server = launch_gateway(tmp_path / "crash.log",
+                                HARNMODEL_WALLET_LEASE_MICROS=str(settings.HARNMODEL_WALLET_LEASE_MICROS))
         try:
             with httpx.stream(
                 "POST",
@@ -160,16 +175,18 @@ def test_worker_crash_then_sweeper(matrix, tmp_path, customer):
                 server.process.wait(10)
         finally:
             stop_gateway(server)
-        hold = Hold.objects.get()
+        hold = Hold.objects.get()  # the request's own, or the lease it was carved from (it has no row until it settles)
         during = state_of(customer.account)
-        assert (during.holds, during.held, during.records) == ([Hold.Status.OPEN], hold.amount_micros, [])
+        opened = ([], [Hold.Status.OPEN]) if leased else ([Hold.Status.OPEN], [])
+        assert (during.holds, during.leases, during.held, during.records) == (*opened, hold.amount_micros, [])
         assert during.held > 0 and during.balance == 100_000_000 and during.drift == []
         assert tasks.sweep_expired_holds.apply().get() == 0  # not before its expiry
         with time_machine.travel(hold.expires_at + timedelta(seconds=1)):
             assert tasks.sweep_expired_holds.apply().get() == 1
             assert tasks.sweep_expired_holds.apply().get() == 0  # idempotent
         got = state_of(customer.account)
-        expect(got, ledger=[], holds=[Hold.Status.EXPIRED], records=[])
+        expect(got, ledger=[], holds=[] if leased else [Hold.Status.EXPIRED], records=[])
+        assert got.leases == ([Hold.Status.EXPIRED] if leased else [])
         row["summary"] = summary(got)
 
 
@@ -189,7 +206,7 @@ async def test_duplicate_settle_call(matrix, faulty, customer):
 
         again = await run_db(settle_again)
         assert again.replayed is True and again.cost_micros == cost  # the first charge, not a second one
-        got = await run_db(state_of, customer.account)
+        got = await settled_state(customer.account)
         expect(got, ledger=[("charge", -cost)], holds=[Hold.Status.SETTLED], records=[(200, "", False, cost)])
         row["summary"] = summary(got)
 
@@ -235,7 +252,7 @@ async def test_idempotent_retry_replays(matrix, faulty, customer):
         assert second.content == first.content and second["x-harnmodel-cost"] == first["x-harnmodel-cost"]
         assert faulty.count("a") == 1  # the retry never reached the upstream
         cost = cost_of(*upstream_usage(faulty))
-        got = await run_db(state_of, customer.account)
+        got = await settled_state(customer.account)
         expect(got, ledger=[("charge", -cost)], holds=[Hold.Status.SETTLED], records=[(200, "", False, cost)])
         row["summary"] = summary(got)
 
@@ -251,7 +268,7 @@ async def test_idempotent_retry_while_in_flight_is_409(matrix, faulty, customer)
         assert (await first).status_code == 200
         await settled()
         cost = cost_of(*upstream_usage(faulty))
-        got = await run_db(state_of, customer.account)
+        got = await settled_state(customer.account)
         expect(got, ledger=[("charge", -cost)], holds=[Hold.Status.SETTLED], records=[(200, "", False, cost)])
         assert faulty.count("a") == 1
         row["summary"] = summary(got)
@@ -266,7 +283,7 @@ async def test_idempotency_key_with_other_body_is_400(matrix, faulty, customer):
         assert other.status_code == 400
         assert json.loads(other.content)["error"]["code"] == "idempotency_key_reused"
         cost = cost_of(*upstream_usage(faulty))
-        got = await run_db(state_of, customer.account)
+        got = await settled_state(customer.account)
         expect(got, ledger=[("charge", -cost)], holds=[Hold.Status.SETTLED], records=[(200, "", False, cost)])
         assert faulty.count("a") == 1
         row["summary"] = summary(got)
@@ -286,7 +303,7 @@ async def test_upstream_reports_far_more_input_than_held(matrix, faulty, setting
         assert reply.status == 200  # a JSON answer cannot be taken back: its charge is bounded instead
         record = await record_of(reply.request_id)
         assert cost_of(1_000_000, record.output_tokens) > 2_500_000  # what the upstream's usage would cost
-        got = await run_db(state_of, account)
+        got = await settled_state(account)
         # hold + free balance (0.01 in all) + the overdraft limit, and not one micro more
         expect(got, ledger=[("charge", -60_000)], holds=[Hold.Status.SETTLED],
                records=[(200, "charge_capped", False, 60_000)], start=10_000)
@@ -308,7 +325,7 @@ async def test_previous_response_held_at_worst_case(matrix, faulty):
         assert (follow.status, follow.body["error"]["code"]) == (402, "insufficient_balance")
         assert faulty.count("a") == 1  # the upstream never saw the follow-up
         cost = cost_of(*upstream_usage(faulty))
-        got = await run_db(state_of, account)
+        got = await settled_state(account)
         expect(got, ledger=[("charge", -cost)], holds=[Hold.Status.SETTLED], records=[(200, "", False, cost)],
                start=100_000)
         row["summary"] = summary(got, start=100_000)
@@ -328,7 +345,7 @@ async def test_stream_cut_when_upstream_ignores_the_output_cap(matrix, faulty, c
         body = {"model": MODEL, "input": LONG, "max_output_tokens": 20, "stream": True}
         cost = cost_of(local_input_tokens(body), record.output_tokens)
         assert cost <= parse_amount(reply.headers["x-harnmodel-hold"])
-        got = await run_db(state_of, customer.account)
+        got = await settled_state(customer.account)
         expect(got, ledger=[("charge", -cost)], holds=[Hold.Status.SETTLED],
                records=[(200, "output_cap_reached", True, cost)])
         row["summary"] = summary(got)
@@ -337,6 +354,7 @@ async def test_stream_cut_when_upstream_ignores_the_output_cap(matrix, faulty, c
 async def test_stream_outlives_its_hold_ttl(matrix, faulty, customer, settings):
     with matrix.row("stream outlives hold TTL, sweeper running") as row:
         settings.HARNMODEL_HOLD_TTL_SECONDS = 1  # the relay touches the hold every 1/3 s
+        settings.HARNMODEL_WALLET_LEASE_TTL_SECONDS = 1  # and the worker its lease
         await run_db(make_channels, faulty, "a")
         faulty.slow("a", delay=0.03)  # ~3 s of stream
         asked = asyncio.ensure_future(ask(customer.key, stream=True, input=LONG, max_output_tokens=1000))
@@ -349,6 +367,6 @@ async def test_stream_outlives_its_hold_ttl(matrix, faulty, customer, settings):
         record = await record_of(reply.request_id)
         assert record.latency_ms > 2000  # it really ran past its first expiry
         cost = cost_of(*upstream_usage(faulty))
-        got = await run_db(state_of, customer.account)
+        got = await settled_state(customer.account)
         expect(got, ledger=[("charge", -cost)], holds=[Hold.Status.SETTLED], records=[(200, "", False, cost)])
         row["summary"] = summary(got)

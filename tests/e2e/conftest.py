@@ -122,6 +122,7 @@ def launch_gateway(
     *,
     app: str = "harnmodel.asgi:application",
     uvicorn_args: tuple[str, ...] = ("--no-access-log",),
+    lifespan: str = "off",
     **extra_env: str,
 ) -> Gateway:
     """A uvicorn process serving `app` on the test database, accepting connections."""
@@ -143,6 +144,7 @@ def launch_gateway(
         "DB_CONN_MAX_AGE": "0",
         "HARNMODEL_DRAIN_SECONDS": "10",
         "HARNMODEL_UPSTREAM_TIMEOUT": "30",
+        "HARNMODEL_WALLET_LEASE_MICROS": "0",  # own holds unless a test asks for leases (tests/conftest.py)
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
         **extra_env,
@@ -162,7 +164,7 @@ def launch_gateway(
         "harnmodel.http_protocol:BoundedHttpToolsProtocol",  # what scripts/run serves with (M6)
         *uvicorn_args,
         "--lifespan",
-        "off",
+        lifespan,
         "--timeout-graceful-shutdown",
         "3",
     ]

@@ -87,7 +87,7 @@ def current_pool() -> _Pool:
     return _pool
 
 
-async def _fetch(op: str, request_id: str, account_id: int, query: str, params: dict[str, Any]) -> tuple | None:
+async def fetch(op: str, request_id: str, account_id: int, query: str, params: dict[str, Any]) -> tuple | None:
     try:
         return await current_pool().fetch_one(account_id, query, params)
     except psycopg.Error as exc:
@@ -116,7 +116,7 @@ async def reserve(
         tool_micros=tool_micros,
         api_key_id=api_key_id,
     )
-    row = await _fetch("reserve", request_id, account_id, sql.reserve_sql(), params)
+    row = await fetch("reserve", request_id, account_id, sql.reserve_sql(), params)
     if row is None:
         return None
     return Reservation(hold_id=str(row[0]), amount_micros=amount, output_cap=max_output_tokens)
@@ -141,7 +141,7 @@ async def settle(
     cost, params = sql.settle_params(
         request_id=request_id, usage=usage, price=price, facts=facts, usage_estimated=usage_estimated
     )
-    row = await _fetch("settle", request_id, facts.account_id, sql.settle_sql(), params)
+    row = await fetch("settle", request_id, facts.account_id, sql.settle_sql(), params)
     if row is None:
         return None
     return Settlement(cost_micros=cost, balance_micros=row[0], replayed=False)

@@ -24,22 +24,9 @@ from . import columns, sql
 from .types import RequestFacts
 
 
-@functools.cache
 def take_sql() -> str:
-    """Hold `amount` for a lease when the wallet's free balance is at least `floor` (≥ amount)."""
-    wallet, hold = Wallet._meta.db_table, Hold._meta.db_table
-    cols = ", ".join(columns.HOLD_COLUMNS)
-    return f"""
-WITH w AS (
-    UPDATE {wallet} SET held_micros = held_micros + %(h_amount_micros)s::bigint
-    WHERE account_id = %(account)s::bigint AND balance_micros - held_micros >= %(floor)s::bigint
-    RETURNING id
-)
-INSERT INTO {hold} (id, wallet_id, created_at, expires_at, {cols})
-SELECT %(hold)s::uuid, w.id, now(), now() + %(ttl)s::interval, {sql.placeholders(Hold, columns.HOLD_COLUMNS, "h_")}
-FROM w
-RETURNING id
-"""
+    """Hold `amount` for a lease when the wallet's free balance is at least `floor` (≥ amount): the hold statement."""
+    return sql.reserve_sql()
 
 
 def _wallet_first() -> str:

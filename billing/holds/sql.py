@@ -48,7 +48,7 @@ def reserve_sql() -> str:
     return f"""
 WITH w AS (
     UPDATE {wallet} SET held_micros = held_micros + %(h_amount_micros)s::bigint
-    WHERE account_id = %(account)s::bigint AND balance_micros - held_micros >= %(h_amount_micros)s::bigint
+    WHERE account_id = %(account)s::bigint AND balance_micros - held_micros >= %(floor)s::bigint
     RETURNING id
 )
 INSERT INTO {hold} (id, wallet_id, created_at, expires_at, {cols})
@@ -119,7 +119,8 @@ def reserve_params(
     """(the worst case the statement holds, its parameters): the statement holds it whole or not at all."""
     amount = estimate_micros(input_tokens, max_output_tokens, price, tool_micros)
     params = dict(_named(_HOLD_NAMES, columns.hold_values(request_id=request_id, amount=amount, api_key_id=api_key_id)))
-    params.update(account=account_id, hold=uuid.uuid4(), ttl=timedelta(seconds=ttl_seconds))
+    # `floor`: the free balance the wallet must have; a request's own hold needs its amount (a lease: more)
+    params.update(account=account_id, hold=uuid.uuid4(), ttl=timedelta(seconds=ttl_seconds), floor=amount)
     return amount, params
 
 
